@@ -1,0 +1,42 @@
+# polarity: `make serve` / `make analyze` and `make test` set everything up on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS ?= serve,evaluate,dev
+TEXT   ?= I love it
+
+.PHONY: setup test test-all lint analyze prepare-default train-default clean
+
+setup: $(STAMP)
+
+# torch first, pinned: the CPU build on this disk; an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+test: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m ""
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks || true
+
+analyze: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/polarity analyze "$(TEXT)"
+
+prepare-default: setup
+	$(VENV)/bin/polarity prepare --config configs/prepare_default.yaml
+
+train-default: prepare-default
+	$(VENV)/bin/polarity train --config configs/encoder_default.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,3 @@
+from polarity.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Model backends. Each turns texts into :class:`polarity.prediction.Prediction` objects."""

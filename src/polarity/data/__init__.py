@@ -1,0 +1,1 @@
+"""Data preparation: sources, cleaning, quality control and splits."""

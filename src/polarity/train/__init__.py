@@ -1,0 +1,1 @@
+"""Fine-tuning: a typed config, a resumable training loop and the per-tier tasks."""

@@ -1,0 +1,106 @@
+"""Checkpoints that survive SIGKILL: written to a temporary folder, then renamed.
+
+A checkpoint holds only the trainable tensors (adapter and head), the optimizer and
+scheduler state, the random number generator states and the trainer's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from polarity.errors import InputError
+
+PREFIX = "step-"
+
+
+@dataclass
+class TrainerState:
+    step: int = 0
+    # [{"name", "step", "metric", "metrics"}], best first
+    best: list[dict] = field(default_factory=list)
+    evals_without_improvement: int = 0
+    stopped_early: bool = False
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in tensors]
+    if missing:
+        raise InputError(f"checkpoint does not match the model: {len(missing)} tensors missing "
+                         f"(first: {missing[0]}); was it made with another config?")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value)
+
+
+def save_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
+                    state: TrainerState) -> Path:
+    final = folder / f"{PREFIX}{state.step:07d}"
+    tmp = folder / f".tmp-{PREFIX}{state.step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               tmp / "optimizer.pt")
+    torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                "python": random.getstate()}, tmp / "rng.pt")
+    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2))
+    _fsync_dir(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _fsync_dir(folder)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    done = sorted(p for p in folder.glob(f"{PREFIX}*") if (p / "state.json").is_file())
+    return done[-1] if done else None
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> TrainerState:
+    load_trainable_state(model, load_file(str(path / "trainable.safetensors")))
+    opt = torch.load(path / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(opt["optimizer"])
+    scheduler.load_state_dict(opt["scheduler"])
+    rng = torch.load(path / "rng.pt", weights_only=False)
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    return TrainerState(**json.loads((path / "state.json").read_text()))
+
+
+def rotate(folder: Path, state: TrainerState, keep_best: int) -> None:
+    """Delete checkpoints that are neither among the best ``keep_best`` nor the latest."""
+    keep = {b["name"] for b in state.best[:keep_best]}
+    latest = latest_checkpoint(folder)
+    if latest is not None:
+        keep.add(latest.name)
+    state.best = state.best[:keep_best]
+    for path in folder.glob(f"{PREFIX}*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)

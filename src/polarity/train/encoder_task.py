@@ -1,0 +1,69 @@
+"""Training task for the encoder tier: cross-entropy over the two labels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from polarity.backends.base_models import PACKAGED, resolve_base
+from polarity.backends.encoder import build_for_training, load_tokenizer, save_encoder
+from polarity.labels import LABELS
+from polarity.modelcard import ModelCard
+from polarity.train.config import TrainConfig
+from polarity.train.seed import seed_everything
+
+
+class EncoderTask:
+    def __init__(self, config: TrainConfig):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.config = config
+        base = resolve_base(config.base_model)
+        seed_everything(config.seed)  # the adapter and head initialisation depend on it
+        self.tokenizer = load_tokenizer(base)
+        self.model = build_for_training(base, config.lora.r, config.lora.alpha,
+                                        config.lora.dropout, config.lora.target_modules,
+                                        config.head_dropout)
+
+    def _encode(self, rows: list[dict]):
+        return self.tokenizer([r["text"] for r in rows], padding=True, truncation=True,
+                              max_length=self.config.max_length, return_tensors="pt")
+
+    def batch_loss(self, rows: list[dict]) -> torch.Tensor:
+        enc = self._encode(rows)
+        labels = torch.tensor([LABELS.index(r["label"]) for r in rows])
+        return F.cross_entropy(self.model(enc["input_ids"], enc["attention_mask"]), labels)
+
+    @torch.inference_mode()
+    def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
+        correct, loss_sum = 0, 0.0
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]["text"]))
+        for start in range(0, len(order), batch_size):
+            batch = [rows[i] for i in order[start:start + batch_size]]
+            enc = self._encode(batch)
+            labels = torch.tensor([LABELS.index(r["label"]) for r in batch])
+            logits = self.model(enc["input_ids"], enc["attention_mask"])
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            correct += (logits.argmax(-1) == labels).sum().item()
+        return {"accuracy": correct / len(rows), "loss": loss_sum / len(rows)}
+
+    def save_model(self, folder: Path, metrics: dict, training: dict) -> None:
+        c = self.config
+        card = ModelCard(
+            name=c.name, version=c.version, backend="encoder", base_model=_portable(c.base_model),
+            max_length=c.max_length, pooling="mean",
+            lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout},
+            training=training, metrics={"validation": metrics},
+        )
+        save_encoder(self.model, Path(folder), card)
+
+
+def _portable(ref: str) -> str:
+    """Package refs and hub ids stay as they are; a local folder is stored absolute, so the
+    saved model loads from any working directory."""
+    path = Path(ref).expanduser()
+    if ref.startswith("package:") or ref in PACKAGED or not path.exists():
+        return ref
+    return str(path.resolve())

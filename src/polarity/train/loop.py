@@ -1,0 +1,233 @@
+"""The training loop shared by every tier: AdamW, warm-up + cosine, accumulation, clipping,
+periodic evaluation, best-k checkpoints, early stopping and exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from polarity.data.writers import read_rows
+from polarity.errors import InputError
+from polarity.labels import LabelError, parse_label
+from polarity.train.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    load_trainable_state,
+    rotate,
+    save_checkpoint,
+)
+from polarity.train.config import TrainConfig
+from polarity.train.seed import seed_everything
+
+
+class Task(Protocol):
+    """What a model tier gives the loop."""
+
+    model: nn.Module
+
+    def batch_loss(self, rows: list[dict]) -> torch.Tensor: ...
+
+    def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]: ...
+
+    def save_model(self, folder: Path, metrics: dict, training: dict) -> None: ...
+
+
+def load_labelled(path: Path, limit: int | None = None) -> tuple[list[dict], int]:
+    """Rows with a usable text and label; returns (rows, number of bad rows skipped)."""
+    rows, bad = [], 0
+    for row in read_rows(path):
+        text = row.get("text")
+        try:
+            label = parse_label(row.get("label"))
+        except LabelError:
+            bad += 1
+            continue
+        if not isinstance(text, str) or not text.strip():
+            bad += 1
+            continue
+        rows.append({"text": text, "label": label})
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows, bad
+
+
+def epoch_batches(rows: list[dict], batch_size: int, seed: int, group: int = 50
+                  ) -> list[np.ndarray]:
+    """Shuffled batches of similar-length texts (deterministic for a seed).
+
+    Rows are shuffled, cut into chunks of ``group`` batches, sorted by length inside each
+    chunk, batched, and the batches shuffled again: padding shrinks several-fold on mixed
+    phrase/review data while every batch still mixes the whole data set's rows.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(rows))
+    chunk = batch_size * group
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: len(rows[i]["text"]))
+        batches += [np.asarray(part[i:i + batch_size]) for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        if kind == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        return 1.0
+
+    return factor
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+    if not decay and not no_decay:
+        raise InputError("the model has no trainable parameters")
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+
+
+def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> dict:
+    """Train ``task.model`` and save the best checkpoint as a model folder in output_dir.
+
+    ``resume``: a checkpoint folder, or ``"last"`` for the newest one in output_dir.
+    """
+    out = Path(config.output_dir)
+    ckpt_dir = out / "checkpoints"
+    if resume is None and latest_checkpoint(ckpt_dir) is not None:
+        raise InputError(f"{out} already has checkpoints: resume with "
+                         "--resume-from-checkpoint last, or choose another --output-dir")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    seed_everything(config.seed)
+
+    rows, bad = load_labelled(config.train_file)
+    if not rows:
+        raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE)")
+    val_rows, val_bad = (load_labelled(config.val_file, config.max_val_rows)
+                         if config.val_file else ([], 0))
+    per_step = config.batch_size * config.gradient_accumulation_steps
+    steps_per_epoch = math.ceil(len(rows) / per_step)
+    total = config.max_steps or math.ceil(config.num_epochs * steps_per_epoch)
+    model = task.model
+    optimizer = make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(config.lr_scheduler, int(config.warmup_ratio * total), total))
+
+    state = TrainerState()
+    if resume is not None:
+        path = latest_checkpoint(ckpt_dir) if str(resume) == "last" else Path(resume)
+        if path is None or not (path / "state.json").is_file():
+            raise InputError(f"no checkpoint to resume from at {path or ckpt_dir}")
+        state = load_checkpoint(path, model, optimizer, scheduler)
+    log = open(out / "train_log.jsonl", "a", encoding="utf-8")
+    _log(log, {"event": "start", "step": state.step, "total_steps": total, "train_rows": len(rows),
+               "skipped_train_rows": bad, "val_rows": len(val_rows), "skipped_val_rows": val_bad})
+
+    model.train()
+    bar = tqdm(total=total, initial=state.step, desc="train", unit="step",
+               disable=not config.progress)
+    running, started = [], time.perf_counter()
+    while state.step < total and not state.stopped_early:
+        epoch, in_epoch = divmod(state.step, steps_per_epoch)
+        batches = epoch_batches(rows, config.batch_size, config.seed + epoch)
+        micro = in_epoch * config.gradient_accumulation_steps
+        while micro < len(batches) and state.step < total and not state.stopped_early:
+            group = batches[micro:micro + config.gradient_accumulation_steps]
+            micro += config.gradient_accumulation_steps
+            n_rows = sum(len(b) for b in group)
+            loss_sum = 0.0
+            for idx in group:
+                loss = task.batch_loss([rows[i] for i in idx]) * (len(idx) / n_rows)
+                loss.backward()
+                loss_sum += loss.item()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            running.append(loss_sum)
+            bar.update()
+            bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}")
+            if state.step % 10 == 0:
+                _log(log, {"event": "train", "step": state.step, "epoch": round(
+                    state.step / steps_per_epoch, 3), "loss": float(np.mean(running[-10:])),
+                    "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm)})
+            if state.step % config.eval_steps == 0 or state.step == total:
+                _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
+                model.train()
+    bar.close()
+
+    if state.best:
+        best = ckpt_dir / state.best[0]["name"]
+        load_trainable_state(model, load_file(str(best / "trainable.safetensors")))
+    metrics = {"best_step": state.best[0]["step"] if state.best else state.step,
+               **(state.best[0]["metrics"] if state.best else {})}
+    training = {"command": getattr(task, "command", None), "data": _provenance(config),
+                "config": json.loads(config.model_dump_json()), "train_rows": len(rows),
+                "steps": state.step, "stopped_early": state.stopped_early,
+                "seconds_this_run": round(time.perf_counter() - started, 1)}
+    model.eval()
+    task.save_model(out, metrics, training)
+    _log(log, {"event": "done", "step": state.step, **metrics})
+    log.close()
+    return metrics
+
+
+def _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log) -> None:
+    model = task.model
+    model.eval()
+    metrics = task.evaluate(val_rows, config.eval_batch_size) if val_rows else {}
+    metric = metrics.get(config.metric_for_best, -float(state.step))
+    _log(log, {"event": "eval", "step": state.step, **metrics})
+    improved = not state.best or metric > state.best[0]["metric"]
+    state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
+    if (config.early_stopping_patience is not None and val_rows
+            and state.evals_without_improvement >= config.early_stopping_patience):
+        state.stopped_early = True
+    name = f"step-{state.step:07d}"
+    state.best.append({"name": name, "step": state.step, "metric": metric, "metrics": metrics})
+    state.best.sort(key=lambda b: (-b["metric"], b["step"]))
+    state.best = state.best[:config.save_total_limit]
+    ckpt_dir = Path(config.output_dir) / "checkpoints"
+    save_checkpoint(ckpt_dir, model, optimizer, scheduler, state)
+    rotate(ckpt_dir, state, config.save_total_limit)
+
+
+def _provenance(config: TrainConfig) -> dict:
+    """Which files trained the model, with prepare's source counts when they are known."""
+    info: dict = {"train_file": str(config.train_file), "val_file": str(config.val_file)}
+    stats = Path(config.train_file).parent / "stats.json"
+    if stats.is_file():
+        recorded = json.loads(stats.read_text())
+        info["prepare"] = {"sources": recorded.get("config", {}).get("sources"),
+                           "rows": recorded.get("sources"), "splits": recorded.get("splits")}
+    return info
+
+
+def _log(f, record: dict) -> None:
+    f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+    f.flush()

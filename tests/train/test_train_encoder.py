@@ -1,0 +1,157 @@
+"""End to end on a tiny encoder: train -> save -> load -> predict, and exact resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import synthetic_rows, tiny_train_config
+from safetensors.torch import load_file
+
+from polarity.errors import InputError
+from polarity.predictor import load_classifier
+from polarity.train.loop import epoch_batches, fit
+from polarity.train.run import train
+
+
+def test_trained_model_folder_describes_itself(trained_tiny):
+    card = json.loads((trained_tiny / "polarity.json").read_text())
+    assert card["backend"] == "encoder" and card["labels"] == ["NEGATIVE", "POSITIVE"]
+    assert Path(card["base_model"]).is_absolute()
+    assert card["training"]["data"]["train_file"].endswith("train.jsonl")
+    assert card["metrics"]["validation"]["accuracy"] >= 0.8  # chance is 0.5
+    assert (trained_tiny / "adapter" / "adapter_config.json").is_file()
+    assert (trained_tiny / "head.safetensors").is_file()
+    log = [json.loads(line) for line in (trained_tiny / "train_log.jsonl").read_text().split("\n")
+           if line]
+    assert {"start", "train", "eval", "done"} <= {r["event"] for r in log}
+
+
+def test_load_and_predict_the_trained_model(trained_tiny):
+    clf = load_classifier(trained_tiny)
+    rows = synthetic_rows(40, seed=99)
+    preds = clf.predict([r["text"] for r in rows], batch_size=8)
+    accuracy = sum(p.label == r["label"] for p, r in zip(preds, rows, strict=True)) / len(rows)
+    assert accuracy >= 0.8
+    for p in preds:
+        assert p.label in ("POSITIVE", "NEGATIVE")
+        assert 0.5 <= p.confidence <= 1.0
+        assert abs(sum(p.scores.values()) - 1.0) < 1e-6
+        assert p.scores[p.label] == p.confidence and p.reasoning is None
+
+
+def test_batch_size_does_not_change_results(trained_tiny):
+    clf = load_classifier(trained_tiny)
+    texts = [r["text"] for r in synthetic_rows(12, seed=5)]
+    a = [p.scores["POSITIVE"] for p in clf.predict(texts, batch_size=1)]
+    b = [p.scores["POSITIVE"] for p in clf.predict(texts, batch_size=12)]
+    assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_best_checkpoints_are_kept_and_rotated(tiny_encoder, toy_splits, tmp_path):
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, eval_steps=2, num_epochs=1,
+                               save_total_limit=2)
+    fit(_task(config), config)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert 2 <= len(kept) <= 3  # two best + the latest when it is not among them
+    assert "step-0000016" in kept  # 256 rows / 16 = 16 steps: the final step is the latest
+
+
+def test_early_stopping_stops_before_the_end(tiny_encoder, toy_splits, tmp_path):
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, eval_steps=1, num_epochs=3,
+                               learning_rate=0.0, early_stopping_patience=2)
+    fit(_task(config), config)
+    card = json.loads((tmp_path / "polarity.json").read_text())
+    assert card["training"]["stopped_early"] and card["training"]["steps"] == 3
+
+
+def _task(config):
+    from polarity.train.encoder_task import EncoderTask
+
+    return EncoderTask(config)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, tmp_path):
+    whole = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "whole", eval_steps=5,
+                              max_steps=20)
+    fit(_task(whole), whole)
+
+    broken = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "broken", eval_steps=5,
+                               max_steps=20)
+    task = _task(broken)
+    original, calls = task.batch_loss, []
+
+    def crash_after_13(rows):
+        calls.append(1)
+        if len(calls) > 13:
+            raise Crash
+        return original(rows)
+
+    task.batch_loss = crash_after_13
+    with pytest.raises(Crash):
+        fit(task, broken)
+    with pytest.raises(InputError, match="resume"):
+        fit(_task(broken), broken)  # refuses to overwrite a run silently
+    fit(_task(broken), broken, resume="last")
+
+    final = Path("checkpoints") / "step-0000020" / "trainable.safetensors"
+    a = load_file(str(tmp_path / "whole" / final))
+    b = load_file(str(tmp_path / "broken" / final))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_sigkill_then_resume_finishes(tiny_encoder, toy_splits, tmp_path):
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "run", eval_steps=2,
+                               max_steps=30)
+    cfg_file = tmp_path / "config.json"
+    cfg_file.write_text(config.model_dump_json())
+    script = ("import sys, json; from polarity.train.config import TrainConfig;"
+              "from polarity.train.run import train;"
+              "c = TrainConfig.model_validate_json(open(sys.argv[1]).read());"
+              "train(c, resume=sys.argv[2] if len(sys.argv) > 2 else None)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(cfg_file)], env=env)
+    ckpts = tmp_path / "run" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(ckpts.glob("step-0000004")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "polarity.json").exists(), "run finished before the kill"
+    subprocess.run([sys.executable, "-c", script, str(cfg_file), "last"], env=env, check=True)
+    card = json.loads((tmp_path / "run" / "polarity.json").read_text())
+    assert card["training"]["steps"] == 30
+    log = (tmp_path / "run" / "train_log.jsonl").read_text()
+    assert log.count('"event": "start"') == 2
+
+
+def test_epoch_batches_cover_every_row_once_and_group_lengths():
+    rows = [{"text": "x" * (i % 37 + 1)} for i in range(1000)]
+    batches = epoch_batches(rows, 10, seed=3)
+    flat = sorted(int(i) for b in batches for i in b)
+    assert flat == list(range(1000))
+    spread = sum(max(len(rows[i]["text"]) for i in b) - min(len(rows[i]["text"]) for i in b)
+                 for b in batches) / len(batches)
+    assert spread < 5  # random batches would spread over ~30 characters
+    assert [list(b) for b in batches] == [list(b) for b in epoch_batches(rows, 10, seed=3)]
+
+
+def test_bad_training_rows_are_counted_not_fatal(tiny_encoder, tmp_path):
+    rows = synthetic_rows(32) + [{"text": "", "label": "POSITIVE"}, {"text": "x", "label": "meh"}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))
+    config = tiny_train_config(tiny_encoder, tmp_path, tmp_path / "out", max_steps=2)
+    train(config)
+    start = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().split("\n")[0])
+    assert start["skipped_train_rows"] == 2 and start["train_rows"] == 32
