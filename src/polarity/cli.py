@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def cmd_train(args) -> int:
         max_steps=args.max_steps, learning_rate=args.learning_rate,
         batch_size=args.batch_size, seed=args.seed)
     metrics = train(config, resume=args.resume_from_checkpoint,
-                    command=" ".join(["polarity", *sys.argv[1:]]))
+                    command=shlex.join(["polarity", *args.argv]))
     print(json.dumps(metrics, indent=2))
     print(f"model saved to {config.output_dir}", file=sys.stderr)
     return 0
@@ -137,6 +139,64 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="serve the HTTP API",
+                       description="Serve /api/v1/analyze, /api/v1/analyze/batch, "
+                       "/api/v1/health and /metrics. Flags override environment variables, "
+                       "which override configs/deployment_config.yaml.")
+    p.add_argument("--config", type=Path, help="deployment YAML (default: "
+                   "configs/deployment_config.yaml when present)")
+    p.add_argument("--model", dest="model_path", help="'default', 'vader' or a model folder")
+    p.add_argument("--device")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--threads", type=int, help="PyTorch threads per worker")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-wait-ms", type=float)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--api-key", help="accepted key (prefer API_KEY in the environment)")
+    p.add_argument("--api-keys-file", help="hashed keys written by `polarity keys create`")
+    p.add_argument("--rate-limit", help="per-key limit, e.g. 1000/hour")
+    p.add_argument("--redis-url", help="shared rate-limit storage, e.g. redis://localhost:6379")
+    p.add_argument("--log-level")
+    p.add_argument("--no-auth", dest="auth_disabled", action="store_true", default=None,
+                   help="serve without API keys (local experiments only)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from polarity.serve.run import serve
+    from polarity.serve.settings import load_settings
+
+    names = ("model_path", "device", "host", "port", "workers", "threads", "batch_size",
+             "max_wait_ms", "max_length", "api_key", "api_keys_file", "rate_limit",
+             "redis_url", "log_level", "auth_disabled")
+    settings = load_settings(args.config, **{n: getattr(args, n) for n in names})
+    serve(settings)
+    return 0
+
+
+def _add_keys(sub) -> None:
+    p = sub.add_parser("keys", help="manage API keys")
+    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="print a new API key and store its hash")
+    create.add_argument("--file", type=Path, default=Path("api_keys.txt"),
+                        help="keys file the service reads (API_KEYS_FILE); default api_keys.txt")
+    create.add_argument("--name", default="", help="a label stored beside the hash")
+    create.set_defaults(func=cmd_keys_create)
+
+
+def cmd_keys_create(args) -> int:
+    from polarity.serve.security import create_key
+
+    key = create_key(args.file, args.name)
+    print(key)
+    print(f"stored its SHA-256 hash in {args.file}; serve with API_KEYS_FILE={args.file}",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polarity import __version__
 
@@ -144,14 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")
     parser.add_argument("--version", action="version", version=f"polarity {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_prepare, _add_train, _add_analyze):
+    for add in (_add_prepare, _add_train, _add_analyze, _add_serve, _add_keys):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
+    warnings.filterwarnings("ignore", category=FutureWarning)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

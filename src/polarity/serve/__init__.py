@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app factory, settings, security, rate limits, micro-batching."""

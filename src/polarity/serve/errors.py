@@ -1,0 +1,91 @@
+"""Error responses: one JSON shape for every failure, with a request id and no internals."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from polarity.serve.schemas import ErrorResponse
+
+log = logging.getLogger("polarity.serve")
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, type_: str, message: str, headers: dict | None = None):
+        self.code, self.type, self.message, self.headers = code, type_, message, headers
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error_response(request: Request, code: int, type_: str, message: str,
+                   headers: dict | None = None) -> JSONResponse:
+    rid = getattr(request.state, "request_id", "-")
+    request.state.error = type_
+    body = {"error": {"code": code, "type": type_, "message": message, "request_id": rid}}
+    # Unhandled errors are answered outside the middleware stack: set the id here too.
+    return JSONResponse(body, status_code=code, headers={**(headers or {}), "X-Request-ID": rid})
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """A short message naming each wrong field and what is expected."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or "body"
+        if err.get("type") == "json_invalid":
+            return "the request body is not valid JSON: send a JSON object"
+        if err.get("type") == "model_attributes_type":
+            return "the request body must be a JSON object"
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown field, remove it")
+        elif err.get("type") == "missing":
+            parts.append(f"{where}: required field is missing")
+        else:
+            parts.append(f"{where}: {err.get('msg', 'invalid value')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(request, exc.code, exc.type, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return error_response(request, 400, "invalid_request", describe_validation(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge):
+        return error_response(request, 413, "payload_too_large",
+                              "the request body is too large: send fewer or shorter texts")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors while reading a body
+            return await _too_large(request, exc.__cause__)
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, kind, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        log.exception("request %s failed", getattr(request.state, "request_id", "-"))
+        return error_response(request, 500, "internal_error",
+                              "the model failed on this request; retry, and report the "
+                              "request_id if it persists")
+
+
+ERROR_RESPONSES = {
+    400: {"model": ErrorResponse, "description": "Invalid request: the message says what to fix."},
+    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
+    429: {"model": ErrorResponse, "description": "Rate limit of this key exceeded; see "
+          "Retry-After and X-RateLimit-* headers."},
+    500: {"model": ErrorResponse, "description": "Model error; carries a request_id."},
+    503: {"model": ErrorResponse, "description": "Model loading or service overloaded; retry."},
+}

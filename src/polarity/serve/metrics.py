@@ -1,0 +1,30 @@
+"""Prometheus metrics of one worker (each app has its own registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServiceMetrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("polarity_requests_total", "HTTP requests",
+                                ["endpoint", "status"], registry=r)
+        self.latency = Histogram(
+            "polarity_request_latency_seconds", "Request latency", ["endpoint"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.errors = Counter("polarity_errors_total", "Error responses", ["code"], registry=r)
+        self.batch_size = Histogram("polarity_model_batch_size", "Texts per model call",
+                                    registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.predictions = Counter("polarity_predictions_total", "Predictions by label",
+                                   ["label"], registry=r)
+        self.confidence = Histogram(
+            "polarity_prediction_confidence", "Confidence of predictions (drift signal)",
+            registry=r, buckets=(0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1))
+        self.queue_depth = Gauge("polarity_queue_depth", "Texts waiting for the model",
+                                 registry=r)
+
+    def observe_prediction(self, label: str, confidence: float) -> None:
+        self.predictions.labels(label).inc()
+        self.confidence.observe(confidence)

@@ -1,0 +1,70 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema comes from these)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+Label = Literal["POSITIVE", "NEGATIVE"]
+
+
+class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="Text to classify; not empty or only whitespace.",
+                            examples=["I love it"])
+    include_reasoning: StrictBool = Field(True, description="Explain the prediction.")
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[StrictStr] = Field(description="Texts to classify, in order.",
+                                   examples=[["I love it", "Worst purchase ever"]])
+    include_reasoning: StrictBool = Field(False, description="Explain each prediction.")
+
+
+class Scores(BaseModel):
+    POSITIVE: float
+    NEGATIVE: float
+
+
+class AnalyzeResponse(BaseModel):
+    text: str
+    predicted_sentiment: Label
+    confidence: float = Field(ge=0.5, le=1.0, description="Probability of the predicted label.")
+    scores: Scores
+    reasoning: str | None = Field(description="Why, when asked for; null otherwise.")
+    processing_time: float = Field(description="Seconds spent on this text's request.")
+
+
+class BatchResponse(BaseModel):
+    results: list[AnalyzeResponse]
+    total_processing_time: float
+
+
+class ModelDescription(BaseModel):
+    name: str
+    backend: str
+    version: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "loading"]
+    model_loaded: bool
+    gpu_available: bool
+    memory_usage: dict[str, float]
+    uptime: float
+    model: ModelDescription | None
+
+
+class ErrorBody(BaseModel):
+    code: int
+    type: str
+    message: str = Field(description="What went wrong and how to fix it.")
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

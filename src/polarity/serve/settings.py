@@ -1,0 +1,108 @@
+"""Service settings: defaults < ``configs/deployment_config.yaml`` < environment < flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from polarity.errors import InputError
+
+
+class Settings(BaseModel):
+    """Everything the service reads. Each field maps to the environment variable of the same
+    name in upper case (``MODEL_PATH``, ``RATE_LIMIT`` ...)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    model_path: str = "default"
+    """Model to serve: 'default', 'vader' or a model folder."""
+    device: str = "cpu"
+    """Torch device for the model."""
+    max_length: int | None = None
+    """Override the model's token limit (None keeps the model card's)."""
+    batch_size: int = 32
+    """Largest model call: micro-batches and /analyze/batch chunks."""
+    max_wait_ms: float = 2.0
+    """How long a micro-batch waits for more requests after the first one arrives."""
+    max_queue: int = 1024
+    """Texts waiting for the model before new requests get 503."""
+    max_batch_items: int = 256
+    """Most texts in one /analyze/batch request."""
+    max_text_chars: int = 10_000
+    """Longest accepted text, in characters."""
+    max_body_bytes: int = 2_000_000
+    """Largest request body; larger ones get 413."""
+    api_key: str | None = None
+    """One accepted API key (plain text)."""
+    api_keys: list[str] = []
+    """Several accepted API keys (comma-separated in the environment)."""
+    api_keys_file: str | None = None
+    """File of hashed keys written by `polarity keys create`."""
+    auth_disabled: bool = False
+    """Serve without API keys (local experiments only)."""
+    open_endpoints: list[str] = ["/api/v1/health", "/metrics", "/docs", "/openapi.json"]
+    """Paths reachable without a key."""
+    rate_limit: str = "1000/hour"
+    """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
+    redis_url: str | None = None
+    """Shared rate-limit storage; without it each worker counts on its own."""
+    log_level: str = "info"
+    """Log level of the service."""
+    log_texts: bool = False
+    """Put request texts into the logs (off: only their length)."""
+    host: str = "127.0.0.1"
+    """Address to bind."""
+    port: int = 8000
+    """Port to bind."""
+    workers: int = 1
+    """Worker processes."""
+    threads: int | None = None
+    """PyTorch threads per worker (None: all cores divided by workers)."""
+
+    @field_validator("api_keys", "open_endpoints", mode="before")
+    @classmethod
+    def _split(cls, value):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    def accepted_plain_keys(self) -> list[str]:
+        return [k for k in ([self.api_key] if self.api_key else []) + self.api_keys if k]
+
+
+DEFAULT_CONFIG = Path("configs/deployment_config.yaml")
+
+
+def load_settings(config_file: str | Path | None = None, environ: dict | None = None,
+                  **overrides) -> Settings:
+    """Merge the YAML file (``config_file``, ``$POLARITY_CONFIG`` or the default path if it
+    exists), environment variables, and explicit non-None overrides."""
+    environ = os.environ if environ is None else environ
+    data: dict = {}
+    path = Path(config_file or environ.get("POLARITY_CONFIG") or DEFAULT_CONFIG)
+    if config_file and not path.is_file():
+        raise InputError(f"settings file not found: {path}")
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text()) or {}
+        data.update(loaded.get("service", loaded))
+    for name in Settings.model_fields:
+        if name.upper() in environ:
+            data[name] = environ[name.upper()]
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValueError as exc:
+        raise InputError(f"invalid service settings: {exc}") from exc
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, so worker processes rebuild them exactly."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
+    return env

@@ -1,0 +1,62 @@
+import pytest
+
+from polarity import load_classifier
+from polarity.errors import InputError, ModelNotFoundError
+from polarity.prediction import check_texts, from_positive_probability
+from polarity.predictor import Predictor
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.73, 1.0])
+def test_prediction_invariants(p):
+    pred = from_positive_probability(p)
+    assert pred.label in ("POSITIVE", "NEGATIVE")
+    assert 0.5 <= pred.confidence <= 1.0
+    assert pred.scores["POSITIVE"] + pred.scores["NEGATIVE"] == pytest.approx(1.0)
+    assert pred.label == ("POSITIVE" if p >= 0.5 else "NEGATIVE")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "empty"), (["ok", ""], "#1 is empty"), (["   "], "whitespace"), ([3], "not a string"),
+    (None, "list of strings"), (["fine", None], "NoneType"),
+])
+def test_bad_input_is_a_clear_error(bad, message):
+    with pytest.raises(InputError, match=message):
+        check_texts(bad)
+
+
+def test_single_string_is_a_batch_of_one():
+    assert check_texts("hello") == ["hello"]
+
+
+def test_trained_model_rejects_bad_input(trained_tiny):
+    clf = load_classifier(trained_tiny)
+    assert isinstance(clf, Predictor)
+    with pytest.raises(InputError):
+        clf.predict([])
+    with pytest.raises(InputError):
+        clf.predict(["fine", 42])
+
+
+def test_reasoning_only_when_asked_and_names_words(trained_tiny):
+    clf = load_classifier(trained_tiny)
+    plain, explained = clf.predict(["really wonderful movie"]), clf.predict(
+        ["really wonderful movie"], include_reasoning=True)
+    assert plain[0].reasoning is None
+    assert explained[0].label == plain[0].label
+    assert explained[0].reasoning.startswith(plain[0].label)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        load_classifier("no-such-model")
+    with pytest.raises(ModelNotFoundError, match="polarity.json is missing"):
+        load_classifier(tmp_path)
+
+
+def test_vader_baseline_behind_the_same_contract():
+    pytest.importorskip("vaderSentiment")
+    clf = load_classifier("vader")
+    preds = clf.predict(["I love this, it is wonderful!", "This is horrible and I hate it."],
+                        include_reasoning=True)
+    assert [p.label for p in preds] == ["POSITIVE", "NEGATIVE"]
+    assert "compound" in preds[0].reasoning
