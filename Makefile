@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= serve,evaluate,dev
 TEXT   ?= I love it
 
-.PHONY: setup test test-all lint analyze prepare-default train-default clean
+.PHONY: setup test test-all lint serve analyze prepare-default train-default clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,14 @@ test-all: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks || true
+
+# Serves the shipped default model on 127.0.0.1:8000 with a local API key (made on first run).
+serve: setup
+	@mkdir -p .polarity
+	@test -s .polarity/api_key || $(VENV)/bin/polarity keys create --file .polarity/api_keys.txt --name local > .polarity/api_key
+	@echo "API key: $$(cat .polarity/api_key)"
+	@echo "Try: curl -s 127.0.0.1:8000/api/v1/analyze -H \"X-API-Key: $$(cat .polarity/api_key)\" -H 'Content-Type: application/json' -d '{\"text\": \"I love it\"}'"
+	HF_HUB_OFFLINE=1 API_KEYS_FILE=.polarity/api_keys.txt $(VENV)/bin/polarity serve
 
 analyze: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/polarity analyze "$(TEXT)"

@@ -197,6 +197,54 @@ def cmd_keys_create(args) -> int:
     return 0
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics, calibration and a report for one or more models")
+    p.add_argument("--model", action="append", dest="models", metavar="NAME_OR_PATH",
+                   help="'default', 'vader' or a model folder; repeat to compare side by side")
+    p.add_argument("--test-file", help="JSONL/CSV/TSV with text and label (default: the "
+                   "curated 100 cases shipped with polarity)")
+    p.add_argument("--report-dir", default="reports/latest")
+    p.add_argument("--profile-performance", action="store_true",
+                   help="measure latency percentiles, throughput, load time and memory")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from polarity.evaluate.run import evaluate
+
+    summary = evaluate(args.models or ["default"], args.test_file, args.report_dir,
+                       args.profile_performance, args.text_column, args.label_column,
+                       args.batch_size)
+    for name, result in summary["models"].items():
+        m = result["metrics"]
+        print(f"{name}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro']['f1']:.4f}, "
+              f"ECE {m['calibration']['ece']:.4f}")
+    if summary["bad_rows"]:
+        print(f"skipped {summary['bad_rows']} bad rows (listed in the report)", file=sys.stderr)
+    print(f"report: {args.report_dir}/report.html", file=sys.stderr)
+    return 0
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit a temperature and store it in the model")
+    p.add_argument("--model", required=True, help="a model folder made by `polarity train`")
+    p.add_argument("--val-file", required=True, help="validation JSONL/CSV/TSV")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    from polarity.evaluate.run import calibrate
+
+    result = calibrate(args.model, args.val_file, args.text_column, args.label_column)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polarity import __version__
 
@@ -204,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")
     parser.add_argument("--version", action="version", version=f"polarity {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_prepare, _add_train, _add_analyze, _add_serve, _add_keys):
+    for add in (_add_prepare, _add_train, _add_analyze, _add_evaluate, _add_calibrate,
+                _add_serve, _add_keys):
         add(sub)
     return parser
 

@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         p = state.predictor
         body = {"status": "ok" if p else "loading", "model_loaded": p is not None,
                 "gpu_available": _gpu_available(), "memory_usage": _memory(),
-                "uptime": time.time() - state.started,
+                "uptime": time.time() - state.started, "pid": os.getpid(),
                 "model": {"name": p.info.name, "backend": p.info.backend,
                           "version": p.info.version} if p else None}
         if state.load_error:

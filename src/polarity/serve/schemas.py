@@ -56,6 +56,7 @@ class HealthResponse(BaseModel):
     gpu_available: bool
     memory_usage: dict[str, float]
     uptime: float
+    pid: int = Field(description="Worker process id: which worker answered.")
     model: ModelDescription | None
 
 

@@ -1,0 +1,86 @@
+"""Test files for evaluation: JSONL, CSV or TSV with text, label and optional source and
+category. Bad rows are counted and reported, never fatal."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from polarity.data.sources import open_text
+from polarity.errors import InputError
+from polarity.labels import LabelError, parse_label
+
+
+@dataclass
+class TestSet:
+    name: str
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sources: list[str | None] = field(default_factory=list)
+    categories: list[str | None] = field(default_factory=list)
+    bad_rows: list[str] = field(default_factory=list)  # "line N: reason"
+
+
+def curated_path() -> Path:
+    """The 100 hand-written cases shipped with the package (the default test file)."""
+    return Path(str(resources.files("polarity") / "resources" / "curated_100.jsonl"))
+
+
+def load_test_set(path: str | Path | None = None, text_column: str = "text",
+                  label_column: str = "label") -> TestSet:
+    path = Path(path) if path else curated_path()
+    if not path.is_file():
+        raise InputError(f"test file not found: {path}")
+    out = TestSet(path.name)
+    suffix = Path(path.name.lower().removesuffix(".gz")).suffix
+    with open_text(path) as f:
+        if suffix in (".csv", ".tsv"):
+            tsv = suffix == ".tsv"
+            reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
+                                    quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+            if text_column not in (reader.fieldnames or []) or label_column not in (
+                    reader.fieldnames or []):
+                raise InputError(f"{path}: needs columns {text_column!r} and {label_column!r}; "
+                                 f"found {reader.fieldnames} (use --text-column/--label-column)")
+            rows = ((n, row) for n, row in enumerate(reader, 2))
+        else:
+            rows = _json_rows(f, out)
+        for n, row in rows:
+            _add(out, n, row, text_column, label_column)
+    if not out.texts:
+        raise InputError(f"{path} has no usable rows ({len(out.bad_rows)} bad)")
+    return out
+
+
+def _json_rows(f, out: TestSet):
+    for n, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            out.bad_rows.append(f"line {n}: not valid JSON")
+            continue
+        if not isinstance(row, dict):
+            out.bad_rows.append(f"line {n}: not a JSON object")
+            continue
+        yield n, row
+
+
+def _add(out: TestSet, n: int, row: dict, text_column: str, label_column: str) -> None:
+    text = row.get(text_column)
+    if not isinstance(text, str) or not text.strip():
+        out.bad_rows.append(f"line {n}: missing or empty {text_column!r}")
+        return
+    try:
+        label = parse_label(row.get(label_column))
+    except LabelError as exc:
+        out.bad_rows.append(f"line {n}: {exc}")
+        return
+    out.texts.append(text)
+    out.labels.append(label)
+    out.sources.append(row.get("source"))
+    out.categories.append(row.get("category"))

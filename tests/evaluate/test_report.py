@@ -1,0 +1,73 @@
+import base64
+import json
+
+import pytest
+
+from polarity.cli import main
+from polarity.evaluate.data import curated_path, load_test_set
+from polarity.evaluate.run import calibrate, evaluate
+
+
+def test_curated_set_is_balanced_and_tagged():
+    data = load_test_set(curated_path())
+    assert len(data.texts) == 100 and data.labels.count("POSITIVE") == 50
+    assert {"plain", "negation", "sarcasm", "mixed", "intensifiers_slang", "emoji", "jargon",
+            "very_short", "very_long"} == set(data.categories)
+    assert {"product", "social", "general"} == set(data.sources)
+
+
+def test_bad_rows_are_reported_not_fatal(tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"text": "good stuff", "label": 1}\nnot json\n{"text": "", "label": 0}\n'
+                 '{"text": "meh", "label": "neutral"}\n{"text": "awful", "label": "NEGATIVE"}\n')
+    data = load_test_set(f)
+    assert data.labels == ["POSITIVE", "NEGATIVE"] and len(data.bad_rows) == 3
+
+
+def test_tsv_with_column_mapping(tmp_path):
+    f = tmp_path / "t.tsv"
+    f.write_text('sentence\ty\nit \'s "fine" and good\t1\nbad\t0\n')
+    assert load_test_set(f, "sentence", "y").labels == ["POSITIVE", "NEGATIVE"]
+
+
+def test_report_files_and_embedded_charts(trained_tiny, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "rep"
+    summary = evaluate([str(trained_tiny), "vader"], None, out, profile_performance=True,
+                       progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] == summary["accuracy"] and metrics["n"] == 100
+    assert set(metrics["models"]) == {str(trained_tiny), "vader"}
+    prof = metrics["models"]["vader"]["profile"]
+    assert prof["latency_ms"]["p95"] >= prof["latency_ms"]["p50"] > 0
+    html = (out / "report.html").read_text()
+    png = (out / "charts").glob("*.png")
+    assert len(list(png)) == 8
+    assert html.count('src="data:image/png;base64,') == 8
+    first = html.split('src="data:image/png;base64,')[1].split('"')[0]
+    assert base64.b64decode(first)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{metrics['accuracy']:.4f}" in html
+    assert f"{metrics['models']['vader']['metrics']['accuracy']:.4f}" in html
+    assert "Error analysis" in html and "sarcasm" in html
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "model,text,gold,predicted,confidence,latency_ms,category"
+    assert len(rows) == 201
+    assert (out / "report.md").read_text().startswith("# Sentiment evaluation")
+
+
+def test_calibrate_stores_temperature(trained_tiny, tmp_path, toy_splits):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model)
+    result = calibrate(str(model), toy_splits / "val.jsonl", progress=False)
+    card = json.loads((model / "polarity.json").read_text())
+    assert card["temperature"] == pytest.approx(result["temperature"])
+    assert result["nll_after"] <= result["nll_before"] + 1e-9
+    assert card["metrics"]["calibration"]["ece_after"] == result["ece_after"]
+
+
+def test_calibrating_the_shipped_model_is_refused(capsys, toy_splits):
+    assert main(["calibrate", "--model", "default", "--val-file",
+                 str(toy_splits / "val.jsonl")]) == 2
+    assert "not a writable model folder" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+"""Two uvicorn workers share one rate limit through a real Redis."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server not installed (.ci/run installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait()
+
+
+def test_two_workers_share_one_limit(redis_url, tmp_path):
+    port = free_port()
+    env = {**os.environ, "MODEL_PATH": "vader", "API_KEY": "k1", "RATE_LIMIT": "10/minute",
+           "REDIS_URL": redis_url, "WORKERS": "2", "PORT": str(port), "LOG_LEVEL": "warning"}
+    server = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(server.stderr.read1().decode() if server.poll() else "no start")
+        pids = set()
+        for _ in range(30):
+            with httpx.Client(base_url=base) as c:
+                pids.add(c.get("/api/v1/health").json()["pid"])
+        assert len(pids) == 2, "requests did not reach both workers"
+        codes = []
+        for i in range(11):
+            # a new connection per request spreads requests over both workers
+            with httpx.Client(base_url=base) as c:
+                r = c.post("/api/v1/analyze", json={"text": f"good day {i}"},
+                           headers={"X-API-Key": "k1"})
+            codes.append(r.status_code)
+        assert codes == [200] * 10 + [429]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert server.returncode == 0
