@@ -214,3 +214,11 @@ def test_concurrency_is_thread_safe_under_load(client):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_texts_are_logged_only_when_configured(caplog):
+    caplog.set_level("INFO", logger="polarity.access")
+    with make_client(log_texts=True) as c:
+        wait_ready(c)
+        c.post("/api/v1/analyze", json={"text": "visible good text"}, headers=H)
+    assert json.loads(caplog.records[-1].getMessage())["text"] == "visible good text"

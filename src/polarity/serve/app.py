@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         metrics.queue_depth.set(batcher.depth)
         request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
                                  "confidence": round(pred.confidence, 4)}
+        if settings.log_texts:
+            request.state.summary["text"] = body.text
         return result(request, body.text, pred, time.perf_counter() - start)
 
     @app.post("/api/v1/analyze/batch", response_model=BatchResponse, responses=ERROR_RESPONSES,
@@ -266,19 +269,16 @@ def _memory() -> dict[str, float]:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = {"rss_mb": round(rss / 2**20, 1)}
     if _gpu_available():
-        import torch
-
+        torch = sys.modules["torch"]
         out["gpu_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
     return out
 
 
 def _gpu_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except ImportError:  # pragma: no cover
-        return False
+    # A backend that never imported torch (VADER) cannot be using a GPU; importing it here
+    # would block the event loop for seconds.
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_available())
 
 
 def app_from_env() -> FastAPI:

@@ -36,8 +36,9 @@ def describe_validation(exc: RequestValidationError) -> str:
     """A short message naming each wrong field and what is expected."""
     parts = []
     for err in exc.errors()[:5]:
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        where = where or "body"
         if err.get("type") == "json_invalid":
             return "the request body is not valid JSON: send a JSON object"
         if err.get("type") == "model_attributes_type":
@@ -46,6 +47,10 @@ def describe_validation(exc: RequestValidationError) -> str:
             parts.append(f"{where}: unknown field, remove it")
         elif err.get("type") == "missing":
             parts.append(f"{where}: required field is missing")
+        elif err.get("type") in ("string_too_short", "string_pattern_mismatch"):
+            parts.append(f"{where} is empty or only whitespace: send some text")
+        elif err.get("type") == "too_short":
+            parts.append(f"{where} is empty: send at least one text")
         else:
             parts.append(f"{where}: {err.get('msg', 'invalid value')}")
     return "; ".join(parts) or "invalid request"

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 Label = Literal["POSITIVE", "NEGATIVE"]
+NOT_BLANK = r"\S"  # at least one non-whitespace character
 
 
 class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: StrictStr = Field(description="Text to classify; not empty or only whitespace.",
-                            examples=["I love it"])
+                            min_length=1, pattern=NOT_BLANK, examples=["I love it"])
     include_reasoning: StrictBool = Field(True, description="Explain the prediction.")
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: list[StrictStr] = Field(description="Texts to classify, in order.",
-                                   examples=[["I love it", "Worst purchase ever"]])
+    texts: list[Annotated[StrictStr, Field(min_length=1, pattern=NOT_BLANK)]] = Field(
+        description="Texts to classify, in order.", min_length=1,
+        examples=[["I love it", "Worst purchase ever"]])
     include_reasoning: StrictBool = Field(False, description="Explain each prediction.")
 
 
