@@ -34,7 +34,7 @@ def test_errors_are_one_line_and_nonzero(capsys, tmp_path):
 
 
 def test_prepare_then_train_through_the_cli(tiny_encoder, tmp_path, capsys):
-    from conftest import synthetic_rows
+    from helpers import synthetic_rows
 
     src = tmp_path / "raw.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in synthetic_rows(120)))

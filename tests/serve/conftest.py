@@ -1,51 +1,5 @@
-import time
-
 import pytest
-from fastapi.testclient import TestClient
-
-from polarity.prediction import check_texts, from_positive_probability
-from polarity.predictor import ModelInfo
-from polarity.serve.app import create_app
-from polarity.serve.settings import Settings
-
-KEY = "test-key-123"
-
-
-class WordCounter:
-    """A transparent stand-in model for transport tests: POSITIVE iff 'good' appears.
-    It records every call so tests can see how requests were batched."""
-
-    info = ModelInfo("word-counter", "test", "0")
-
-    def __init__(self, delay: float = 0.0, fail: bool = False):
-        self.calls: list[int] = []
-        self.delay, self.fail = delay, fail
-
-    def predict(self, texts, batch_size=32, include_reasoning=False):
-        texts = check_texts(texts)
-        self.calls.append(len(texts))
-        if self.delay:
-            time.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("secret internal detail")
-        return [from_positive_probability(0.9 if "good" in t else 0.2,
-                                          "mentions 'good'" if include_reasoning else None)
-                for t in texts]
-
-
-def make_client(predictor=None, **settings) -> TestClient:
-    fields = {"api_key": KEY, "rate_limit": "1000/hour", **settings}
-    app = create_app(Settings(**fields), predictor=predictor or WordCounter())
-    return TestClient(app, raise_server_exceptions=False)
-
-
-def wait_ready(client: TestClient, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if client.get("/api/v1/health").status_code == 200:
-            return
-        time.sleep(0.02)
-    raise AssertionError("model never became ready")
+from serve_helpers import make_client, wait_ready
 
 
 @pytest.fixture

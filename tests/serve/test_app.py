@@ -4,7 +4,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import KEY, WordCounter, make_client, wait_ready
+from serve_helpers import KEY, WordCounter, make_client, wait_ready
 
 H = {"X-API-Key": KEY}
 

@@ -11,7 +11,7 @@ from hypothesis import settings
 schemathesis = pytest.importorskip("schemathesis")
 uvicorn = pytest.importorskip("uvicorn")
 
-from conftest import KEY, WordCounter  # noqa: E402
+from serve_helpers import KEY, WordCounter  # noqa: E402
 
 from polarity.serve.app import create_app  # noqa: E402
 from polarity.serve.settings import Settings  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import synthetic_rows, tiny_train_config
+from helpers import synthetic_rows, tiny_train_config
 from safetensors.torch import load_file
 
 from polarity.errors import InputError

@@ -7,6 +7,7 @@ tokenizer and frozen weights come from the base model the card names.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -44,11 +45,20 @@ class EncoderClassifier(nn.Module):
 
 def load_base_encoder(base: Path | str) -> nn.Module:
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    # The base checkpoint carries a pooler we do not use; its load report is noise.
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         return AutoModel.from_pretrained(str(base), add_pooling_layer=False)
     except TypeError:  # architectures without a pooler take no such argument
         return AutoModel.from_pretrained(str(base))
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(base: Path | str):
@@ -76,6 +86,12 @@ def save_encoder(model: EncoderClassifier, folder: Path, card: ModelCard) -> Non
 
     folder.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(str(folder / ADAPTER_DIR))
+    # peft records the local path of the base; the card's portable reference replaces it.
+    config_path = folder / ADAPTER_DIR / "adapter_config.json"
+    adapter_config = json.loads(config_path.read_text())
+    adapter_config["base_model_name_or_path"] = card.base_model
+    config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
+    (folder / ADAPTER_DIR / "README.md").unlink(missing_ok=True)
     save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
               str(folder / HEAD_FILE))
     card.save(folder)

@@ -39,6 +39,9 @@ class TrainConfig(BaseModel):
     """Name written into the saved model's metadata."""
     version: str = "0.1.0"
     """Version written into the saved model's metadata."""
+    init_from: Path | None = None
+    """A saved model folder whose adapter and head start this run (a warm start); None
+    starts from fresh adapters."""
     train_file: Path = Path("data/prepared/train.jsonl")
     """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
     val_file: Path | None = Path("data/prepared/val.jsonl")

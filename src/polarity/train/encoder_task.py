@@ -9,7 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from polarity.backends.base_models import PACKAGED, resolve_base
-from polarity.backends.encoder import build_for_training, load_tokenizer, save_encoder
+from polarity.backends.encoder import (
+    ADAPTER_DIR,
+    HEAD_FILE,
+    build_for_training,
+    load_tokenizer,
+    save_encoder,
+)
+from polarity.errors import InputError
 from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
 from polarity.train.config import TrainConfig
@@ -26,6 +33,8 @@ class EncoderTask:
         self.model = build_for_training(base, config.lora.r, config.lora.alpha,
                                         config.lora.dropout, config.lora.target_modules,
                                         config.head_dropout)
+        if config.init_from:
+            warm_start(self.model, Path(config.init_from))
 
     def _encode(self, rows: list[dict]):
         return self.tokenizer([r["text"] for r in rows], padding=True, truncation=True,
@@ -67,3 +76,17 @@ def _portable(ref: str) -> str:
     if ref.startswith("package:") or ref in PACKAGED or not path.exists():
         return ref
     return str(path.resolve())
+
+
+def warm_start(model, folder: Path) -> None:
+    """Load a saved model's adapter and head into a freshly built training model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
+    if not adapter.is_file() or not (folder / HEAD_FILE).is_file():
+        raise InputError(f"init_from {folder} has no adapter and head to start from")
+    result = set_peft_model_state_dict(model.encoder, load_file(str(adapter)))
+    if getattr(result, "unexpected_keys", None):
+        raise InputError(f"init_from {folder}: adapter does not fit this base model")
+    model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))

@@ -1,0 +1,35 @@
+"""Copy a trained encoder model into the package as the shipped default, recording its
+SST-2 dev accuracy in the metadata.
+
+    python scripts/ship_default_model.py runs/default reports/sst2-dev/metrics.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from polarity.modelcard import read_card
+from polarity.predictor import default_model_path
+
+
+def main(model: str, sst2_metrics: str) -> None:
+    src, dst = Path(model), default_model_path()
+    card = read_card(src)
+    metrics = json.loads(Path(sst2_metrics).read_text())
+    card.metrics["sst2_dev"] = {"accuracy": metrics["accuracy"],
+                                "macro_f1": metrics["macro"]["f1"],
+                                "ece": metrics["calibration"]["ece"], "n": metrics["n"],
+                                "file": "sst2/dev.tsv (GLUE SST-2 dev, 872 sentences)"}
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src / "adapter", dst / "adapter")
+    shutil.copy2(src / "head.safetensors", dst / "head.safetensors")
+    card.save(dst)
+    print(f"shipped {src} -> {dst} (SST-2 dev accuracy {metrics['accuracy']:.4f})")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

@@ -1,0 +1,74 @@
+"""Test helpers: toy data and a tiny BERT-style encoder built from a config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+POSITIVE_WORDS = ["great", "love", "excellent", "wonderful", "superb", "delightful", "happy"]
+NEGATIVE_WORDS = ["awful", "hate", "terrible", "boring", "broken", "worst", "sad"]
+FILLER = ["the", "movie", "phone", "was", "really", "this", "product", "it", "is", "so"]
+
+
+def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
+    """Separable toy data: one sentiment word among filler words."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        positive = i % 2 == 0
+        word = rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)
+        words = rng.sample(FILLER, 2) + [word]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words) + f" {i}", "label": "POSITIVE" if positive
+                     else "NEGATIVE"})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def build_tiny_encoder(folder: Path) -> Path:
+    """A 2-layer, 32-wide BERT with a WordPiece vocabulary trained on the toy words."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    corpus = [r["text"] for r in synthetic_rows(200)] + ["a b c d e f g h i j k l m n o p"]
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
+                                                ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(folder)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128, initializer_range=0.1)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
+
+def tiny_train_config(tiny_encoder: Path, data: Path, out: Path, **overrides):
+    from polarity.train.config import TrainConfig
+
+    fields = dict(base_model=str(tiny_encoder), train_file=data / "train.jsonl",
+                  val_file=data / "val.jsonl", output_dir=out, max_length=32, batch_size=16,
+                  num_epochs=6, learning_rate=1e-2, eval_steps=8, warmup_ratio=0.1,
+                  early_stopping_patience=None, progress=False, num_threads=1,
+                  name="tiny", seed=8)
+    fields.update(overrides)
+    return TrainConfig(**fields)
