@@ -155,3 +155,19 @@ def test_bad_training_rows_are_counted_not_fatal(tiny_encoder, tmp_path):
     train(config)
     start = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().split("\n")[0])
     assert start["skipped_train_rows"] == 2 and start["train_rows"] == 32
+
+
+def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encoder, toy_splits,
+                                                       tmp_path):
+    from polarity.train.encoder_task import EncoderTask
+
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, init_from=trained_tiny)
+    task = EncoderTask(config)
+    task.model.eval()
+    rows = synthetic_rows(32, seed=11)
+    saved = load_classifier(trained_tiny)
+    expected = [p.scores["POSITIVE"] for p in saved.predict([r["text"] for r in rows])]
+    with torch.no_grad():
+        enc = task._encode(rows)
+        got = torch.softmax(task.model(enc["input_ids"], enc["attention_mask"]), -1)[:, 1]
+    assert got.tolist() == pytest.approx(expected, abs=1e-4)
