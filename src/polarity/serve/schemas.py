@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 Label = Literal["POSITIVE", "NEGATIVE"]
-NOT_BLANK = r"\S"  # at least one non-whitespace character
+# At least one character that Python's str.strip() keeps. Spelled out because "\S" differs
+# between regex engines (pydantic's, hypothesis's, a client's) on \x1c-\x1f, \x85, U+3000...
+NOT_BLANK = (r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+             r"\u3000]")
 
 
 class AnalyzeRequest(BaseModel):
