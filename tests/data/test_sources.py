@@ -23,7 +23,8 @@ def load(spec: str):
 def test_amazon_2018_layout_labels_and_bad_rows():
     records, reasons = load("amazon:{fix}/amazon_2018.jsonl")
     assert [r.label for r in records] == ["POSITIVE", "NEGATIVE", "NEGATIVE"]
-    assert records[0].text == "Great value. Works exactly as described and the battery lasts for days."
+    assert records[0].text == ("Great value. Works exactly as described and the battery "
+                               "lasts for days.")
     assert reasons == {"malformed": 2, "missing_text": 1, "invalid_label": 1}
 
 
