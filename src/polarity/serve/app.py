@@ -278,7 +278,10 @@ def _gpu_available() -> bool:
     # A backend that never imported torch (VADER) cannot be using a GPU; importing it here
     # would block the event loop for seconds.
     torch = sys.modules.get("torch")
-    return bool(torch is not None and torch.cuda.is_available())
+    try:
+        return bool(torch is not None and torch.cuda.is_available())
+    except AttributeError:  # torch is being imported by the loader thread right now
+        return False
 
 
 def app_from_env() -> FastAPI:
