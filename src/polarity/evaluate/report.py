@@ -69,8 +69,9 @@ def _charts(out: Path, r: dict, gold: list[str]) -> dict[str, bytes]:
         "confusion_matrix": charts.confusion_matrix(m, r["name"]),
         "reliability_diagram": charts.reliability_diagram(m, r["name"]),
         "confidence_histogram": charts.confidence_histogram(conf, correct, r["name"]),
-        "latency_distribution": charts.latency_histogram(r["latencies_ms"], r["name"],
-                                                         r["latency_kind"]),
+        "latency_distribution": charts.latency_histogram(
+            r["profile"]["latencies_ms"] if r["profile"] else r["latencies_ms"], r["name"],
+            r["latency_kind"]),
     }
     for key, png in images.items():
         (out / "charts" / f"{slug(r['name'])}-{key}.png").write_bytes(png)

@@ -53,23 +53,17 @@ def evaluate(models: list[str], test_file: str | Path | None = None,
         preds = [LABELS[int(p >= 0.5)] for p in probs]
         metrics = compute_metrics(data.labels, preds, probs,
                                   {"source": data.sources, "category": data.categories})
-        prof = None
+        prof, kind = None, "batch time / batch size"
         if profile_performance:
             prof = profile(predictor, data.texts, load_seconds)
-            latencies_used, kind = prof["latencies_ms"], "single text"
-        else:
-            latencies_used, kind = latencies, "batch time / batch size"
+            # single-text timings cover the first rows; the rest keep their batch timings
+            latencies = prof["latencies_ms"] + latencies[len(prof["latencies_ms"]):]
+            kind = "single text"
         results.append({"name": name, "metrics": metrics, "p_positive": probs,
-                        "latencies_ms": latencies if not prof else _pad(latencies_used,
-                                                                        latencies),
-                        "latency_kind": kind, "profile": prof, "calibration": None})
+                        "latencies_ms": latencies, "latency_kind": kind, "profile": prof,
+                        "calibration": None})
     return write_report(Path(report_dir), data.name, results, data.texts, data.labels,
                         data.categories, data.bad_rows)
-
-
-def _pad(single: list[float], batch: list[float]) -> list[float]:
-    """Single-text latencies cover the first rows only; the rest keep batch latencies."""
-    return single + batch[len(single):]
 
 
 def calibrate(model: str, val_file: str | Path, text_column: str = "text",

@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             raise ApiError(400, "invalid_request", f"{where} has {len(text)} characters; the "
                            f"limit is {settings.max_text_chars}")
 
-    def result(request: Request, text: str, pred, seconds: float) -> dict:
+    def result(text: str, pred, seconds: float) -> dict:
         metrics.observe_prediction(pred.label, pred.confidence)
         return {"text": text, "predicted_sentiment": pred.label, "confidence": pred.confidence,
                 "scores": pred.scores, "reasoning": pred.reasoning,
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
                                  "confidence": round(pred.confidence, 4)}
         if settings.log_texts:
             request.state.summary["text"] = body.text
-        return result(request, body.text, pred, time.perf_counter() - start)
+        return result(body.text, pred, time.perf_counter() - start)
 
     @app.post("/api/v1/analyze/batch", response_model=BatchResponse, responses=ERROR_RESPONSES,
               dependencies=gate("/api/v1/analyze/batch"), tags=["analyze"])
@@ -150,14 +150,14 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
                            f"limit is {settings.max_batch_items}: split the batch")
         for i, text in enumerate(body.texts):
             check_text(text, f"texts[{i}]")
-        predictor_, _ = ready()
+        ready()
         await spend(getattr(request.state, "key_id", "anonymous"), len(body.texts), response)
         metrics.batch_size.observe(len(body.texts))
         preds = await state.runner.run(body.texts, body.include_reasoning)
         elapsed = time.perf_counter() - start
         request.state.summary = {"text_chars": sum(map(len, body.texts)),
                                  "items": len(body.texts)}
-        return {"results": [result(request, t, p, elapsed)
+        return {"results": [result(t, p, elapsed)
                             for t, p in zip(body.texts, preds, strict=True)],
                 "total_processing_time": elapsed}
 
