@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from polarity.errors import PolarityError
+from polarity.errors import PolarityError, validation_message
 
 
 def _add_prepare(sub) -> None:
@@ -58,7 +58,7 @@ def cmd_prepare(args) -> int:
     try:
         config = PrepareConfig.model_validate(data)
     except ValueError as exc:
-        raise PolarityError(f"invalid prepare options: {exc}") from exc
+        raise PolarityError(f"invalid prepare options: {validation_message(exc)}") from exc
     stats = prepare(config)
     print(json.dumps({k: stats[k] for k in ("rows_in", "rows_out", "dropped", "splits",
                                             "seconds")}, indent=2))

@@ -11,3 +11,16 @@ class InputError(PolarityError, ValueError):
 
 class ModelNotFoundError(PolarityError, FileNotFoundError):
     """A model name or folder that cannot be resolved."""
+
+
+def validation_message(exc: Exception) -> str:
+    """One line from a pydantic ValidationError: ``field: problem; field: problem``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from polarity.errors import InputError
+from polarity.errors import InputError, validation_message
 from polarity.labels import NEGATIVE, POSITIVE, LabelError, parse_label
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -90,15 +90,7 @@ class SourceSpec(BaseModel):
         try:
             return cls.model_validate(fields)
         except ValueError as exc:
-            raise InputError(f"bad source spec {spec!r}: {_first_error(exc)}") from exc
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-    return str(exc)
+            raise InputError(f"bad source spec {spec!r}: {validation_message(exc)}") from exc
 
 
 def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from polarity.errors import InputError
+from polarity.errors import InputError, validation_message
 
 
 class Settings(BaseModel):
@@ -95,7 +95,7 @@ def load_settings(config_file: str | Path | None = None, environ: dict | None = 
     try:
         return Settings.model_validate(data)
     except ValueError as exc:
-        raise InputError(f"invalid service settings: {exc}") from exc
+        raise InputError(f"invalid service settings: {validation_message(exc)}") from exc
 
 
 def to_environ(settings: Settings) -> dict[str, str]:

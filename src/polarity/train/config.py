@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from polarity.errors import InputError
+from polarity.errors import InputError, validation_message
 
 
 class LoraSettings(BaseModel):
@@ -107,4 +107,5 @@ def load_train_config(path: str | Path | None, **overrides) -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValueError as exc:
-        raise InputError(f"invalid training config{f' {path}' if path else ''}: {exc}") from exc
+        where = f" {path}" if path else ""
+        raise InputError(f"invalid training config{where}: {validation_message(exc)}") from exc
