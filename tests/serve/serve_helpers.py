@@ -51,3 +51,29 @@ def wait_ready(client: TestClient, timeout: float = 30) -> None:
     raise AssertionError("model never became ready")
 
 
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(base: str, process, timeout: float = 60) -> None:
+    """Poll a live server's health endpoint until it answers 200; fail with its stderr."""
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    err = process.stderr.read().decode() if process.poll() is not None and process.stderr else ""
+    raise AssertionError(f"server at {base} did not become healthy {err}")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serve_helpers import KEY
+from serve_helpers import KEY, free_port, wait_for_server
 
 SERVER = """
 import sys, uvicorn
@@ -24,19 +24,11 @@ uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning",
 
 
 def test_sigterm_finishes_requests_in_flight(tmp_path):
-    from test_workers import free_port
-
     port = free_port()
     script = SERVER.format(here=str(Path(__file__).parent), key=KEY, port=port)
     proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_for_server(base, proc)
     results = []
 
     def call(i):

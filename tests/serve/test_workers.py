@@ -9,15 +9,10 @@ import time
 
 import httpx
 import pytest
+from serve_helpers import free_port, wait_for_server
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server not installed (.ci/run installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,15 +41,7 @@ def test_two_workers_share_one_limit(redis_url, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError(server.stderr.read1().decode() if server.poll() else "no start")
+        wait_for_server(base, server)
         pids = set()
         for _ in range(30):
             with httpx.Client(base_url=base) as c:
