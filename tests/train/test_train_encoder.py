@@ -171,3 +171,11 @@ def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encode
         enc = task._encode(rows)
         got = torch.softmax(task.model(enc["input_ids"], enc["attention_mask"]), -1)[:, 1]
     assert got.tolist() == pytest.approx(expected, abs=1e-4)
+
+
+def test_without_validation_the_last_checkpoint_is_kept(tiny_encoder, toy_splits, tmp_path):
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, val_file=None, max_steps=4,
+                               eval_steps=2)
+    fit(_task(config), config)
+    card = json.loads((tmp_path / "polarity.json").read_text())
+    assert card["metrics"]["validation"]["best_step"] == 4

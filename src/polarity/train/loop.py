@@ -201,7 +201,8 @@ def _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
     model = task.model
     model.eval()
     metrics = task.evaluate(val_rows, config.eval_batch_size) if val_rows else {}
-    metric = metrics.get(config.metric_for_best, -float(state.step))
+    # Without validation data the newest checkpoint counts as the best one.
+    metric = metrics.get(config.metric_for_best, float(state.step))
     _log(log, {"event": "eval", "step": state.step, **metrics})
     improved = not state.best or metric > state.best[0]["metric"]
     state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
