@@ -12,6 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from helpers import (  # noqa: E402
     build_tiny_encoder,
+    build_tiny_qwen,
     synthetic_rows,
     tiny_train_config,
     write_jsonl,
@@ -21,6 +22,11 @@ from helpers import (  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"))
 
 
 @pytest.fixture(scope="session")

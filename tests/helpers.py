@@ -61,6 +61,40 @@ def build_tiny_encoder(folder: Path) -> Path:
     return folder
 
 
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def build_tiny_qwen(folder: Path) -> Path:
+    """A 2-layer, 32-wide Qwen2 with a byte-level BPE trained offline and Qwen's chat template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from polarity.prompt import QWEN_TEMPLATE, SYSTEM_PROMPT
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=QWEN_SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    corpus = [r["text"] for r in synthetic_rows(200)] + [
+        SYSTEM_PROMPT, "system user assistant Text to analyze:", "Sentiment: POSITIVE",
+        "Sentiment: NEGATIVE", "Reasoning: the words say so."]
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>",
+                                   additional_special_tokens=QWEN_SPECIALS[1:])
+    fast.chat_template = QWEN_TEMPLATE
+    fast.save_pretrained(folder)
+    config = Qwen2Config(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+                         max_position_embeddings=512, tie_word_embeddings=True,
+                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+                         initializer_range=0.3)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    return folder
+
 
 def tiny_train_config(tiny_encoder: Path, data: Path, out: Path, **overrides):
     from polarity.train.config import TrainConfig

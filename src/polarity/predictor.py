@@ -77,11 +77,16 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
     if name in ALIASES:
         return ALIASES[name]
     path = Path(name).expanduser()
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
         return path
+    from polarity.pull import RELEASES, pulled_folder
+
+    if name in RELEASES:
+        return pulled_folder(name)
     raise ModelNotFoundError(
-        f"model {name!r} not found: pass 'default', 'vader', or a folder made by "
-        "`polarity train` (it holds polarity.json)"
+        f"model {name!r} not found: pass 'default', 'vader', a folder made by "
+        "`polarity train`, a Hugging Face model folder or .gguf file, or a name from "
+        f"`polarity models pull` ({', '.join(sorted(RELEASES))})"
     )
 
 
@@ -92,7 +97,17 @@ def load_classifier(name_or_path: str | Path = "default", device: str | None = N
         from polarity.backends.lexicon import LexiconPredictor
 
         return LexiconPredictor()
+    target = Path(target)
+    if not (target / CARD_NAME).is_file() and _is_causal_lm(target):
+        from polarity.backends.causal_lm import load_causal_lm_predictor, zero_shot_card
+
+        card = zero_shot_card(str(target))
+        return load_causal_lm_predictor(target if target.is_dir() else None, card, device)
     card = read_card(target)
+    if card.backend == "causal_lm":
+        from polarity.backends.causal_lm import load_causal_lm_predictor
+
+        return load_causal_lm_predictor(target, card, device)
     if card.backend == "encoder":
         from polarity.backends.encoder import load_encoder_predictor
 
@@ -100,3 +115,16 @@ def load_classifier(name_or_path: str | Path = "default", device: str | None = N
     raise ModelNotFoundError(
         f"{target}: backend {card.backend!r} is not available in this installation"
     )
+
+
+def _is_causal_lm(path: Path) -> bool:
+    """A GGUF file, or a Hugging Face folder whose architecture ends in ForCausalLM."""
+    if path.suffix == ".gguf":
+        return True
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    import json
+
+    architectures = json.loads(config.read_text()).get("architectures") or []
+    return any(a.endswith("ForCausalLM") for a in architectures)

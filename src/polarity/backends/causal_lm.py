@@ -1,0 +1,260 @@
+"""The accurate tier: a Qwen2-style causal LM, optionally with a LoRA adapter, scored on labels.
+
+The label is decided by one forward pass over the prompt plus ``Sentiment:``: P(POSITIVE)
+is the softmax over the logits of the two label tokens, so the answer is always one of the
+two labels and its confidence is a real probability. Reasoning is generated only on request,
+greedily and bounded, after the label is fixed and forced into the prompt, so it cannot
+contradict it.
+
+A saved folder holds ``polarity.json`` (backend ``causal_lm``), the tokenizer and either an
+``adapter/`` over the base model the card names or full weights (``polarity export --merge``).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from polarity.backends.base_models import resolve_base
+from polarity.modelcard import ModelCard
+from polarity.prediction import Prediction, check_texts, from_positive_probability
+from polarity.prompt import REASONING_PREFIX, PromptPieces, prompt_pieces, scoring_ids
+
+ADAPTER_DIR = "adapter"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_base_lm(base: Path | str, dtype: str = "bfloat16"):
+    """A causal LM from a folder, a hub id or a ``.gguf`` file (dequantised on load)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    base = str(base)
+    try:
+        if base.endswith(".gguf"):
+            path = Path(base)
+            return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                        dtype=DTYPES[dtype])
+        return AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype])
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_lm_tokenizer(source: Path | str):
+    """The tokenizer, with pad = EOS when it has no pad token (Qwen's convention)."""
+    from transformers import AutoTokenizer
+
+    source = str(source)
+    if source.endswith(".gguf"):
+        path = Path(source)
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def pad_left(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    return ids, mask
+
+
+def cache_argument(model) -> str:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; use whichever the model takes."""
+    forward = getattr(model, "get_base_model", lambda: model)().forward
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+class PrefixCache:
+    """KV cache of the prompt's shared head (system turn and the user prefix), computed once.
+
+    Texts then only run their own tokens: padding goes between the head and the text, and
+    explicit position ids keep every text's positions what they would be without the cache.
+    """
+
+    def __init__(self, model, head: list[int]):
+        from transformers import DynamicCache
+
+        self.length = len(head)
+        self.argument = cache_argument(model)
+        with torch.inference_mode():
+            cache = DynamicCache()
+            model(input_ids=torch.tensor([head], device=model.device), use_cache=True,
+                  logits_to_keep=1, **{self.argument: cache})
+        self.cache = cache
+
+    def expand(self, batch: int):
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(batch)
+        return cache
+
+
+@torch.inference_mode()
+def label_logits(model, tokenizer, pieces: PromptPieces, texts: Sequence[str], max_length: int,
+                 batch_size: int = 16, prefix: PrefixCache | None = None) -> torch.Tensor:
+    """``[n, 2]`` logits of the NEGATIVE and POSITIVE tokens after ``Sentiment:``."""
+    rows = [scoring_ids(tokenizer, pieces, t, max_length) for t in texts]
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    out = torch.zeros((len(rows), 2))
+    label_ids = torch.tensor(pieces.label_ids)
+    device = model.device
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        if prefix is None:
+            ids, mask = pad_left([rows[i] for i in idx], tokenizer.pad_token_id)
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           position_ids=position.to(device), logits_to_keep=1).logits
+        else:
+            ids, mask = pad_left([rows[i][prefix.length:] for i in idx], tokenizer.pad_token_id)
+            position = prefix.length + (mask.cumsum(-1) - 1).clamp(min=0)
+            full_mask = torch.cat([torch.ones((len(idx), prefix.length), dtype=mask.dtype),
+                                   mask], dim=1)
+            logits = model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                           position_ids=position.to(device), use_cache=True,
+                           logits_to_keep=1, **{prefix.argument: prefix.expand(len(idx))}
+                           ).logits
+        out[idx] = logits[:, -1, :].float().cpu()[:, label_ids]
+    return out
+
+
+@torch.inference_mode()
+def generate_after(model, tokenizer, prompts: list[list[int]], max_new_tokens: int,
+                   stop_id: int) -> list[list[int]]:
+    """Greedy continuation of each prompt: at most ``max_new_tokens`` new token ids, cut at
+    ``stop_id``."""
+    ids, mask = pad_left(prompts, tokenizer.pad_token_id)
+    out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                         max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    rows = []
+    for row in out[:, ids.shape[1]:].tolist():
+        rows.append(row[:row.index(stop_id)] if stop_id in row else row)
+    return rows
+
+
+def decode(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+class CausalLMPredictor:
+    """Predictor over a causal LM: label scoring, reasoning on request."""
+
+    def __init__(self, model, tokenizer, card: ModelCard, path: Path | None = None,
+                 prefix_cache: bool = True):
+        from polarity.predictor import ModelInfo
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.card = card
+        self.pieces = prompt_pieces(tokenizer)
+        self.prefix = PrefixCache(model, self.pieces.head) if prefix_cache else None
+        self.max_new_tokens = int(card.extra.get("max_new_tokens", 64))
+        self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None)
+
+    def positive_probabilities(self, texts: Sequence[str], batch_size: int = 16) -> list[float]:
+        logits = label_logits(self.model, self.tokenizer, self.pieces, texts,
+                              self.card.max_length, batch_size, self.prefix)
+        return torch.softmax(logits / self.card.temperature, dim=-1)[:, 1].tolist()
+
+    def reasoning_ids(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 16,
+                      max_new_tokens: int | None = None) -> list[list[int]]:
+        """Greedy reasoning tokens after ``Sentiment: LABEL\\nReasoning:``, bounded."""
+        tok = self.tokenizer
+        prompts = [scoring_ids(tok, self.pieces, t, self.card.max_length)
+                   + tok(f" {label}{REASONING_PREFIX}", add_special_tokens=False)["input_ids"]
+                   for t, label in zip(texts, labels, strict=True)]
+        out: list[list[int]] = []
+        for start in range(0, len(prompts), batch_size):
+            out += generate_after(self.model, tok, prompts[start:start + batch_size],
+                                  max_new_tokens or self.max_new_tokens, self.pieces.end_of_turn)
+        return out
+
+    def reasoning(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 16,
+                  max_new_tokens: int | None = None) -> list[str]:
+        return [decode(self.tokenizer, ids) for ids in
+                self.reasoning_ids(texts, labels, batch_size, max_new_tokens)]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 16,
+                include_reasoning: bool = False) -> list[Prediction]:
+        texts = check_texts(texts)
+        predictions = [from_positive_probability(p)
+                       for p in self.positive_probabilities(texts, batch_size)]
+        if not include_reasoning:
+            return predictions
+        reasons = self.reasoning(texts, [p.label for p in predictions], batch_size)
+        return [from_positive_probability(p.scores["POSITIVE"], r or None)
+                for p, r in zip(predictions, reasons, strict=True)]
+
+
+def inference_dtype(card: ModelCard, device: str) -> str:
+    """``POLARITY_DTYPE`` if set; float32 on CPUs, where bf16 matmuls without native support
+    are emulated (6.5x slower than float32 on this project's 2-core AVX2 machine); otherwise
+    the card's dtype."""
+    chosen = os.environ.get("POLARITY_DTYPE")
+    if chosen:
+        if chosen not in DTYPES:
+            from polarity.errors import InputError
+
+            raise InputError(f"POLARITY_DTYPE={chosen!r}; choose one of {', '.join(DTYPES)}")
+        return chosen
+    return "float32" if device == "cpu" else card.extra.get("dtype", "bfloat16")
+
+
+def load_causal_lm_model(folder: Path | None, card: ModelCard, dtype: str = "float32"):
+    """Base + adapter (merged for inference) in ``dtype``."""
+    if folder is not None and (folder / "config.json").is_file():
+        return load_base_lm(folder, dtype)  # an exported, merged model
+    model = load_base_lm(resolve_base(card.base_model, folder), dtype)
+    if folder is not None and (folder / ADAPTER_DIR).is_dir():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR)).merge_and_unload()
+    return model
+
+
+def zero_shot_card(base: str) -> ModelCard:
+    """Metadata for a plain instruction-tuned model used without an adapter."""
+    dtype = "bfloat16"
+    config = Path(base) / "config.json"
+    if config.is_file():
+        dtype = json.loads(config.read_text()).get("dtype") or "bfloat16"
+    return ModelCard(name=Path(base).name or base, backend="causal_lm", base_model=base,
+                     max_length=2048, extra={"dtype": dtype if dtype in DTYPES else "bfloat16"})
+
+
+def load_causal_lm_predictor(folder: Path | None, card: ModelCard, device: str | None = None
+                             ) -> CausalLMPredictor:
+    threads = os.environ.get("POLARITY_NUM_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    started = time.perf_counter()
+    device = device or "cpu"
+    model = load_causal_lm_model(folder, card, inference_dtype(card, device)).to(device)
+    has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
+    tokenizer = load_lm_tokenizer(folder if has_tokenizer
+                                  else resolve_base(card.base_model, folder))
+    predictor = CausalLMPredictor(model, tokenizer, card, folder,
+                                  prefix_cache=card.extra.get("prefix_cache", True))
+    predictor.dtype = str(model.dtype).removeprefix("torch.")
+    predictor.load_seconds = time.perf_counter() - started
+    return predictor

@@ -1,0 +1,73 @@
+"""The Ray engine of ``polarity batch``: shard descriptions through Ray Data ``map_batches``
+to a fixed pool of actors; each actor loads the model once and writes the shards it scores."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+from polarity.batch import BatchOptions, score_shard
+from polarity.batch_shards import Shard
+
+
+class ShardScorer:
+    """A Ray Data actor: one model, many shards."""
+
+    def __init__(self, model: str, output: str, text_column: str, batch_size: int,
+                 threads: int):
+        import torch
+
+        from polarity.predictor import load_classifier
+
+        os.environ["POLARITY_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+        self.predictor = load_classifier(model)
+        self.output, self.text_column, self.batch_size = output, text_column, batch_size
+
+    def __call__(self, batch: dict) -> dict:
+        from pathlib import Path
+
+        results = []
+        for text in batch["shard"]:
+            fields = json.loads(str(text))
+            shard = Shard(**{**fields, "columns": tuple(fields["columns"])})
+            results.append(score_shard(self.predictor, shard, Path(self.output),
+                                       self.text_column, self.batch_size))
+        return {key: [r[key] for r in results] for key in ("shard", "rows", "errors")}
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> bool:
+    """Join ``address`` or start a local Ray; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def run_on_ray(options: BatchOptions, pending: list[Shard]) -> Iterator[dict]:
+    import ray
+
+    started = connect(options.ray_address)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        items = [{"shard": json.dumps(s.to_dict())} for s in pending]
+        dataset = ray.data.from_items(items, override_num_blocks=len(items))
+        scored = dataset.map_batches(
+            ShardScorer, batch_size=1, concurrency=options.num_actors,
+            num_cpus=options.threads_per_actor,
+            fn_constructor_kwargs={"model": options.model,
+                                   "output": str(options.output.resolve()),
+                                   "text_column": options.text_column,
+                                   "batch_size": options.batch_size,
+                                   "threads": options.threads_per_actor})
+        for row in scored.iter_rows():
+            yield {k: int(row[k]) for k in ("shard", "rows", "errors")}
+    finally:
+        if started:
+            ray.shutdown()

