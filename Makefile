@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= serve,evaluate,dev
+EXTRAS ?= serve,evaluate,onnx,ray,qwen,dev
 TEXT   ?= I love it
 
 .PHONY: setup test test-all lint serve analyze prepare-default train-default clean

@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests pick the runtime explicitly; the ONNX path has its own tests.
+os.environ.setdefault("POLARITY_RUNTIME", "torch")
 
 from helpers import (  # noqa: E402
     build_tiny_encoder,

@@ -2,7 +2,8 @@
 
 ``merge_causal_lm`` folds a Qwen2-tier LoRA adapter into its base and writes full weights, the
 tokenizer and the metadata: the result loads with nothing else, in any tool that reads a
-Hugging Face folder (vLLM, TGI, llama.cpp's converter).
+Hugging Face folder (vLLM, TGI, llama.cpp's converter). ``export_onnx`` writes the encoder
+tier as one ONNX graph (optionally int8) for ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -47,3 +48,82 @@ def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | 
     shutil.rmtree(output_dir, ignore_errors=True)
     partial.replace(output_dir)
     return output_dir
+
+
+ONNX_FILES = {None: "model.onnx", "int8": "model.int8.onnx"}
+
+
+def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | None = "int8",
+                opset: int = 17) -> Path:
+    """Encoder (adapter merged) + pooling + head as one ONNX graph, with the tokenizer and
+    metadata; ``quantize="int8"`` adds dynamic int8 weights (the file the card points to)."""
+    import torch
+
+    from polarity.backends.base_models import resolve_base
+    from polarity.backends.encoder import load_encoder_model, load_tokenizer
+
+    model_dir, output_dir = Path(model_dir), Path(output_dir)
+    card = read_card(model_dir)
+    if card.backend != "encoder":
+        raise InputError(f"{model_dir} is a {card.backend!r} model; --onnx exports the encoder "
+                         "tier")
+    if quantize not in ONNX_FILES:
+        raise InputError(f"--quantize {quantize!r}; choose int8 or leave it out")
+    model = load_encoder_model(model_dir, card)
+    tokenizer = load_tokenizer(resolve_base(card.base_model, model_dir))
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    sample = tokenizer(["an example to trace", "short"], padding=True, return_tensors="pt")
+    axes = {0: "batch", 1: "tokens"}
+    import logging
+    import warnings
+
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes we do not vary
+        torch.onnx.export(
+            model, (sample["input_ids"], sample["attention_mask"]),
+            str(partial / ONNX_FILES[None]), input_names=["input_ids", "attention_mask"],
+            output_names=["logits"], opset_version=opset, dynamo=False,
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # Per-channel scales with 7-bit range: on SST-2 dev this costs the default model 0.2
+        # points (0.8991 -> 0.8968); plain per-tensor int8 cost 0.8 points.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_dynamic logs generic advice on the root logger
+        try:
+            quantize_dynamic(str(partial / ONNX_FILES[None]), str(partial / ONNX_FILES["int8"]),
+                             weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
+        finally:
+            root.setLevel(level)
+    tokenizer.save_pretrained(str(partial))
+    exported = card.model_copy(deep=True)
+    exported.backend = "onnx"
+    exported.extra = {**card.extra, "file": ONNX_FILES[quantize], "quantize": quantize,
+                      "exported_from": str(model_dir.resolve()), "opset": opset}
+    exported.save(partial)
+    shutil.rmtree(output_dir, ignore_errors=True)
+    partial.replace(output_dir)
+    return output_dir
+
+
+def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
+    """The ONNX export of an encoder folder, built on first use into the cache and reused
+    while the adapter, head and metadata are unchanged."""
+    import hashlib
+
+    from polarity.data.registry import cache_root
+
+    digest = hashlib.sha256()
+    for name in ("polarity.json", "head.safetensors", "adapter/adapter_model.safetensors"):
+        path = model_dir / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    digest.update(str(quantize).encode())
+    folder = cache_root() / "onnx" / f"{read_card(model_dir).name}-{digest.hexdigest()[:16]}"
+    if not (folder / "polarity.json").is_file():
+        export_onnx(model_dir, folder, quantize)
+    return folder

@@ -90,8 +90,17 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
     )
 
 
-def load_classifier(name_or_path: str | Path = "default", device: str | None = None) -> Predictor:
-    """Load a model by name (``default``, ``vader``) or from a saved folder."""
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def load_classifier(name_or_path: str | Path = "default", device: str | None = None,
+                    runtime: str | None = None) -> Predictor:
+    """Load a model by name (``default``, ``vader``) or from a saved folder.
+
+    ``runtime`` (default ``$POLARITY_RUNTIME`` or ``auto``) applies to the encoder tier:
+    ``onnx`` runs it on ONNX Runtime, int8 (exported on first use and cached), ``torch`` on
+    PyTorch, ``auto`` picks ONNX Runtime on the CPU when it is installed.
+    """
     target = resolve_model(name_or_path)
     if target == "lexicon":
         from polarity.backends.lexicon import LexiconPredictor
@@ -108,13 +117,36 @@ def load_classifier(name_or_path: str | Path = "default", device: str | None = N
         from polarity.backends.causal_lm import load_causal_lm_predictor
 
         return load_causal_lm_predictor(target, card, device)
+    if card.backend == "encoder" and _use_onnx(runtime, device):
+        from polarity.backends.onnx import load_onnx_predictor
+        from polarity.export import cached_onnx
+
+        folder = cached_onnx(target)
+        return load_onnx_predictor(folder, read_card(folder))
     if card.backend == "encoder":
         from polarity.backends.encoder import load_encoder_predictor
 
         return load_encoder_predictor(Path(target), card, device=device)
+    if card.backend == "onnx":
+        from polarity.backends.onnx import load_onnx_predictor
+
+        return load_onnx_predictor(target, card)
     raise ModelNotFoundError(
         f"{target}: backend {card.backend!r} is not available in this installation"
     )
+
+
+def _use_onnx(runtime: str | None, device: str | None) -> bool:
+    import importlib.util
+    import os
+
+    runtime = runtime or os.environ.get("POLARITY_RUNTIME") or "auto"
+    if runtime not in RUNTIMES:
+        raise ModelNotFoundError(f"runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    available = importlib.util.find_spec("onnxruntime") is not None
+    if runtime == "onnx" and not available:
+        raise ModelNotFoundError("runtime onnx needs onnxruntime: pip install 'polarity[onnx]'")
+    return runtime == "onnx" or (runtime == "auto" and available and (device or "cpu") == "cpu")
 
 
 def _is_causal_lm(path: Path) -> bool:

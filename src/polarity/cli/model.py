@@ -154,19 +154,28 @@ def cmd_models_pull(args) -> int:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write a standalone model folder",
-                       description="--merge folds a Qwen2-tier LoRA adapter into its base.")
-    p.add_argument("--model", required=True, help="a model folder made by `polarity train`")
+                       description="--merge folds a Qwen2-tier LoRA adapter into its base; "
+                       "--onnx writes an encoder-tier model as one ONNX graph.")
+    p.add_argument("--model", required=True,
+                   help="'default' or a model folder made by `polarity train`")
     p.add_argument("--output", required=True, type=Path)
     p.add_argument("--merge", action="store_true", help="merge the adapter into full weights")
+    p.add_argument("--onnx", action="store_true", help="ONNX graph for ONNX Runtime")
+    p.add_argument("--quantize", choices=["int8"], help="with --onnx: dynamic int8 weights")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="weights' dtype (default: the dtype it was trained in)")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args) -> int:
-    if not args.merge:
-        raise PolarityError("say what to export: --merge")
-    from polarity.export import merge_causal_lm
+    if args.merge == args.onnx:
+        raise PolarityError("say what to export: --merge or --onnx (one of them)")
+    from polarity.export import export_onnx, merge_causal_lm
+    from polarity.predictor import resolve_model
 
-    print(merge_causal_lm(args.model, args.output, args.dtype))
+    model = resolve_model(args.model)
+    if args.onnx:
+        print(export_onnx(model, args.output, args.quantize))
+    else:
+        print(merge_causal_lm(model, args.output, args.dtype))
     return 0

@@ -243,7 +243,8 @@ async def _load(state: ServiceState, predictor: Predictor | None, metrics) -> No
         if predictor is None:
             if s.threads:
                 os.environ["POLARITY_NUM_THREADS"] = str(s.threads)
-            predictor = await asyncio.to_thread(load_classifier, s.model_path, s.device)
+            predictor = await asyncio.to_thread(load_classifier, s.model_path, s.device,
+                                                s.runtime)
             if s.max_length and hasattr(predictor, "card"):
                 predictor.card.max_length = s.max_length
     except (PolarityError, InputError, OSError) as exc:

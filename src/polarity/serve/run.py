@@ -24,5 +24,32 @@ def serve(settings: Settings) -> None:
         uvicorn.run(create_app(settings), **common)
         return
     os.environ.update(to_environ(settings))
-    uvicorn.run("polarity.serve.app:app_from_env", factory=True, workers=settings.workers,
-                **common)
+    from uvicorn.supervisors import Multiprocess
+
+    config = _tcp_config_class()("polarity.serve.app:app_from_env", factory=True,
+                                 workers=settings.workers, **common)
+    server = uvicorn.Server(config)
+    Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+
+
+def _tcp_config_class():
+    import socket
+
+    import uvicorn
+
+    class TcpConfig(uvicorn.Config):
+        """uvicorn binds the shared listening socket with protocol 0, so asyncio never sets
+        TCP_NODELAY on the connections it accepts and every keep-alive response waits on
+        Nagle plus delayed ACK (about 40 ms; uvicorn issue 3149). The same socket, re-made
+        so that it reports IPPROTO_TCP, gets TCP_NODELAY on every accepted connection."""
+
+        def bind_socket(self) -> socket.socket:
+            sock = super().bind_socket()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
+                                     fileno=sock.detach())
+                sock.set_inheritable(True)
+            return sock
+
+    return TcpConfig
+

@@ -60,7 +60,10 @@ class Settings(BaseModel):
     workers: int = 1
     """Worker processes."""
     threads: int | None = None
-    """PyTorch threads per worker (None: all cores divided by workers)."""
+    """Model threads per worker, PyTorch or ONNX Runtime (None: all cores divided by workers)."""
+    runtime: str | None = None
+    """Encoder-tier runtime: ``auto`` (ONNX Runtime int8 when installed, exported on first
+    use and cached), ``onnx`` or ``torch``; None reads ``POLARITY_RUNTIME``, then ``auto``."""
 
     @field_validator("api_keys", "open_endpoints", mode="before")
     @classmethod

@@ -1,0 +1,85 @@
+"""The encoder tier on ONNX Runtime: one graph (encoder with the adapter merged, mean pooling,
+head) exported once, optionally int8-quantised, run with the fast tokenizer.
+
+A folder holds ``model.onnx`` (or ``model.int8.onnx``), the tokenizer and ``polarity.json``
+with backend ``onnx``; it needs neither PyTorch weights nor the base model to load.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from polarity.modelcard import ModelCard
+from polarity.prediction import Prediction, check_texts, from_positive_probability
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    threads = threads or int(os.environ.get("POLARITY_NUM_THREADS", "0") or 0)
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    # Idle intra-op threads spin by default; beside an event loop, other workers or other
+    # jobs on a small machine that burns the cores they need.
+    if os.environ.get("POLARITY_ORT_SPIN", "0") != "1":
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxPredictor:
+    """Predictor over an ONNX encoder graph; texts sorted by length, padded per batch."""
+
+    def __init__(self, folder: Path, card: ModelCard, threads: int | None = None):
+        from transformers import AutoTokenizer
+
+        from polarity.predictor import ModelInfo
+
+        self.card = card
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.session = session(folder / card.extra["file"], threads)
+        self.info = ModelInfo(card.name, "onnx", card.version, str(folder))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        enc = self.tokenizer(list(texts), padding=True, truncation=True,
+                             max_length=self.card.max_length, return_tensors="np")
+        return self.session.run(["logits"], {"input_ids": enc["input_ids"].astype(np.int64),
+                                             "attention_mask": enc["attention_mask"].astype(
+                                                 np.int64)})[0]
+
+    def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        probs = np.zeros(len(texts))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            z = self.logits([texts[i] for i in idx]).astype(np.float64) / self.card.temperature
+            z -= z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            probs[idx] = e[:, 1] / e.sum(axis=1)
+        return probs.tolist()
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32,
+                include_reasoning: bool = False) -> list[Prediction]:
+        from polarity.backends.occlusion import explain_by_occlusion
+
+        texts = check_texts(texts)
+        probs = self.positive_probabilities(texts, batch_size)
+        if not include_reasoning:
+            return [from_positive_probability(p) for p in probs]
+        return [from_positive_probability(
+                    p, explain_by_occlusion(t, p, self.positive_probabilities, batch_size))
+                for t, p in zip(texts, probs, strict=True)]
+
+
+def load_onnx_predictor(folder: Path, card: ModelCard) -> OnnxPredictor:
+    started = time.perf_counter()
+    predictor = OnnxPredictor(folder, card)
+    predictor.load_seconds = time.perf_counter() - started
+    return predictor

@@ -1,0 +1,64 @@
+"""The encoder tier on ONNX Runtime: the exported graph gives the torch model's answers."""
+
+import pytest
+from helpers import synthetic_rows
+
+from polarity.predictor import load_classifier
+
+pytest.importorskip("onnxruntime")
+TEXTS = [r["text"] for r in synthetic_rows(24, seed=11)] + ["x", "great " * 200]
+
+
+@pytest.fixture(scope="module")
+def exported(trained_tiny, tmp_path_factory):
+    from polarity.export import export_onnx
+
+    root = tmp_path_factory.mktemp("onnx")
+    return export_onnx(trained_tiny, root / "fp32", None), export_onnx(trained_tiny,
+                                                                        root / "int8", "int8")
+
+
+def test_fp32_graph_matches_pytorch(trained_tiny, exported):
+    torch_model = load_classifier(trained_tiny, runtime="torch")
+    onnx_model = load_classifier(exported[0])
+    assert onnx_model.info.backend == "onnx"
+    expected = torch_model.positive_probabilities(TEXTS, 5)
+    assert onnx_model.positive_probabilities(TEXTS, 7) == pytest.approx(expected, abs=1e-5)
+
+
+def test_int8_graph_stays_close(trained_tiny, exported):
+    expected = load_classifier(trained_tiny, runtime="torch").predict(TEXTS)
+    got = load_classifier(exported[1]).predict(TEXTS)
+    agree = sum(a.label == b.label for a, b in zip(expected, got, strict=True))
+    assert agree >= len(TEXTS) - 2
+    assert max(abs(a.scores["POSITIVE"] - b.scores["POSITIVE"])
+               for a, b in zip(expected, got, strict=True)) < 0.15
+
+
+def test_exported_folder_loads_on_its_own(exported):
+    import json
+
+    card = json.loads((exported[1] / "polarity.json").read_text())
+    assert card["backend"] == "onnx" and card["extra"]["file"] == "model.int8.onnx"
+    assert (exported[1] / "tokenizer.json").is_file()
+    assert not (exported[1] / "adapter").exists()
+
+
+def test_runtime_onnx_exports_once_and_reuses_the_cache(trained_tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("POLARITY_CACHE", str(tmp_path))
+    first = load_classifier(trained_tiny, runtime="onnx")
+    [folder] = list((tmp_path / "onnx").iterdir())
+    stamp = (folder / "model.int8.onnx").stat().st_mtime_ns
+    second = load_classifier(trained_tiny, runtime="onnx")
+    assert (folder / "model.int8.onnx").stat().st_mtime_ns == stamp
+    assert first.info.backend == second.info.backend == "onnx"
+    assert first.predict(TEXTS[:4]) == second.predict(TEXTS[:4])
+
+
+def test_cli_export_onnx(trained_tiny, tmp_path):
+    from polarity.cli import main
+
+    assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "o"),
+                 "--onnx", "--quantize", "int8"]) == 0
+    assert (tmp_path / "o" / "model.int8.onnx").is_file()
+    assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "p")]) == 2
