@@ -33,7 +33,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def build_tiny_encoder(folder: Path) -> Path:
+def build_tiny_encoder(folder: Path, dropout: float = 0.1) -> Path:
     """A 2-layer, 32-wide BERT with a WordPiece vocabulary trained on the toy words."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -53,7 +53,8 @@ def build_tiny_encoder(folder: Path) -> Path:
     fast.save_pretrained(folder)
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=128, initializer_range=0.1)
+                        max_position_embeddings=128, initializer_range=0.1,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     import torch
 
     torch.manual_seed(0)
@@ -106,3 +107,11 @@ def tiny_train_config(tiny_encoder: Path, data: Path, out: Path, **overrides):
                   name="tiny", seed=8)
     fields.update(overrides)
     return TrainConfig(**fields)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

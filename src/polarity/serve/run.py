@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+
+import uvicorn
 
 from polarity.serve.settings import Settings, to_environ
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
-
     from polarity.serve.app import create_app
 
     logging.basicConfig(level=settings.log_level.upper(),
@@ -26,30 +27,21 @@ def serve(settings: Settings) -> None:
     os.environ.update(to_environ(settings))
     from uvicorn.supervisors import Multiprocess
 
-    config = _tcp_config_class()("polarity.serve.app:app_from_env", factory=True,
-                                 workers=settings.workers, **common)
-    server = uvicorn.Server(config)
-    Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+    config = TcpConfig("polarity.serve.app:app_from_env", factory=True,
+                       workers=settings.workers, **common)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
-def _tcp_config_class():
-    import socket
+class TcpConfig(uvicorn.Config):
+    """uvicorn binds the shared listening socket with protocol 0, so asyncio never sets
+    TCP_NODELAY on the connections it accepts and every keep-alive response waits on Nagle
+    plus delayed ACK (about 40 ms; uvicorn issue 3149). The same socket, re-made so that it
+    reports IPPROTO_TCP, gets TCP_NODELAY on every accepted connection."""
 
-    import uvicorn
-
-    class TcpConfig(uvicorn.Config):
-        """uvicorn binds the shared listening socket with protocol 0, so asyncio never sets
-        TCP_NODELAY on the connections it accepts and every keep-alive response waits on
-        Nagle plus delayed ACK (about 40 ms; uvicorn issue 3149). The same socket, re-made
-        so that it reports IPPROTO_TCP, gets TCP_NODELAY on every accepted connection."""
-
-        def bind_socket(self) -> socket.socket:
-            sock = super().bind_socket()
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
-                                     fileno=sock.detach())
-                sock.set_inheritable(True)
-            return sock
-
-    return TcpConfig
-
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
+                                 fileno=sock.detach())
+            sock.set_inheritable(True)
+        return sock

@@ -27,6 +27,7 @@ from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
 from polarity.prompt import PROMPT_VERSION, prompt_pieces, training_example
 from polarity.train.config import TrainConfig
+from polarity.train.distributed import init_world
 from polarity.train.seed import seed_everything
 
 
@@ -53,6 +54,8 @@ class CausalLMTask:
         self.model = get_peft_model(model, lora)
         if config.init_from:
             warm_start(self.model, Path(config.init_from))
+        self.world = init_world()
+        self.model.to(self.world.device)
 
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
         """Mean next-token loss over the answer tokens.
@@ -70,10 +73,11 @@ class CausalLMTask:
             labels[i, ids.shape[1] - len(y):] = torch.tensor(y)
         answer = max(sum(1 for t in y if t != -100) for _, y in examples)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
-                            logits_to_keep=answer + 1).logits
+        device = self.world.device
+        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                            position_ids=position.to(device), logits_to_keep=answer + 1).logits
         return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                               labels[:, -answer:].reshape(-1), ignore_index=-100)
+                               labels[:, -answer:].reshape(-1).to(device), ignore_index=-100)
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:

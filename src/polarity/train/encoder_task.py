@@ -20,6 +20,7 @@ from polarity.errors import InputError
 from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
 from polarity.train.config import TrainConfig
+from polarity.train.distributed import init_world
 from polarity.train.seed import seed_everything
 
 
@@ -35,6 +36,9 @@ class EncoderTask:
                                         config.head_dropout)
         if config.init_from:
             warm_start(self.model, Path(config.init_from))
+        self.world = init_world()
+        self.device = self.world.device
+        self.model.to(self.device)
 
     def _encode(self, rows: list[dict]):
         return self.tokenizer([r["text"] for r in rows], padding=True, truncation=True,
@@ -42,8 +46,9 @@ class EncoderTask:
 
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
         enc = self._encode(rows)
-        labels = torch.tensor([LABELS.index(r["label"]) for r in rows])
-        return F.cross_entropy(self.model(enc["input_ids"], enc["attention_mask"]), labels)
+        labels = torch.tensor([LABELS.index(r["label"]) for r in rows], device=self.device)
+        return F.cross_entropy(self.model(enc["input_ids"].to(self.device),
+                                          enc["attention_mask"].to(self.device)), labels)
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
@@ -52,8 +57,9 @@ class EncoderTask:
         for start in range(0, len(order), batch_size):
             batch = [rows[i] for i in order[start:start + batch_size]]
             enc = self._encode(batch)
-            labels = torch.tensor([LABELS.index(r["label"]) for r in batch])
-            logits = self.model(enc["input_ids"], enc["attention_mask"])
+            labels = torch.tensor([LABELS.index(r["label"]) for r in batch], device=self.device)
+            logits = self.model(enc["input_ids"].to(self.device),
+                                enc["attention_mask"].to(self.device))
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(-1) == labels).sum().item()
         return {"accuracy": correct / len(rows), "loss": loss_sum / len(rows)}

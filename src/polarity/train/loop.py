@@ -28,6 +28,14 @@ from polarity.train.checkpoint import (
     save_checkpoint,
 )
 from polarity.train.config import TrainConfig
+from polarity.train.distributed import (
+    all_sum,
+    average_gradients,
+    barrier,
+    broadcast_flag,
+    init_world,
+    shard,
+)
 from polarity.train.seed import seed_everything
 
 
@@ -113,11 +121,13 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
 
     ``resume``: a checkpoint folder, or ``"last"`` for the newest one in output_dir.
     """
+    world = getattr(task, "world", None) or init_world()
     out = Path(config.output_dir)
     ckpt_dir = out / "checkpoints"
     if resume is None and latest_checkpoint(ckpt_dir) is not None:
         raise InputError(f"{out} already has checkpoints: resume with "
                          "--resume-from-checkpoint last, or choose another --output-dir")
+    barrier(world)  # every rank has looked before rank 0 writes the first checkpoint
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -142,13 +152,14 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         if path is None or not (path / "state.json").is_file():
             raise InputError(f"no checkpoint to resume from at {path or ckpt_dir}")
         state = load_checkpoint(path, model, optimizer, scheduler)
-    log = open(out / "train_log.jsonl", "a", encoding="utf-8")
+    log = open(out / "train_log.jsonl", "a", encoding="utf-8") if world.main else None
     _log(log, {"event": "start", "step": state.step, "total_steps": total, "train_rows": len(rows),
                "skipped_train_rows": bad, "val_rows": len(val_rows), "skipped_val_rows": val_bad})
 
     model.train()
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step",
-               disable=not config.progress)
+               disable=not config.progress or not world.main)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     running, started = [], time.perf_counter()
     while state.step < total and not state.stopped_early:
         epoch, in_epoch = divmod(state.step, steps_per_epoch)
@@ -160,11 +171,17 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
             n_rows = sum(len(b) for b in group)
             loss_sum = 0.0
             for idx in group:
+                idx = shard(idx, world)
+                if len(idx) == 0:
+                    continue
+                # Weighted by rows, times the world size that the all-reduce divides by: the
+                # step's gradient is the mean over every row of the global batch.
                 loss = task.batch_loss([rows[i] for i in idx]) * (len(idx) / n_rows)
-                loss.backward()
+                (loss * world.size).backward()
                 loss_sum += loss.item()
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                [p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
+            average_gradients(trainable, world)
+            loss_sum = all_sum(loss_sum, world)
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -177,9 +194,14 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
                     state.step / steps_per_epoch, 3), "loss": float(np.mean(running[-10:])),
                     "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm)})
             if state.step % config.eval_steps == 0 or state.step == total:
-                _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
+                if world.main:
+                    _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
+                state.stopped_early = broadcast_flag(state.stopped_early, world)
                 model.train()
     bar.close()
+    if not world.main:  # rank 0 alone restores the best checkpoint and saves the model
+        barrier(world)
+        return {}
 
     if state.best:
         best = ckpt_dir / state.best[0]["name"]
@@ -190,10 +212,12 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
                 "config": json.loads(config.model_dump_json()), "train_rows": len(rows),
                 "steps": state.step, "stopped_early": state.stopped_early,
                 "seconds_this_run": round(time.perf_counter() - started, 1)}
+    training["processes"] = world.size
     model.eval()
     task.save_model(out, metrics, training)
     _log(log, {"event": "done", "step": state.step, **metrics})
     log.close()
+    barrier(world)
     return metrics
 
 
@@ -230,5 +254,7 @@ def _provenance(config: TrainConfig) -> dict:
 
 
 def _log(f, record: dict) -> None:
+    if f is None:  # not the main rank
+        return
     f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
     f.flush()

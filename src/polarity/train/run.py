@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from polarity.train.config import TrainConfig
+from polarity.train.distributed import finish
 from polarity.train.loop import fit
 
 
@@ -27,4 +28,7 @@ def train(config: TrainConfig, resume: Path | str | None = None, command: str | 
     else:  # pragma: no cover - guarded by the config's Literal
         raise ValueError(config.backend)
     task.command = command
-    return fit(task, config, resume=resume)
+    try:
+        return fit(task, config, resume=resume)
+    finally:
+        finish(task.world)
