@@ -12,8 +12,10 @@ RUN pip install torch==2.13.0 ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY configs ./configs
-RUN pip install ".[serve]" && useradd --create-home --uid 10001 polarity
+RUN pip install ".[serve,onnx]" && useradd --create-home --uid 10001 polarity
 USER polarity
+# The default model's ONNX int8 export, built once into the image instead of at first start.
+RUN python -c "from polarity.predictor import load_classifier; load_classifier('default', runtime='onnx')"
 # A trained model folder can be mounted here and served with MODEL_PATH=/models/NAME.
 VOLUME ["/models"]
 EXPOSE 8000

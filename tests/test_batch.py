@@ -54,6 +54,7 @@ def test_local_batch_scores_every_row_and_reports_bad_ones(trained_tiny, tmp_pat
     summary = run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",
                                      output=out, shard_rows=25, progress=False))
     assert summary["scored_rows"] == 120 and summary["error_rows"] == 2
+    assert pq.read_table(out).num_rows == 120  # the folder reads as one Parquet data set
     rows = read_output(out)
     assert [r["row_id"] for r in rows] == list(range(120))
     assert [r["text"] for r in rows] == texts and rows[0]["note"] == "line one\nline two"
@@ -62,7 +63,7 @@ def test_local_batch_scores_every_row_and_reports_bad_ones(trained_tiny, tmp_pat
         assert row["predicted_sentiment"] == pred.label
         assert row["confidence"] == pytest.approx(pred.confidence, abs=1e-6)
         assert row["scores"]["POSITIVE"] == pytest.approx(pred.scores["POSITIVE"], abs=1e-6)
-    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (out / "_errors.jsonl").read_text().splitlines()]
     assert [e["row_id"] for e in errors] == [120, 121]
     assert "fields" in errors[0]["error"] and "empty" in errors[1]["error"]
 

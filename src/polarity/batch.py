@@ -2,7 +2,8 @@
 
 The input is planned into shards (:mod:`polarity.batch_shards`); each shard becomes one
 ``part-NNNNN.parquet`` (input columns, ``row_id``, ``predicted_sentiment``, ``confidence``,
-``scores``) written atomically, plus ``errors/part-NNNNN.jsonl`` for its bad rows. A shard is
+``scores``) written atomically, plus ``_errors/part-NNNNN.jsonl`` for its bad rows (names
+starting with ``_`` keep pyarrow, pandas and Spark reading the folder as one Parquet data set). A shard is
 done exactly when its Parquet file exists, so a rerun after a crash skips finished shards and
 every row ends up in the output exactly once.
 
@@ -90,7 +91,7 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
         [("NEGATIVE", pa.float64()), ("POSITIVE", pa.float64())])))
     name = f"part-{shard.index:05d}"
     if errors:
-        _atomic_write(output / "errors" / f"{name}.jsonl", "".join(
+        _atomic_write(output / "_errors" / f"{name}.jsonl", "".join(
             json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors).encode())
     tmp = output / f".{name}.parquet.tmp"
     pq.write_table(table, tmp)
@@ -178,10 +179,10 @@ def _summarise(output: Path, shards: list[Shard], scored: int, seconds: float) -
 
     rows = sum(pq.ParquetFile(output / f"part-{s.index:05d}.parquet").metadata.num_rows
                for s in shards)
-    parts = sorted((output / "errors").glob("part-*.jsonl")) if (output / "errors").is_dir() \
-        else []
+    folder = output / "_errors"
+    parts = sorted(folder.glob("part-*.jsonl")) if folder.is_dir() else []
     errors = b"".join(p.read_bytes() for p in parts)
-    _atomic_write(output / "errors.jsonl", errors)
+    _atomic_write(output / "_errors.jsonl", errors)
     summary = {"input_rows": sum(s.rows for s in shards), "scored_rows": rows,
                "error_rows": errors.count(b"\n"), "shards": len(shards),
                "shards_scored_this_run": scored, "seconds_this_run": round(seconds, 1),

@@ -21,7 +21,7 @@ def test_ray_serve_answers_through_the_same_api(trained_tiny):
     deploy(settings, replicas=2)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # two replicas import torch and load on 2 busy cores
         while time.time() < deadline:
             try:
                 if httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200:

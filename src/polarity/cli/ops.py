@@ -80,7 +80,7 @@ def _add_batch(sub) -> None:
         description="Streams CSV/TSV/JSONL/Parquet input in shards; each shard becomes one "
         "Parquet part (input columns + row_id, predicted_sentiment, confidence, scores). "
         "Rerun the same command after a crash: finished parts are skipped. Bad rows go to "
-        "OUTPUT/errors.jsonl with the reason.")
+        "OUTPUT/_errors.jsonl with the reason.")
     p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
     p.add_argument("--input", required=True, type=Path, help="a file or a folder of files")
     p.add_argument("--output", required=True, type=Path, help="output folder")
