@@ -5,8 +5,10 @@ generating the full answer, side by side in one run.
         --test-file ../shared/data/sst2/dev.tsv --generate 8 --json reports/qwen_zero_shot.json
 
 --model takes anything ``load_classifier`` takes (a pulled name, a folder, a trained adapter).
-Generation decodes the reference answer freely (``Sentiment: ...``, ``Confidence: ...``,
-``Reasoning: ...``) for the first --generate texts; scoring is one forward pass a text.
+For the first --generate texts it also times (a) the full reference answer as polarity makes it
+(label scored, then ``Reasoning:`` generated greedily, at most --max-new-tokens) and (b) free
+generation from the bare prompt, parsed with ``prompt.parse_answer``; scoring is one forward
+pass a text.
 """
 
 from __future__ import annotations
@@ -66,7 +68,14 @@ def main() -> None:
                 args.max_new_tokens, pieces.end_of_turn)]
         gen_s = (time.perf_counter() - started) / len(answers)
         parsed = [parse_answer(a)[0] for a in answers]
+        started = time.perf_counter()
+        explained = model.predict(texts[:args.generate], batch_size=args.batch_size,
+                                  include_reasoning=True)
+        reason_s = (time.perf_counter() - started) / len(explained)
         result.update({
+            "full_answer_with_reasoning_s_per_text": round(reason_s, 3),
+            "full_answer_over_scoring": round(reason_s / score_s, 1),
+            "example_reasoning": explained[0].reasoning,
             "generation_s_per_text": round(gen_s, 3),
             "generation_over_scoring": round(gen_s / score_s, 1),
             "generated_texts": len(answers),
