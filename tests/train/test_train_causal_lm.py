@@ -103,3 +103,21 @@ def test_merge_refuses_an_encoder(trained_tiny, tmp_path, capsys):
     assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "m"),
                  "--merge"]) == 2
     assert "causal_lm" in capsys.readouterr().err
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp_path):
+    from polarity.train.causal_lm_task import CausalLMTask
+
+    rows = synthetic_rows(4, seed=2)
+    results = []
+    for checkpointing in (False, True):
+        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out",
+                                   gradient_checkpointing=checkpointing))
+        task.model.train()
+        loss = task.batch_loss(rows)
+        loss.backward()
+        grads = [p.grad.clone() for p in task.model.parameters() if p.requires_grad]
+        results.append((loss.item(), grads))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(results[0][1], results[1][1],
+                                                                strict=True))
