@@ -3,9 +3,9 @@
 The input is planned into shards (:mod:`polarity.batch_shards`); each shard becomes one
 ``part-NNNNN.parquet`` (input columns, ``row_id``, ``predicted_sentiment``, ``confidence``,
 ``scores``) written atomically, plus ``_errors/part-NNNNN.jsonl`` for its bad rows (names
-starting with ``_`` keep pyarrow, pandas and Spark reading the folder as one Parquet data set). A shard is
-done exactly when its Parquet file exists, so a rerun after a crash skips finished shards and
-every row ends up in the output exactly once.
+starting with ``_`` keep pyarrow, pandas and Spark reading the folder as one Parquet data
+set). A shard is done exactly when its Parquet file exists, so a rerun after a crash skips
+finished shards and every row ends up in the output exactly once.
 
 Engines: ``local`` scores shards in this process; ``ray`` sends shard descriptions through
 Ray Data ``map_batches`` to a fixed pool of actors that each load the model once and write
