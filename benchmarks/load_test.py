@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import time
 
 import httpx
 import numpy as np
+from serve_load import free_port  # the same directory: one way to start a server
+from serve_load import start as start_server
 
 WORDS = ("good great awful boring lovely terrible fine superb bad wonderful product movie "
          "service phone food staff quality price delivery screen").split()
@@ -26,12 +26,6 @@ WORDS = ("good great awful boring lovely terrible fine superb bad wonderful prod
 def texts(n: int, words: int = 20) -> list[str]:
     rng = np.random.default_rng(0)
     return [f"{i} " + " ".join(rng.choice(WORDS, words)) for i in range(n)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def run(base: str, key: str, items: list[str], concurrency: int) -> tuple[list, list]:
@@ -67,17 +61,9 @@ def main() -> None:
     port, key = free_port(), "load-test-key"
     env = {**os.environ, "API_KEY": key, "PORT": str(port), "MODEL_PATH": args.model,
            "RATE_LIMIT": "1000000/hour", "LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env)
+    server = start_server([sys.executable, "-m", "polarity", "serve"], port, env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
         asyncio.run(run(base, key, texts(64), args.concurrency))  # warm-up
         rss_before = httpx.get(f"{base}/api/v1/health").json()["memory_usage"]["rss_mb"]
         start = time.perf_counter()

@@ -64,10 +64,12 @@ def plan(path: str | Path, shard_rows: int) -> list[Shard]:
     for file in input_files(path):
         fmt = FORMATS[file.suffix.lower()]
         planner = _plan_parquet if fmt == "parquet" else _plan_text
+        file_rows = 0
         for first, rows, start, end, columns in planner(file, fmt, shard_rows):
             shards.append(Shard(len(shards), str(file), fmt, row + first, rows, start, end,
                                 columns))
-        row += sum(s.rows for s in shards if s.path == str(file))
+            file_rows += rows
+        row += file_rows
     return shards
 
 

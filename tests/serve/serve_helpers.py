@@ -61,13 +61,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_server(base: str, process, timeout: float = 60) -> None:
-    """Poll a live server's health endpoint until it answers 200; fail with its stderr."""
+def wait_for_server(base: str, process=None, timeout: float = 60) -> None:
+    """Poll a live server's health endpoint until it answers 200; fail with its stderr.
+    ``process``: the server's Popen, to stop waiting when it dies (None when it is not ours)."""
     import httpx
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             break
         try:
             if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
@@ -75,5 +76,6 @@ def wait_for_server(base: str, process, timeout: float = 60) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    err = process.stderr.read().decode() if process.poll() is not None and process.stderr else ""
+    dead = process is not None and process.poll() is not None
+    err = process.stderr.read().decode() if dead and process.stderr else ""
     raise AssertionError(f"server at {base} did not become healthy {err}")

