@@ -140,6 +140,18 @@ def test_model_error_is_500_without_internals():
         assert "secret" not in r.text and "Traceback" not in r.text
 
 
+def test_request_ids_and_metrics_cover_answers_and_failures():
+    with make_client(predictor=WordCounter(fail=True)) as c:
+        wait_ready(c)
+        r = c.post("/api/v1/analyze", json={"text": "good"}, headers={**H, "X-Request-ID": "r-1"})
+        assert r.headers["X-Request-ID"] == "r-1" and r.json()["error"]["request_id"] == "r-1"
+        c.post("/api/v1/analyze", json={"text": ""}, headers=H)
+        text = c.get("/metrics", headers=H).text
+    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="500"} 1.0' in text
+    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="400"} 1.0' in text
+    assert 'polarity_errors_total{code="500"} 1.0' in text
+
+
 def test_health_is_503_until_the_model_loads(tmp_path):
     with make_client(model_path=str(tmp_path)) as c:  # not a model folder: never loads
         c.app.state.service.predictor = None

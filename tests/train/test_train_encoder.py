@@ -157,6 +157,23 @@ def test_bad_training_rows_are_counted_not_fatal(tiny_encoder, tmp_path):
     assert start["skipped_train_rows"] == 2 and start["train_rows"] == 32
 
 
+def test_sources_and_min_chars_select_rows_for_training_and_validation(tiny_encoder, tmp_path):
+    rows = [{**r, "source": "a" if i % 2 else "b"} for i, r in enumerate(synthetic_rows(40))]
+    rows += [{"text": "short", "label": "POSITIVE", "source": "a"}]
+    for name in ("train", "val"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tiny_train_config(tiny_encoder, tmp_path, tmp_path / "out", max_steps=1,
+                               sources=["a"], min_chars=6)
+    train(config)
+    start = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().split("\n")[0])
+    wanted = sum(r["source"] == "a" and len(r["text"]) >= 6 for r in rows)
+    assert wanted == 20
+    assert start["train_rows"] == start["val_rows"] == wanted
+    assert start["skipped_train_rows"] == 0  # left out by choice, not bad
+    with pytest.raises(InputError, match="matching sources"):
+        train(tiny_train_config(tiny_encoder, tmp_path, tmp_path / "none", sources=["zzz"]))
+
+
 def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encoder, toy_splits,
                                                        tmp_path):
     from polarity.train.encoder_task import EncoderTask

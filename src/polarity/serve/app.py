@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -21,8 +19,9 @@ from polarity.errors import InputError, PolarityError
 from polarity.predictor import Predictor, load_classifier
 from polarity.serve import errors
 from polarity.serve.batching import MicroBatcher, ModelRunner, Overloaded
-from polarity.serve.errors import ERROR_RESPONSES, ApiError, BodyTooLarge
+from polarity.serve.errors import ERROR_RESPONSES, ApiError
 from polarity.serve.metrics import ServiceMetrics
+from polarity.serve.middleware import BodyLimit, Observe
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.schemas import (
     AnalyzeRequest,
@@ -34,7 +33,6 @@ from polarity.serve.schemas import (
 from polarity.serve.security import KeyStore
 from polarity.serve.settings import Settings, load_settings
 
-access_log = logging.getLogger("polarity.access")
 log = logging.getLogger("polarity.serve")
 
 
@@ -78,6 +76,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.state.metrics = metrics
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes)
 
     async def require_key(request: Request) -> str:
         if settings.auth_disabled:
@@ -185,56 +184,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             metrics.queue_depth.set(state.batcher.depth)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            response = errors.error_response(request, 413, "payload_too_large",
-                                             "the request body is too large: send fewer or "
-                                             "shorter texts")
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        path = request.scope.get("route").path if request.scope.get("route") else "other"
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(elapsed)
-        if response.status_code >= 400:
-            metrics.errors.labels(str(response.status_code)).inc()
-        response.headers["X-Request-ID"] = request.state.request_id
-        if path.startswith("/api/v1/analyze"):
-            record = {"request_id": request.state.request_id,
-                      "key_id": getattr(request.state, "key_id", None), "path": path,
-                      "status": response.status_code, "ms": round(elapsed * 1000, 2),
-                      **getattr(request.state, "summary", {})}
-            access_log.info(json.dumps(record))
-        return response
-
     return app
-
-
-class BodyLimit:
-    """Pure ASGI middleware: counts streamed (chunked) body bytes; over the limit the
-    request fails with 413 instead of being read into memory."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        seen = 0
-
-        async def counting():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise BodyTooLarge
-            return message
-
-        await self.app(scope, counting, send)
 
 
 async def _load(state: ServiceState, predictor: Predictor | None, metrics) -> None:

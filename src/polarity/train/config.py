@@ -52,6 +52,12 @@ class TrainConfig(BaseModel):
     """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
     max_train_rows: int | None = None
     """Train on at most this many rows (the first ones), e.g. for a budgeted run."""
+    sources: list[str] | None = None
+    """Use only rows whose ``source`` column (written by prepare) is one of these, in both
+    the training and the validation file; None uses every row."""
+    min_chars: int = 0
+    """Use only rows with at least this many characters (training and validation), e.g. a
+    final stage on sentence-length texts."""
     val_file: Path | None = Path("data/prepared/val.jsonl")
     """Validation rows for evaluation, best-checkpoint choice and early stopping."""
     output_dir: Path = Path("runs/encoder")

@@ -51,10 +51,18 @@ class Task(Protocol):
     def save_model(self, folder: Path, metrics: dict, training: dict) -> None: ...
 
 
-def load_labelled(path: Path, limit: int | None = None) -> tuple[list[dict], int]:
-    """Rows with a usable text and label; returns (rows, number of bad rows skipped)."""
+def load_labelled(path: Path, limit: int | None = None, sources: list[str] | None = None,
+                  min_chars: int = 0) -> tuple[list[dict], int]:
+    """Rows with a usable text and label; returns (rows, number of bad rows skipped).
+
+    ``sources`` and ``min_chars`` select rows (not counted as bad): a row is kept when its
+    ``source`` is listed and its text has at least ``min_chars`` characters.
+    """
     rows, bad = [], 0
+    wanted = set(sources) if sources is not None else None
     for row in read_rows(path):
+        if wanted is not None and row.get("source") not in wanted:
+            continue
         text = row.get("text")
         try:
             label = parse_label(row.get("label"))
@@ -63,6 +71,8 @@ def load_labelled(path: Path, limit: int | None = None) -> tuple[list[dict], int
             continue
         if not isinstance(text, str) or not text.strip():
             bad += 1
+            continue
+        if len(text) < min_chars:
             continue
         rows.append({"text": text, "label": label})
         if limit is not None and len(rows) >= limit:
@@ -133,10 +143,13 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
 
-    rows, bad = load_labelled(config.train_file, config.max_train_rows)
+    select = {"sources": config.sources, "min_chars": config.min_chars}
+    rows, bad = load_labelled(config.train_file, config.max_train_rows, **select)
     if not rows:
-        raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE)")
-    val_rows, val_bad = (load_labelled(config.val_file, config.max_val_rows)
+        raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE"
+                         + (", matching sources/min_chars)" if config.sources or config.min_chars
+                            else ")"))
+    val_rows, val_bad = (load_labelled(config.val_file, config.max_val_rows, **select)
                          if config.val_file else ([], 0))
     per_step = config.batch_size * config.gradient_accumulation_steps
     steps_per_epoch = math.ceil(len(rows) / per_step)
