@@ -69,7 +69,8 @@ def all_sum(value: float, world: World) -> float:
         return value
     import torch.distributed as dist
 
-    t = torch.tensor([value], dtype=torch.float64)
+    # NCCL reduces only tensors on the rank's GPU; gloo's device is the CPU.
+    t = torch.tensor([value], dtype=torch.float64, device=world.device)
     dist.all_reduce(t)
     return float(t.item())
 
@@ -80,7 +81,7 @@ def broadcast_flag(flag: bool, world: World) -> bool:
         return flag
     import torch.distributed as dist
 
-    t = torch.tensor([int(flag)])
+    t = torch.tensor([int(flag)], device=world.device)
     dist.broadcast(t, 0)
     return bool(t.item())
 
