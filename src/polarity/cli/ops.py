@@ -19,7 +19,8 @@ def _add_serve(sub) -> None:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int, help="PyTorch threads per worker")
+    p.add_argument("--threads", type=int,
+                   help="model threads per worker, PyTorch or ONNX Runtime")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-wait-ms", type=float)
     p.add_argument("--max-length", type=int)

@@ -32,6 +32,13 @@ def error_response(request: Request, code: int, type_: str, message: str,
     return JSONResponse(body, status_code=code, headers={**(headers or {}), "X-Request-ID": rid})
 
 
+def too_large_response(request: Request) -> JSONResponse:
+    """413, for a declared Content-Length over the limit and for a streamed body that
+    grows past it."""
+    return error_response(request, 413, "payload_too_large",
+                          "the request body is too large: send fewer or shorter texts")
+
+
 def describe_validation(exc: RequestValidationError) -> str:
     """A short message naming each wrong field and what is expected."""
     parts = []
@@ -67,8 +74,7 @@ def install(app) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):
-        return error_response(request, 413, "payload_too_large",
-                              "the request body is too large: send fewer or shorter texts")
+        return too_large_response(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

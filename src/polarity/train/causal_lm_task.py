@@ -12,7 +12,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from polarity.backends.base_models import portable_ref, resolve_base, save_adapter
+from polarity.backends.base_models import (
+    load_adapter_weights,
+    portable_ref,
+    resolve_base,
+    save_adapter,
+)
 from polarity.backends.causal_lm import (
     ADAPTER_DIR,
     LORA_TARGETS,
@@ -21,7 +26,6 @@ from polarity.backends.causal_lm import (
     load_lm_tokenizer,
     pad_left,
 )
-from polarity.errors import InputError
 from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
 from polarity.prompt import PROMPT_VERSION, prompt_pieces, training_example
@@ -52,7 +56,7 @@ class CausalLMTask:
                           target_modules=config.lora.target_modules or LORA_TARGETS)
         self.model = get_peft_model(model, lora)
         if config.init_from:
-            warm_start(self.model, Path(config.init_from))
+            load_adapter_weights(self.model, Path(config.init_from) / ADAPTER_DIR)
         self.world = init_world()
         self.model.to(self.world.device)
 
@@ -102,15 +106,3 @@ class CausalLMTask:
             extra={"dtype": c.dtype, "prompt_version": PROMPT_VERSION,
                    "label_token_ids": list(self.pieces.label_ids)},
         ).save(folder)
-
-
-def warm_start(model, folder: Path) -> None:
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
-    if not adapter.is_file():
-        raise InputError(f"init_from {folder} has no adapter to start from")
-    result = set_peft_model_state_dict(model, load_file(str(adapter)))
-    if getattr(result, "unexpected_keys", None):
-        raise InputError(f"init_from {folder}: adapter does not fit this base model")

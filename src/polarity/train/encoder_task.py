@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from polarity.backends.base_models import portable_ref, resolve_base
+from polarity.backends.base_models import load_adapter_weights, portable_ref, resolve_base
 from polarity.backends.encoder import (
     ADAPTER_DIR,
     HEAD_FILE,
@@ -78,13 +78,9 @@ class EncoderTask:
 
 def warm_start(model, folder: Path) -> None:
     """Load a saved model's adapter and head into a freshly built training model."""
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
-    if not adapter.is_file() or not (folder / HEAD_FILE).is_file():
+    if not (folder / HEAD_FILE).is_file():
         raise InputError(f"init_from {folder} has no adapter and head to start from")
-    result = set_peft_model_state_dict(model.encoder, load_file(str(adapter)))
-    if getattr(result, "unexpected_keys", None):
-        raise InputError(f"init_from {folder}: adapter does not fit this base model")
+    load_adapter_weights(model.encoder, folder / ADAPTER_DIR)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
