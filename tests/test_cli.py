@@ -54,3 +54,78 @@ def test_help_is_instant():
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
+
+
+def _one_line_error(capsys, command: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"polarity {command}: error:") and "\n" not in err, err
+    return err
+
+
+def test_broken_config_files_and_flags_are_one_line_errors(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [csv:x.csv\n")
+    for command in ("prepare", "train", "serve"):
+        assert main([command, "--config", str(bad)]) == 2
+        assert "not valid YAML at line 2" in _one_line_error(capsys, command)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    assert main(["prepare", "--config", str(listed)]) == 2
+    assert "must hold a mapping of PrepareConfig fields" in _one_line_error(capsys, "prepare")
+    src = tmp_path / "t.csv"
+    src.write_text("text,label\nnice and fine,1\n")
+    for split in ("a,b", "0.5,0.5"):
+        assert main(["prepare", "--source", f"csv:{src}", "--split", split]) == 2
+        assert "three fractions" in _one_line_error(capsys, "prepare")
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--batch-size", "0", "text"])
+    assert exc.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_file_system_errors_are_one_line(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["evaluate", "--model", "vader", "--report-dir", str(blocker / "report")]) == 1
+    assert "a-file" in _one_line_error(capsys, "evaluate")
+
+
+def test_stdin_streams_and_stops_at_a_line_that_is_not_utf8(trained_tiny, capsys, monkeypatch):
+    raw = b"great movie\n\xff\xfe broken\nawful movie\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    assert main(["analyze", "--model", str(trained_tiny)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].endswith("great movie")  # printed before the stop
+    assert "stdin line 2 is not UTF-8" in captured.err
+
+
+def test_stdin_is_read_in_chunks_so_large_input_streams():
+    from polarity.cli.model import _stdin_chunks
+
+    raw = "\ufeffline 0\n" + "".join(f"line {i}\r\n\n" for i in range(1, 21))
+    chunks = list(_stdin_chunks(io.BytesIO(raw.encode()), 8))
+    assert [len(c) for c in chunks] == [8, 8, 5]
+    assert sum(chunks, []) == [f"line {i}" for i in range(21)]  # BOM and CR dropped
+
+
+def test_export_never_overwrites_the_model_or_a_foreign_folder(trained_tiny, capsys, tmp_path):
+    before = sorted(p.name for p in trained_tiny.iterdir())
+    assert main(["export", "--model", str(trained_tiny), "--onnx",
+                 "--output", str(trained_tiny)]) == 2
+    assert "would overwrite the model" in _one_line_error(capsys, "export")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["export", "--model", str(trained_tiny), "--onnx", "--output", str(mine)]) == 2
+    assert "not an earlier output" in _one_line_error(capsys, "export")
+    assert sorted(p.name for p in trained_tiny.iterdir()) == before
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_batch_where_no_row_can_be_scored_fails(trained_tiny, capsys, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("body\nhello there\n")
+    assert main(["batch", "--model", str(trained_tiny), "--input", str(src), "--output",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    err = _one_line_error(capsys, "batch")
+    assert "no row could be scored" in err and "column 'text' is missing" in err
+    assert (tmp_path / "out" / "_errors.jsonl").read_text().count("\n") == 1

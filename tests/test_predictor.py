@@ -24,6 +24,18 @@ def test_bad_input_is_a_clear_error(bad, message):
         check_texts(bad)
 
 
+def test_a_lone_surrogate_is_a_clear_error_and_a_pair_is_fine():
+    with pytest.raises(InputError, match=r"text #1 is not valid Unicode.*character 3"):
+        check_texts(["fine", "ok \ud83d cut"])
+    assert check_texts(["ok \U0001F600 whole"]) == ["ok \U0001F600 whole"]
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True])
+def test_batch_size_must_be_a_positive_integer(size):
+    with pytest.raises(InputError, match="batch_size must be a positive integer"):
+        check_texts(["fine"], size)
+
+
 def test_single_string_is_a_batch_of_one():
     assert check_texts("hello") == ["hello"]
 
@@ -35,6 +47,10 @@ def test_trained_model_rejects_bad_input(trained_tiny):
         clf.predict([])
     with pytest.raises(InputError):
         clf.predict(["fine", 42])
+    with pytest.raises(InputError, match="lone surrogate"):
+        clf.predict(["fine", "half an emoji \ud83d"])
+    with pytest.raises(InputError, match="batch_size"):
+        clf.predict(["fine"], batch_size=0)
 
 
 def test_reasoning_only_when_asked_and_names_words(trained_tiny):

@@ -34,8 +34,7 @@ def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | 
                          "adapters (the encoder tier merges its adapter when it loads)")
     if not (model_dir / ADAPTER_DIR).is_dir():
         raise InputError(f"{model_dir} has no {ADAPTER_DIR}/ to merge (already merged?)")
-    if output_dir.resolve() == model_dir.resolve():
-        raise InputError("--output must differ from --model")
+    check_output(model_dir, output_dir)
     dtype = dtype or card.extra.get("dtype", "bfloat16")
     if dtype not in DTYPES:
         raise InputError(f"dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
@@ -68,6 +67,7 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                          "tier")
     if quantize not in ONNX_FILES:
         raise InputError(f"--quantize {quantize!r}; choose int8 or leave it out")
+    check_output(model_dir, output_dir)
     model = load_encoder_model(model_dir, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, model_dir))
     sample = tokenizer(["an example to trace", "short"], padding=True, return_tensors="pt")
@@ -89,6 +89,15 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                           "exported_from": str(model_dir.resolve()), "opset": opset}
         exported.save(partial)
     return output_dir
+
+
+def check_output(model_dir: Path, output_dir: Path) -> None:
+    """The export replaces ``output_dir`` whole, so it must not be, hold or sit inside the
+    model being exported."""
+    model, out = model_dir.resolve(), output_dir.resolve()
+    if out == model or out in model.parents or model in out.parents:
+        raise InputError(f"--output {output_dir} would overwrite the model {model_dir}; "
+                         "choose a folder outside it")
 
 
 def _quantize_int8(source: Path, target: Path) -> None:

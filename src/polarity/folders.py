@@ -8,11 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from polarity.errors import InputError
+
 
 @contextmanager
-def replacing_folder(target: Path) -> Iterator[Path]:
+def replacing_folder(target: Path, marker: str = "polarity.json") -> Iterator[Path]:
     """Yield an empty ``TARGET.partial`` folder to write into; when the block succeeds it
-    replaces ``target``; when it fails ``target`` is left as it was."""
+    replaces ``target``; when it fails ``target`` is left as it was.
+
+    Only an empty folder or an earlier output (one holding ``marker``) is replaced: any other
+    existing folder is refused before anything is written, so a mistyped output path never
+    deletes the user's files.
+    """
+    target = Path(target)
+    if target.exists():
+        if not target.is_dir():
+            raise InputError(f"{target} exists and is not a folder; choose another output path")
+        if any(target.iterdir()) and not (target / marker).is_file():
+            raise InputError(f"{target} already holds files that are not an earlier output "
+                             f"(no {marker}); choose a new or empty folder")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

@@ -34,11 +34,14 @@ def from_positive_probability(p_positive: float, reasoning: str | None = None) -
     return Prediction(label=label, confidence=scores[label], scores=scores, reasoning=reasoning)
 
 
-def check_texts(texts: Sequence[str] | str) -> list[str]:
-    """Validate predictor input: a non-empty list of non-blank strings.
+def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
+    """Validate predictor input: a non-empty list of non-blank, encodable strings, and a
+    positive batch size.
 
     A single string is accepted as a batch of one.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Sequence):
@@ -50,4 +53,17 @@ def check_texts(texts: Sequence[str] | str) -> list[str]:
             raise InputError(f"text #{i} is {type(text).__name__}, not a string")
         if not text.strip():
             raise InputError(f"text #{i} is empty or only whitespace")
+        if not text.isascii():
+            _check_encodable(i, text)
     return list(texts)
+
+
+def _check_encodable(i: int, text: str) -> None:
+    # A lone UTF-16 surrogate (half of an emoji cut off by a UTF-16 truncation, or bytes
+    # decoded with surrogateescape) cannot be encoded, and tokenizers fail on it deep inside.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"text #{i} is not valid Unicode: a lone surrogate "
+                         f"{text[exc.start]!a} at character {exc.start}; send UTF-8 text "
+                         "(a cut-off emoji is a common cause)") from None

@@ -104,7 +104,7 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     model.load_state_dict(loaded.state_dict())
     del loaded
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    with replacing_folder(folder) as partial:
+    with replacing_folder(folder, marker="config.json") as partial:
         model.save_pretrained(str(partial))
         tokenizer.save_pretrained(str(partial))
     return folder

@@ -75,6 +75,20 @@ def test_bad_spec_and_missing_file():
         list(iter_source(SourceSpec.parse("csv:/nonexistent/file.csv")))
 
 
+def test_spec_without_kind_folder_empty_and_binary_files(tmp_path):
+    with pytest.raises(InputError, match="write KIND:PATH, e.g. csv:reviews.csv"):
+        SourceSpec.parse("reviews.csv")
+    with pytest.raises(InputError, match="is a folder"):
+        list(iter_source(SourceSpec.parse(f"csv:{tmp_path}")))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match="is empty: expected a header line"):
+        list(iter_source(SourceSpec.parse(f"csv:{tmp_path}/empty.csv")))
+    (tmp_path / "blob.csv").write_bytes(b"\x7fELF" + bytes(range(1, 9)) * 500 + b"\n")
+    with pytest.raises(InputError, match="not found") as exc:
+        list(iter_source(SourceSpec.parse(f"csv:{tmp_path}/blob.csv")))
+    assert len(str(exc.value)) < len(str(tmp_path)) + 300  # the header is shown shortened
+
+
 def _fake_vader_sdist(folder: Path) -> None:
     inner = io.BytesIO()
     data = "1\t2.5\tWhat a lovely sunny day, so happy\n2\t-3.1\tWorst day ever, I hate it\n" \

@@ -147,14 +147,24 @@ def test_epoch_batches_cover_every_row_once_and_group_lengths():
     assert [list(b) for b in batches] == [list(b) for b in epoch_batches(rows, 10, seed=3)]
 
 
-def test_bad_training_rows_are_counted_not_fatal(tiny_encoder, tmp_path):
+def test_bad_training_rows_are_counted_not_fatal(tiny_encoder, tmp_path, capsys):
     rows = synthetic_rows(32) + [{"text": "", "label": "POSITIVE"}, {"text": "x", "label": "meh"}]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    broken = '{"text": "cut off mid-row\n[1, 2]\n'
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + broken)
     (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))
     config = tiny_train_config(tiny_encoder, tmp_path, tmp_path / "out", max_steps=2)
     train(config)
     start = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().split("\n")[0])
-    assert start["skipped_train_rows"] == 2 and start["train_rows"] == 32
+    assert start["skipped_train_rows"] == 4 and start["train_rows"] == 32
+    assert "skipped 4 bad training row(s)" in capsys.readouterr().err
+
+
+def test_csv_training_file_says_how_to_convert_it(tiny_encoder, tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\ngreat,1\n")
+    config = tiny_train_config(tiny_encoder, tmp_path, tmp_path / "out", max_steps=1)
+    config.train_file = tmp_path / "train.csv"
+    with pytest.raises(InputError, match="polarity prepare --source csv:"):
+        train(config)
 
 
 def test_sources_and_min_chars_select_rows_for_training_and_validation(tiny_encoder, tmp_path):

@@ -188,7 +188,7 @@ class CausalLMPredictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = 16,
                 include_reasoning: bool = False) -> list[Prediction]:
-        texts = check_texts(texts)
+        texts = check_texts(texts, batch_size)
         predictions = [from_positive_probability(p)
                        for p in self.positive_probabilities(texts, batch_size)]
         if not include_reasoning:

@@ -27,7 +27,7 @@ class LexiconPredictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:
-        texts = check_texts(texts)
+        texts = check_texts(texts, batch_size)
         out = []
         for text in texts:
             scores = self._analyzer.polarity_scores(text)

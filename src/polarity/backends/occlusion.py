@@ -19,7 +19,7 @@ def predict_with_occlusion(texts: Sequence[str],
                            ) -> list[Prediction]:
     """The ``predict`` of a model that gives P(POSITIVE) per text: predictions, and on
     request a reason found by occlusion with the same scorer."""
-    texts = check_texts(texts)
+    texts = check_texts(texts, batch_size)
     probs = score(texts, batch_size)
     if not include_reasoning:
         return [from_positive_probability(p) for p in probs]

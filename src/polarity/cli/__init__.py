@@ -43,8 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolarityError as exc:
         print(f"polarity {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        # Disk full, permission denied, a missing folder: the message names the file to fix.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"polarity {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"polarity {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0

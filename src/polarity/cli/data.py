@@ -31,21 +31,24 @@ def _add_prepare(sub) -> None:
 
 
 def cmd_prepare(args) -> int:
-    import yaml
-
+    from polarity.configfile import read_yaml_mapping
     from polarity.data.prepare import PrepareConfig, prepare
 
-    data = yaml.safe_load(args.config.read_text()) if args.config else {}
-    data.setdefault("sources", [])
-    data["sources"] = list(data["sources"]) + args.source
+    data = read_yaml_mapping(args.config, "PrepareConfig fields") if args.config else {}
+    sources = data.get("sources") or []
+    if not isinstance(sources, list):
+        raise PolarityError(f"{args.config}: sources must be a list of KIND:PATH entries")
+    data["sources"] = sources + args.source
     if not data["sources"]:
         raise PolarityError("no input: pass --source KIND:PATH (or a --config with sources)")
     for key in ("output_dir", "format", "min_chars", "balance", "seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     if args.split:
-        data["split"] = [float(x) for x in args.split.split(",")]
+        data["split"] = _parse_split(args.split)
     cleaning = data.setdefault("cleaning", {})
+    if not isinstance(cleaning, dict):
+        raise PolarityError(f"{args.config}: cleaning must be a mapping of cleaning options")
     if args.lowercase:
         cleaning["lowercase"] = True
     if args.expand_contractions:
@@ -60,3 +63,14 @@ def cmd_prepare(args) -> int:
     print(f"wrote {config.output_dir}/{{train,val,test}}.{config.format} and stats.json",
           file=sys.stderr)
     return 0
+
+
+def _parse_split(value: str) -> list[float]:
+    try:
+        parts = [float(x) for x in value.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3:
+        raise PolarityError(f"--split {value!r}: give three fractions train,val,test that sum "
+                            "to 1, e.g. 0.8,0.1,0.1")
+    return parts

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from polarity.cli.types import positive_int
 from polarity.errors import PolarityError
 
 
@@ -21,9 +22,9 @@ def _add_train(sub) -> None:
     p.add_argument("--val-file", type=Path)
     p.add_argument("--base-model")
     p.add_argument("--num-epochs", type=float)
-    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-steps", type=positive_int)
     p.add_argument("--learning-rate", type=float)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--seed", type=int)
     p.add_argument("--resume-from-checkpoint", nargs="?", const="last", metavar="PATH",
                    help="continue a killed run: a checkpoint folder, or no value for the latest")
@@ -52,36 +53,70 @@ def _add_analyze(sub) -> None:
     p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--reasoning", action="store_true", help="explain each prediction")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=cmd_analyze)
 
 
 def cmd_analyze(args) -> int:
     from polarity.predictor import load_classifier
 
-    texts = args.texts
-    if not texts:
-        if sys.stdin is None or sys.stdin.isatty():
-            raise PolarityError("no text: pass TEXT arguments or pipe texts, one per line")
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not texts:
-            raise PolarityError("stdin held no non-empty lines")
-    classifier = load_classifier(args.model)
-    predictions = classifier.predict(texts, batch_size=args.batch_size,
-                                     include_reasoning=args.reasoning)
-    for text, pred in zip(texts, predictions, strict=True):
-        if args.json:
-            row = {"text": text, "predicted_sentiment": pred.label,
-                   "confidence": round(pred.confidence, 6),
-                   "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
-            if args.reasoning:
-                row["reasoning"] = pred.reasoning
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
-            if args.reasoning and pred.reasoning:
-                print(f"\t{pred.reasoning}")
+    if args.texts:
+        chunks = iter([args.texts])
+    elif sys.stdin is None or sys.stdin.isatty():
+        raise PolarityError("no text: pass TEXT arguments or pipe texts, one per line")
+    else:
+        # Piped input is classified and printed chunk by chunk, so a large file streams.
+        chunks = _stdin_chunks(getattr(sys.stdin, "buffer", sys.stdin), args.batch_size * 8)
+    classifier = None
+    for texts in chunks:
+        if classifier is None:
+            classifier = load_classifier(args.model)
+        predictions = classifier.predict(texts, batch_size=args.batch_size,
+                                         include_reasoning=args.reasoning)
+        for text, pred in zip(texts, predictions, strict=True):
+            _print_prediction(text, pred, args.json, args.reasoning)
+        sys.stdout.flush()
+    if classifier is None:
+        raise PolarityError("stdin held no non-empty lines")
     return 0
+
+
+def _stdin_chunks(stream, size: int):
+    """Non-blank lines of a stream (bytes, or text already decoded) as lists of at most
+    ``size`` texts. A line that is not UTF-8 stops the run with its line number, after the
+    lines before it."""
+    chunk: list[str] = []
+    for n, raw in enumerate(stream, 1):
+        try:
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            line = raw.rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            if chunk:
+                yield chunk
+            raise PolarityError(f"stdin line {n} is not UTF-8 ({exc.reason} at byte "
+                                f"{exc.start}); convert the input, e.g. with iconv") from None
+        if line.strip():
+            chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _print_prediction(text: str, pred, as_json: bool, reasoning: bool) -> None:
+    if as_json:
+        row = {"text": text, "predicted_sentiment": pred.label,
+               "confidence": round(pred.confidence, 6),
+               "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
+        if reasoning:
+            row["reasoning"] = pred.reasoning
+        print(json.dumps(row, ensure_ascii=False))
+    else:
+        print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
+        if reasoning and pred.reasoning:
+            print(f"\t{pred.reasoning}")
 
 
 def _add_evaluate(sub) -> None:
@@ -95,7 +130,7 @@ def _add_evaluate(sub) -> None:
                    help="measure latency percentiles, throughput, load time and memory")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=cmd_evaluate)
 
 

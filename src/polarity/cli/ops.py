@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from polarity.cli.types import positive_int
+from polarity.errors import PolarityError
+
 
 def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="serve the HTTP API",
@@ -18,12 +21,12 @@ def _add_serve(sub) -> None:
     p.add_argument("--device")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int,
+    p.add_argument("--workers", type=positive_int)
+    p.add_argument("--threads", type=positive_int,
                    help="model threads per worker, PyTorch or ONNX Runtime")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--max-wait-ms", type=float)
-    p.add_argument("--max-length", type=int)
+    p.add_argument("--max-length", type=positive_int)
     p.add_argument("--api-key", help="accepted key (prefer API_KEY in the environment)")
     p.add_argument("--api-keys-file", help="hashed keys written by `polarity keys create`")
     p.add_argument("--rate-limit", help="per-key limit, e.g. 1000/hour")
@@ -31,7 +34,8 @@ def _add_serve(sub) -> None:
     p.add_argument("--log-level")
     p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
                    help="uvicorn (default) or a Ray Serve deployment")
-    p.add_argument("--replicas", type=int, default=2, help="Ray Serve replicas (--engine ray)")
+    p.add_argument("--replicas", type=positive_int, default=2,
+                   help="Ray Serve replicas (--engine ray)")
     p.add_argument("--ray-address", help="Ray cluster to deploy to; default: a local Ray")
     p.add_argument("--no-auth", dest="auth_disabled", action="store_true", default=None,
                    help="serve without API keys (local experiments only)")
@@ -87,10 +91,10 @@ def _add_batch(sub) -> None:
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", help="Ray cluster address; default: start Ray locally")
-    p.add_argument("--num-actors", type=int, default=2, help="Ray actors (model copies)")
-    p.add_argument("--threads-per-actor", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--shard-rows", type=int, default=10_000,
+    p.add_argument("--num-actors", type=positive_int, default=2, help="Ray actors (model copies)")
+    p.add_argument("--threads-per-actor", type=positive_int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--shard-rows", type=positive_int, default=10_000,
                    help="rows per Parquet part, the unit of resumption")
     p.add_argument("--text-column", default="text")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -105,5 +109,12 @@ def cmd_batch(args) -> int:
         text_column=args.text_column, batch_size=args.batch_size, shard_rows=args.shard_rows,
         ray_address=args.ray_address, num_actors=args.num_actors,
         threads_per_actor=args.threads_per_actor, progress=args.progress)
-    print(json.dumps(run_batch(options), indent=2))
+    summary = run_batch(options)
+    print(json.dumps(summary, indent=2))
+    if summary["error_rows"] and not summary["scored_rows"]:
+        errors = Path(summary["output"]) / "_errors.jsonl"
+        with open(errors, encoding="utf-8") as f:
+            first = json.loads(f.readline())["error"]
+        raise PolarityError(f"no row could be scored: all {summary['error_rows']} are in "
+                            f"{errors}, the first because {first} (see --text-column)")
     return 0

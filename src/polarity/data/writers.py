@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from polarity.errors import InputError
@@ -59,8 +59,13 @@ def open_writer(path: Path, fmt: str) -> JsonlWriter | ParquetWriter:
     return JsonlWriter(path)
 
 
-def read_rows(path: str | Path) -> Iterator[dict]:
-    """Read a prepared split (``.jsonl`` or ``.parquet``) as dicts."""
+def read_rows(path: str | Path, on_bad: Callable[[int, str], None] | None = None
+              ) -> Iterator[dict]:
+    """Read a prepared split (``.jsonl`` or ``.parquet``) as dicts.
+
+    A line that is not a JSON object raises :class:`InputError`, or, with ``on_bad``, is
+    reported as ``on_bad(line_number, reason)`` and skipped.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
@@ -70,10 +75,22 @@ def read_rows(path: str | Path) -> Iterator[dict]:
         for batch in pq.ParquetFile(path).iter_batches():
             yield from batch.to_pylist()
         return
-    with open(path, encoding="utf-8") as f:
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        raise InputError(f"{path}: training reads JSONL or Parquet with text and label; "
+                         f"convert it with `polarity prepare --source {path.suffix[1:].lower()}"
+                         f":{path}` (which also cleans and splits it)")
+    with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise InputError(f"{path}:{n} is not valid JSON: {exc}") from exc
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                reason = None if isinstance(row, dict) else "not a JSON object"
+            except ValueError as exc:
+                reason = f"not valid JSON: {exc}"
+            if reason is None:
+                yield row
+            elif on_bad is None:
+                raise InputError(f"{path}:{n} is {reason}")
+            else:
+                on_bad(n, reason)

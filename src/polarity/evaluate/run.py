@@ -43,6 +43,8 @@ def evaluate(models: list[str], test_file: str | Path | None = None,
              text_column: str = "text", label_column: str = "label", batch_size: int = 32,
              progress: bool = True) -> dict:
     data = load_test_set(test_file, text_column, label_column)
+    # An unwritable report folder fails now, not after minutes of scoring.
+    Path(report_dir).mkdir(parents=True, exist_ok=True)
     results = []
     for name in models:
         t0 = time.perf_counter()

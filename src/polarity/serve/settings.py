@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from polarity.configfile import read_yaml_mapping
 from polarity.errors import InputError, validation_message
 
 
@@ -92,8 +92,11 @@ def load_settings(config_file: str | Path | None = None, environ: dict | None = 
     if config_file and not path.is_file():
         raise InputError(f"settings file not found: {path}")
     if path.is_file():
-        loaded = yaml.safe_load(path.read_text()) or {}
-        data.update(loaded.get("service", loaded))
+        loaded = read_yaml_mapping(path, "service settings")
+        service = loaded.get("service", loaded)
+        if not isinstance(service, dict):
+            raise InputError(f"{path}: 'service' must hold a mapping of service settings")
+        data.update(service)
     for name in Settings.model_fields:
         if name.upper() in environ:
             data[name] = environ[name.upper()]

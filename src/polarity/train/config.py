@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from polarity.configfile import read_yaml_mapping
 from polarity.errors import InputError, validation_message
 
 
@@ -16,11 +16,11 @@ class LoraSettings(BaseModel):
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
-    r: int = 16
+    r: int = Field(16, ge=1)
     """Rank of the low-rank update."""
-    alpha: int = 32
+    alpha: int = Field(32, ge=1)
     """Scaling numerator: the update is scaled by alpha / r."""
-    dropout: float = 0.05
+    dropout: float = Field(0.05, ge=0, lt=1)
     """Dropout on the adapter input."""
     target_modules: list[str] | None = None
     """Module names to adapt; None uses the backend's default (all attention and MLP linears)."""
@@ -50,57 +50,57 @@ class TrainConfig(BaseModel):
     starts from fresh adapters."""
     train_file: Path = Path("data/prepared/train.jsonl")
     """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
-    max_train_rows: int | None = None
+    max_train_rows: int | None = Field(None, ge=1)
     """Train on at most this many rows (the first ones), e.g. for a budgeted run."""
     sources: list[str] | None = None
     """Use only rows whose ``source`` column (written by prepare) is one of these, in both
     the training and the validation file; None uses every row."""
-    min_chars: int = 0
+    min_chars: int = Field(0, ge=0)
     """Use only rows with at least this many characters (training and validation), e.g. a
     final stage on sentence-length texts."""
     val_file: Path | None = Path("data/prepared/val.jsonl")
     """Validation rows for evaluation, best-checkpoint choice and early stopping."""
     output_dir: Path = Path("runs/encoder")
     """Where checkpoints, the log and the final model go."""
-    max_length: int = 128
+    max_length: int = Field(128, ge=8)
     """Tokens per text during training and in the saved model."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
     """LoRA settings."""
-    head_dropout: float = 0.1
+    head_dropout: float = Field(0.1, ge=0, lt=1)
     """Dropout before the classification head."""
-    num_epochs: float = 3.0
+    num_epochs: float = Field(3.0, gt=0)
     """Passes over the training data (fractions allowed)."""
-    max_steps: int | None = None
+    max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (overrides num_epochs when set)."""
-    batch_size: int = 32
+    batch_size: int = Field(32, ge=1)
     """Examples per forward pass."""
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = Field(1, ge=1)
     """Forward passes per optimizer step."""
-    learning_rate: float = 5e-4
+    learning_rate: float = Field(5e-4, ge=0)
     """Peak learning rate of AdamW."""
-    weight_decay: float = 0.01
+    weight_decay: float = Field(0.01, ge=0)
     """AdamW weight decay (not applied to biases and norms)."""
-    warmup_ratio: float = 0.06
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
     """Fraction of the steps spent warming the learning rate up linearly."""
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     """Learning-rate decay after warm-up."""
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = Field(1.0, gt=0)
     """Gradient clipping norm."""
-    eval_steps: int = 200
+    eval_steps: int = Field(200, ge=1)
     """Evaluate and checkpoint every this many optimizer steps."""
-    save_total_limit: int = 3
+    save_total_limit: int = Field(3, ge=1)
     """How many best checkpoints to keep (the latest is always kept too, for resuming)."""
-    early_stopping_patience: int | None = 3
+    early_stopping_patience: int | None = Field(3, ge=1)
     """Stop after this many evaluations without improvement; None disables."""
     metric_for_best: str = "accuracy"
     """Validation metric that ranks checkpoints (higher is better)."""
-    eval_batch_size: int = 128
+    eval_batch_size: int = Field(128, ge=1)
     """Examples per forward pass during evaluation."""
-    max_val_rows: int | None = 5000
+    max_val_rows: int | None = Field(5000, ge=1)
     """Evaluate on at most this many validation rows (the first ones)."""
     seed: int = 42
     """Seed for initialisation, shuffling and dropout."""
-    num_threads: int | None = None
+    num_threads: int | None = Field(None, ge=1)
     """CPU threads for PyTorch; None keeps its default."""
     progress: bool = True
     """Show a progress bar."""
@@ -115,15 +115,11 @@ def load_train_config(paths: str | Path | list | None, **overrides) -> TrainConf
         paths = [paths]
     data: dict = {}
     for path in map(Path, paths):
-        if not path.is_file():
-            raise InputError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path} is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise InputError(f"{path} must hold a mapping of TrainConfig fields")
-        lora = {**data.get("lora", {}), **loaded.get("lora", {})}
+        loaded = read_yaml_mapping(path, "TrainConfig fields")
+        if not isinstance(loaded.get("lora") or {}, dict):
+            raise InputError(f"{path}: lora must be a mapping of r, alpha, dropout and "
+                             "target_modules")
+        lora = {**data.get("lora", {}), **(loaded.get("lora") or {})}
         data.update(loaded)
         if lora:
             data["lora"] = lora

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,14 +54,20 @@ class Task(Protocol):
 
 def load_labelled(path: Path, limit: int | None = None, sources: list[str] | None = None,
                   min_chars: int = 0) -> tuple[list[dict], int]:
-    """Rows with a usable text and label; returns (rows, number of bad rows skipped).
+    """Rows with a usable text and label; returns (rows, number of bad rows skipped: not
+    JSON, no text, or a label that is not POSITIVE/NEGATIVE).
 
     ``sources`` and ``min_chars`` select rows (not counted as bad): a row is kept when its
     ``source`` is listed and its text has at least ``min_chars`` characters.
     """
     rows, bad = [], 0
     wanted = set(sources) if sources is not None else None
-    for row in read_rows(path):
+
+    def count_bad(line: int, reason: str) -> None:
+        nonlocal bad
+        bad += 1
+
+    for row in read_rows(path, on_bad=count_bad):
         if wanted is not None and row.get("source") not in wanted:
             continue
         text = row.get("text")
@@ -165,6 +172,11 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         if path is None or not (path / "state.json").is_file():
             raise InputError(f"no checkpoint to resume from at {path or ckpt_dir}")
         state = load_checkpoint(path, model, optimizer, scheduler)
+    if world.main and (bad or val_bad):
+        print(f"polarity train: skipped {bad} bad training row(s) in {config.train_file}"
+              + (f" and {val_bad} in {config.val_file}" if val_bad else "")
+              + " (not JSON, no text, or a label other than POSITIVE/NEGATIVE)",
+              file=sys.stderr)
     log = open(out / "train_log.jsonl", "a", encoding="utf-8") if world.main else None
     _log(log, {"event": "start", "step": state.step, "total_steps": total, "train_rows": len(rows),
                "skipped_train_rows": bad, "val_rows": len(val_rows), "skipped_val_rows": val_bad})
