@@ -30,6 +30,25 @@ def test_bad_values_are_clear(tmp_path):
         load_settings(tmp_path / "missing.yaml", environ={})
 
 
+def test_bad_redis_url_is_clear():
+    from polarity.serve.ratelimit import RateLimiter
+
+    for url in ("notaurl", "ftp://cache:21"):
+        with pytest.raises(InputError, match="REDIS_URL .* is not valid: use e.g. redis://"):
+            RateLimiter("10/minute", url)
+    assert RateLimiter("10/minute", "rediss://cache:6380/0").item.amount == 10
+
+
+def test_serve_with_a_model_that_does_not_resolve_fails_before_starting(tmp_path, capsys,
+                                                                       monkeypatch):
+    import polarity.serve.run
+
+    monkeypatch.setattr(polarity.serve.run, "serve", lambda settings: pytest.fail("started"))
+    assert main(["serve", "--no-auth", "--model", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("polarity serve: error: model") and "not found" in err
+
+
 def test_default_deployment_config_is_read():
     root = Path(__file__).parents[2]
     s = load_settings(root / "configs" / "deployment_config.yaml", environ={})

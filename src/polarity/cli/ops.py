@@ -43,6 +43,7 @@ def _add_serve(sub) -> None:
 
 
 def cmd_serve(args) -> int:
+    from polarity.predictor import resolve_model
     from polarity.serve.run import serve
     from polarity.serve.settings import load_settings
 
@@ -50,6 +51,9 @@ def cmd_serve(args) -> int:
              "max_wait_ms", "max_length", "api_key", "api_keys_file", "rate_limit",
              "redis_url", "log_level", "auth_disabled")
     settings = load_settings(args.config, **{n: getattr(args, n) for n in names})
+    # The service loads the model in the background; a name that cannot resolve fails here,
+    # before a server starts that could never become ready.
+    resolve_model(settings.model_path)
     if args.engine == "ray":
         from polarity.serve.ray_serve import serve_on_ray
 

@@ -29,6 +29,9 @@ class Decision:
         return h
 
 
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+
+
 class RateLimiter:
     def __init__(self, rate: str, redis_url: str | None = None):
         try:
@@ -36,8 +39,11 @@ class RateLimiter:
         except ValueError as exc:
             raise InputError(f"RATE_LIMIT {rate!r} is not valid: use e.g. '1000/hour'") from exc
         if redis_url:
-            uri = redis_url.replace("redis://", "async+redis://", 1)
-            self.storage = storage_from_string(uri, implementation="redispy")
+            scheme = redis_url.partition("://")[0]
+            if scheme not in REDIS_SCHEMES or "://" not in redis_url:
+                raise InputError(f"REDIS_URL {redis_url!r} is not valid: use e.g. "
+                                 "redis://host:6379/0 (or rediss://, redis+unix://)")
+            self.storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
         else:
             self.storage = storage_from_string("async+memory://")
         self.limiter = MovingWindowRateLimiter(self.storage)
