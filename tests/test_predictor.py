@@ -76,3 +76,15 @@ def test_vader_baseline_behind_the_same_contract():
                         include_reasoning=True)
     assert [p.label for p in preds] == ["POSITIVE", "NEGATIVE"]
     assert "compound" in preds[0].reasoning
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "not a device name"), ("cuda:7", "not available here"),
+])
+def test_a_device_this_machine_lacks_is_refused_before_loading(device, message, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=message):
+        load_classifier("default", device=device)

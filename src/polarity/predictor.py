@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from polarity.errors import ModelNotFoundError
+from polarity.errors import InputError, ModelNotFoundError
 from polarity.modelcard import CARD_NAME, read_card
 from polarity.prediction import Prediction, check_texts, from_positive_probability
 
@@ -106,6 +106,8 @@ def load_classifier(name_or_path: str | Path = "default", device: str | None = N
         from polarity.backends.lexicon import LexiconPredictor
 
         return LexiconPredictor()
+    if device not in (None, "cpu"):
+        _check_device(device)
     target = Path(target)
     if not (target / CARD_NAME).is_file() and _is_causal_lm(target):
         from polarity.backends.causal_lm import load_causal_lm_predictor, zero_shot_card
@@ -134,6 +136,25 @@ def load_classifier(name_or_path: str | Path = "default", device: str | None = N
     raise ModelNotFoundError(
         f"{target}: backend {card.backend!r} is not available in this installation"
     )
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this machine lacks before any weights load (torch would fail later,
+    deep inside, with an AssertionError)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"device {device!r} is not a device name: use cpu, cuda, cuda:N "
+                         "or mps") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index or 0) >= count:
+            raise InputError(f"device {device!r} is not available here ({count} CUDA GPU(s) "
+                             "visible to PyTorch); use --device cpu")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {device!r} is not available here; use --device cpu")
 
 
 def _use_onnx(runtime: str | None, device: str | None) -> bool:
