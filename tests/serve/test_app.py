@@ -81,6 +81,18 @@ def test_bad_json_is_400(client):
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("content_type, body, fragment", [
+    ("text/plain", b'{"text": "hi"}', "Content-Type: application/json (got text/plain)"),
+    (None, b'{"text": "hi"}', "(got no Content-Type)"),
+    ("application/json; charset=latin-1", b'{"text": "caf\xe9"}', "encoded in UTF-8"),
+    ("application/json", b'["a list"]', "must be a JSON object"),
+])
+def test_bodies_sent_the_wrong_way_say_how_to_send_them(client, content_type, body, fragment):
+    headers = {**H, "Content-Type": content_type} if content_type else H
+    r = client.post("/api/v1/analyze", content=body, headers=headers)
+    assert r.status_code == 400 and fragment in r.json()["error"]["message"], r.text
+
+
 @pytest.mark.parametrize("body, fragment", [
     ({"texts": []}, "texts is empty"),
     ({"texts": ["ok"] * 257}, "limit is 256"),

@@ -70,7 +70,13 @@ def install(app) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return error_response(request, 400, "invalid_request", describe_validation(exc))
+        message = describe_validation(exc)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if message.startswith("the request body") and not kind.endswith("json"):
+            # FastAPI does not parse a body sent without a JSON content type.
+            message = (f"the request body must be a JSON object sent with Content-Type: "
+                       f"application/json (got {kind or 'no Content-Type'})")
+        return error_response(request, 400, "invalid_request", message)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):
@@ -80,6 +86,9 @@ def install(app) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors while reading a body
             return await _too_large(request, exc.__cause__)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return error_response(request, 400, "invalid_request", "the request body could "
+                                  "not be decoded: send a JSON object encoded in UTF-8")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, kind, str(exc.detail), exc.headers)
 
