@@ -129,3 +129,19 @@ def test_batch_where_no_row_can_be_scored_fails(trained_tiny, capsys, tmp_path):
     err = _one_line_error(capsys, "batch")
     assert "no row could be scored" in err and "column 'text' is missing" in err
     assert (tmp_path / "out" / "_errors.jsonl").read_text().count("\n") == 1
+
+
+def test_interrupted_training_says_how_to_resume(tiny_encoder, toy_splits, tmp_path, capsys,
+                                                  monkeypatch):
+    import polarity.train.run
+
+    def interrupted(config, resume=None, command=""):
+        # Ctrl-C after the loop saved its first checkpoint.
+        (tmp_path / "m" / "checkpoints" / "step-0000004").mkdir(parents=True)
+        (tmp_path / "m" / "checkpoints" / "step-0000004" / "state.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(polarity.train.run, "train", interrupted)
+    assert main(["train", "--base-model", str(tiny_encoder), "--train-file",
+                 str(toy_splits / "train.jsonl"), "--output-dir", str(tmp_path / "m")]) == 130
+    assert "--resume-from-checkpoint" in capsys.readouterr().err

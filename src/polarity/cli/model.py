@@ -40,8 +40,17 @@ def cmd_train(args) -> int:
         val_file=args.val_file, base_model=args.base_model, num_epochs=args.num_epochs,
         max_steps=args.max_steps, learning_rate=args.learning_rate,
         batch_size=args.batch_size, seed=args.seed)
-    metrics = train(config, resume=args.resume_from_checkpoint,
-                    command=shlex.join(["polarity", *args.argv]))
+    try:
+        metrics = train(config, resume=args.resume_from_checkpoint,
+                        command=shlex.join(["polarity", *args.argv]))
+    except KeyboardInterrupt:
+        from polarity.train.checkpoint import latest_checkpoint
+
+        if latest_checkpoint(Path(config.output_dir) / "checkpoints") is None:
+            raise
+        print("polarity train: interrupted; continue from the last checkpoint with the same "
+              "command plus --resume-from-checkpoint", file=sys.stderr)
+        return 130
     print(json.dumps(metrics, indent=2))
     print(f"model saved to {config.output_dir}", file=sys.stderr)
     return 0
