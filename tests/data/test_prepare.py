@@ -102,6 +102,32 @@ def test_nothing_survives_is_an_error(tmp_path):
         prepare(PrepareConfig(sources=[f"csv:{src}"], output_dir=tmp_path / "o"), progress=False)
 
 
+def test_a_run_killed_while_writing_leaves_the_previous_splits_whole(tmp_path, monkeypatch):
+    stats, out = run(tmp_path)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    import polarity.data.prepare as prepare_module
+
+    real = prepare_module.open_writer
+
+    class Dying:
+        def __init__(self, writer):
+            self.writer, self.n = writer, 0
+
+        def write(self, row):
+            self.n += 1
+            if self.n > 5:
+                raise KeyboardInterrupt  # killed midway through the train split
+            self.writer.write(row)
+
+        def close(self):
+            self.writer.close()
+
+    monkeypatch.setattr(prepare_module, "open_writer", lambda *a: Dying(real(*a)))
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no partial files left
+
+
 def test_split_fractions_validated():
     with pytest.raises(ValueError):
         PrepareConfig(sources=["csv:x.csv"], split=(0.5, 0.1, 0.1))

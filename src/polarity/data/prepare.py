@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -134,7 +135,11 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
     counts = {s: Counter() for s in SPLITS}
     source_out: Counter[str] = Counter()
 
-    writers = {s: open_writer(out / f"{s}.{config.format}", config.format) for s in SPLITS}
+    # Splits are written under temporary names and renamed only when complete, so a killed
+    # run never leaves half a train file next to the previous run's stats.json.
+    final = {s: out / f"{s}.{config.format}" for s in SPLITS}
+    partial = {s: out / f".{s}.{config.format}.partial" for s in SPLITS}
+    writers = {s: open_writer(partial[s], config.format) for s in SPLITS}
     try:
         with open(tmp, encoding="utf-8") as f:
             for line in tqdm(f, desc="prepare: writing", unit=" rows", disable=not progress):
@@ -152,6 +157,10 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
                 writers[split].write(row)
                 counts[split][lab] += 1
                 source_out[row["source"]] += 1
+    except BaseException:
+        for path in partial.values():
+            path.unlink(missing_ok=True)
+        raise
     finally:
         for w in writers.values():
             w.close()
@@ -159,6 +168,8 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
 
     rows_out = sum(sum(c.values()) for c in counts.values())
     if rows_out == 0:
+        for path in partial.values():
+            path.unlink(missing_ok=True)
         raise InputError(
             f"no rows survived preparation (read {rows_in}, dropped {dict(dropped)}); "
             "check the column mapping and label values of your sources"
@@ -176,7 +187,11 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
         "seconds": round(time.perf_counter() - start, 2),
         "config": json.loads(config.model_dump_json()),
     }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    stats_partial = out / ".stats.json.partial"
+    stats_partial.write_text(json.dumps(stats, indent=2) + "\n")
+    for split in SPLITS:
+        os.replace(partial[split], final[split])
+    os.replace(stats_partial, out / "stats.json")
     return stats
 
 
