@@ -88,3 +88,10 @@ def test_a_device_this_machine_lacks_is_refused_before_loading(device, message, 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match=message):
         load_classifier("default", device=device)
+
+
+def test_a_corrupt_model_card_is_one_line(tmp_path):
+    (tmp_path / "polarity.json").write_text('{"name": ')
+    with pytest.raises(ModelNotFoundError, match="not valid model metadata: Invalid JSON") as exc:
+        load_classifier(tmp_path)
+    assert "\n" not in str(exc.value)

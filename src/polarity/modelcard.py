@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from polarity.errors import ModelNotFoundError
+from polarity.errors import ModelNotFoundError, validation_message
 from polarity.labels import LABELS
 
 CARD_NAME = "polarity.json"
@@ -51,7 +52,11 @@ class ModelCard(BaseModel):
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / CARD_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=False) + "\n")
+        # Written beside and renamed: the card is the last file a save writes, so a folder
+        # with a readable card is complete, and a kill mid-write keeps the old card whole.
+        tmp = path.with_name(f".{CARD_NAME}.tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
         return path
 
 
@@ -66,4 +71,5 @@ def read_card(folder: str | Path) -> ModelCard:
     try:
         return ModelCard.model_validate_json(path.read_text())
     except ValueError as exc:
-        raise ModelNotFoundError(f"{path} is not valid model metadata: {exc}") from exc
+        raise ModelNotFoundError(f"{path} is not valid model metadata: "
+                                 f"{validation_message(exc)}") from exc
