@@ -101,6 +101,10 @@ def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, 
         fit(task, broken)
     with pytest.raises(InputError, match="resume"):
         fit(_task(broken), broken)  # refuses to overwrite a run silently
+    other = broken.model_copy(update={"batch_size": 4, "learning_rate": 0.5})
+    with pytest.raises(InputError, match=r"other settings \(batch_size was 16, now 4; "
+                                         r"learning_rate was 0.01, now 0.5\)"):
+        fit(_task(other), other, resume="last")  # would not continue the same run
     fit(_task(broken), broken, resume="last")
 
     final = Path("checkpoints") / "step-0000020" / "trainable.safetensors"

@@ -21,6 +21,14 @@ from torch import nn
 from polarity.errors import InputError
 
 PREFIX = "step-"
+RESUME_CONFIG = "resume_config.json"
+# The settings that shape the run's trajectory: a resume with any of them changed would not
+# continue the same run (other batches, another schedule, another model).
+TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file",
+                     "max_train_rows", "sources", "min_chars", "max_length", "lora",
+                     "head_dropout", "num_epochs", "max_steps", "batch_size",
+                     "gradient_accumulation_steps", "learning_rate", "weight_decay",
+                     "warmup_ratio", "lr_scheduler", "seed")
 
 
 @dataclass
@@ -104,3 +112,28 @@ def rotate(folder: Path, state: TrainerState, keep_best: int) -> None:
     for path in folder.glob(f"{PREFIX}*"):
         if path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def check_resume_config(output_dir: Path, config, resuming: bool, write: bool = True) -> None:
+    """Record the trajectory settings when a run starts (``write``: on the main rank only);
+    when it resumes, refuse changed ones (a warm start from the saved model, ``init_from``, is
+    the way to train further)."""
+    path = output_dir / RESUME_CONFIG
+    now = json.loads(config.model_dump_json(include=set(TRAJECTORY_FIELDS)))
+    for key in ("train_file", "init_from"):  # the same file named from another directory
+        if now.get(key):
+            now[key] = str(Path(now[key]).resolve())
+    if not resuming or not path.is_file():
+        if not write:
+            return
+        tmp = path.with_name(f".{RESUME_CONFIG}.tmp")
+        tmp.write_text(json.dumps(now, indent=2) + "\n")
+        os.replace(tmp, path)
+        return
+    before = json.loads(path.read_text())
+    changed = [f"{k} was {before.get(k)!r}, now {now[k]!r}" for k in TRAJECTORY_FIELDS
+               if k in before and before[k] != now[k]]
+    if changed:
+        raise InputError(f"cannot resume {output_dir} with other settings ({'; '.join(changed)}):"
+                         " restore them, or start a new --output-dir (init_from: "
+                         f"{output_dir} continues from its saved model)")

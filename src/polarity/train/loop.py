@@ -22,6 +22,7 @@ from polarity.errors import InputError
 from polarity.labels import LabelError, parse_label
 from polarity.train.checkpoint import (
     TrainerState,
+    check_resume_config,
     latest_checkpoint,
     load_checkpoint,
     load_trainable_state,
@@ -146,6 +147,7 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
                          "--resume-from-checkpoint last, or choose another --output-dir")
     barrier(world)  # every rank has looked before rank 0 writes the first checkpoint
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    check_resume_config(out, config, resume is not None, write=world.main)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
