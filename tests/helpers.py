@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -35,16 +36,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def build_tiny_encoder(folder: Path, dropout: float = 0.1) -> Path:
     """A 2-layer, 32-wide BERT with a WordPiece vocabulary trained on the toy words."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # An explicit, sorted vocabulary: WordPieceTrainer orders tokens of equal frequency
+    # differently from run to run, which made the tiny model (and its accuracy) vary.
+    words = sorted(set(POSITIVE_WORDS + NEGATIVE_WORDS + FILLER))
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *words]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    corpus = [r["text"] for r in synthetic_rows(200)] + ["a b c d e f g h i j k l m n o p"]
-    tok.train_from_iterator(corpus, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
                                                 ("[SEP]", tok.token_to_id("[SEP]"))])
