@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from polarity import load_classifier
@@ -60,6 +62,21 @@ def test_reasoning_only_when_asked_and_names_words(trained_tiny):
     assert plain[0].reasoning is None
     assert explained[0].label == plain[0].label
     assert explained[0].reasoning.startswith(plain[0].label)
+    assert "'wonderful'" in explained[0].reasoning  # the one sentiment word is named
+
+
+def test_occlusion_ranks_words_by_log_odds_even_when_confident():
+    from polarity.backends.occlusion import explain_by_occlusion
+
+    def score(texts, batch_size):  # a confident model: "good" adds 3 log-odds, "fine" 0.5
+        logit = [4.0 + 3.0 * t.split().count("good") + 0.5 * t.split().count("fine")
+                 for t in texts]
+        return [1 / (1 + math.exp(-x)) for x in logit]
+
+    text = "a good and fine day"
+    reason = explain_by_occlusion(text, score([text], 1)[0], score)
+    assert reason == ("POSITIVE: words that pushed towards it most (drop in log-odds without "
+                      "each): 'good' (3.00), 'fine' (0.50).")
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):

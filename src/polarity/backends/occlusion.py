@@ -6,11 +6,13 @@ the predicted label's probability most are the ones that pushed the model toward
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from polarity.prediction import Prediction, check_texts, from_positive_probability
 
 MAX_WORDS = 48
+MIN_SUPPORT = 0.1  # log-odds; about a 10% change in the odds
 
 
 def predict_with_occlusion(texts: Sequence[str],
@@ -42,11 +44,19 @@ def explain_by_occlusion(
         return f"{label}: the whole text is a single word, no finer attribution."
     variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
     probs = score(variants, batch_size)
-    # Support for the label = how much its probability drops without the word.
-    support = [(p_positive - p) if positive else (p - p_positive) for p in probs]
+    # Support for the label = how much its log-odds drop without the word. Log-odds, not
+    # probability: at 0.998 a decisive word moves the probability by 0.001 and would be
+    # invisible, while its log-odds change is as large as in an uncertain text.
+    full = _log_odds(p_positive)
+    support = [(full - _log_odds(p)) if positive else (_log_odds(p) - full) for p in probs]
     ranked = sorted(range(len(words)), key=lambda i: support[i], reverse=True)
-    top = [i for i in ranked[:top_k] if support[i] > 0.005]
+    top = [i for i in ranked[:top_k] if support[i] > MIN_SUPPORT]
     if not top:
         return f"{label}: no single word changes the prediction much; the tone is spread out."
-    cues = ", ".join(f"'{words[i].strip('.,!?;:')}' ({support[i]:+.2f})" for i in sorted(top))
-    return f"{label}: words that pushed towards it most: {cues}."
+    cues = ", ".join(f"'{words[i].strip('.,!?;:')}' ({support[i]:.2f})" for i in top)
+    return f"{label}: words that pushed towards it most (drop in log-odds without each): {cues}."
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
