@@ -61,12 +61,21 @@ def open_writer(path: Path, fmt: str) -> JsonlWriter | ParquetWriter:
 
 def read_rows(path: str | Path, on_bad: Callable[[int, str], None] | None = None
               ) -> Iterator[dict]:
-    """Read a prepared split (``.jsonl`` or ``.parquet``) as dicts.
+    """Read a prepared split (``.jsonl`` or ``.parquet``), or a folder of Parquet parts such
+    as ``polarity batch`` writes, as dicts.
 
     A line that is not a JSON object raises :class:`InputError`, or, with ``on_bad``, is
     reported as ``on_bad(line_number, reason)`` and skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith(("_", ".")))
+        if not parts:
+            raise InputError(f"{path} is a folder without Parquet parts; pass a .jsonl or "
+                             ".parquet file, or a `polarity batch` output folder")
+        for part in parts:
+            yield from read_rows(part)
+        return
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
     if path.suffix == ".parquet":

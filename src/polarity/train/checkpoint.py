@@ -28,7 +28,8 @@ TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file"
                      "max_train_rows", "sources", "min_chars", "max_length", "lora",
                      "head_dropout", "num_epochs", "max_steps", "batch_size",
                      "gradient_accumulation_steps", "learning_rate", "weight_decay",
-                     "warmup_ratio", "lr_scheduler", "seed")
+                     "warmup_ratio", "lr_scheduler", "seed", "teacher_column",
+                     "distill_weight", "distill_temperature")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polarity.configfile import read_yaml_mapping
 from polarity.errors import InputError, validation_message
@@ -58,6 +58,15 @@ class TrainConfig(BaseModel):
     min_chars: int = Field(0, ge=0)
     """Use only rows with at least this many characters (training and validation), e.g. a
     final stage on sentence-length texts."""
+    teacher_column: str | None = None
+    """Distillation: a column of the training file holding a teacher model's P(POSITIVE) per
+    row, as a number from 0 to 1 or as the ``scores`` mapping that ``polarity batch`` writes
+    (score the training file with the stronger model first). None trains on labels alone."""
+    distill_weight: float = Field(0.5, ge=0, le=1)
+    """With ``teacher_column``: the share of the loss that follows the teacher,
+    (1 - w) * CE(label) + w * T^2 * CE(teacher's softened probabilities)."""
+    distill_temperature: float = Field(2.0, gt=0)
+    """With ``teacher_column``: T, which softens teacher and student log-odds alike."""
     val_file: Path | None = Path("data/prepared/val.jsonl")
     """Validation rows for evaluation, best-checkpoint choice and early stopping."""
     output_dir: Path = Path("runs/encoder")
@@ -104,6 +113,13 @@ class TrainConfig(BaseModel):
     """CPU threads for PyTorch; None keeps its default."""
     progress: bool = True
     """Show a progress bar."""
+
+    @model_validator(mode="after")
+    def _student_is_the_encoder(self):
+        if self.teacher_column and self.backend != "encoder":
+            raise ValueError("teacher_column (distillation) trains the encoder tier; the "
+                             "causal_lm tier is a teacher, not a student")
+        return self
 
 
 def load_train_config(paths: str | Path | list | None, **overrides) -> TrainConfig:

@@ -47,8 +47,15 @@ class EncoderTask:
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
         enc = self._encode(rows)
         labels = torch.tensor([LABELS.index(r["label"]) for r in rows], device=self.device)
-        return F.cross_entropy(self.model(enc["input_ids"].to(self.device),
-                                          enc["attention_mask"].to(self.device)), labels)
+        logits = self.model(enc["input_ids"].to(self.device),
+                            enc["attention_mask"].to(self.device))
+        loss = F.cross_entropy(logits, labels)
+        if self.config.teacher_column is None:
+            return loss
+        teacher = torch.tensor([r["teacher"] for r in rows], device=self.device)
+        w = self.config.distill_weight
+        return (1 - w) * loss + w * distillation_loss(logits, teacher,
+                                                      self.config.distill_temperature)
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
@@ -74,6 +81,18 @@ class EncoderTask:
             training=training, metrics={"validation": metrics},
         )
         save_encoder(self.model, Path(folder), card)
+
+
+def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature: float
+                      ) -> torch.Tensor:
+    """Hinton et al.'s soft-target term for two labels: cross-entropy between the teacher's
+    and the student's probabilities, both softened by ``temperature`` (T) in log-odds, times
+    T^2 so that its gradients keep their size as T changes."""
+    p = p_teacher.clamp(1e-6, 1 - 1e-6)
+    soft_positive = torch.sigmoid(torch.log(p / (1 - p)) / temperature)
+    target = torch.stack([1 - soft_positive, soft_positive], dim=-1)
+    student = F.log_softmax(logits / temperature, dim=-1)
+    return -(target * student).sum(-1).mean() * temperature ** 2
 
 
 def warm_start(model, folder: Path) -> None:

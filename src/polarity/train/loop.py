@@ -54,12 +54,15 @@ class Task(Protocol):
 
 
 def load_labelled(path: Path, limit: int | None = None, sources: list[str] | None = None,
-                  min_chars: int = 0) -> tuple[list[dict], int]:
+                  min_chars: int = 0, teacher_column: str | None = None
+                  ) -> tuple[list[dict], int]:
     """Rows with a usable text and label; returns (rows, number of bad rows skipped: not
     JSON, no text, or a label that is not POSITIVE/NEGATIVE).
 
     ``sources`` and ``min_chars`` select rows (not counted as bad): a row is kept when its
-    ``source`` is listed and its text has at least ``min_chars`` characters.
+    ``source`` is listed and its text has at least ``min_chars`` characters. With
+    ``teacher_column`` each row also gets ``teacher``, the teacher's P(POSITIVE); a row
+    without a usable one is bad.
     """
     rows, bad = [], 0
     wanted = set(sources) if sources is not None else None
@@ -82,10 +85,25 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
             continue
         if len(text) < min_chars:
             continue
-        rows.append({"text": text, "label": label})
+        item = {"text": text, "label": label}
+        if teacher_column is not None:
+            item["teacher"] = teacher_probability(row.get(teacher_column))
+            if item["teacher"] is None:
+                bad += 1
+                continue
+        rows.append(item)
         if limit is not None and len(rows) >= limit:
             break
     return rows, bad
+
+
+def teacher_probability(value) -> float | None:
+    """P(POSITIVE) from a number, or from ``polarity batch``'s ``scores`` mapping."""
+    if isinstance(value, dict):
+        value = value.get("POSITIVE")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
 
 
 def epoch_batches(rows: list[dict], batch_size: int, seed: int, group: int = 50
@@ -153,7 +171,8 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     seed_everything(config.seed)
 
     select = {"sources": config.sources, "min_chars": config.min_chars}
-    rows, bad = load_labelled(config.train_file, config.max_train_rows, **select)
+    rows, bad = load_labelled(config.train_file, config.max_train_rows, **select,
+                              teacher_column=config.teacher_column)
     if not rows:
         raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE"
                          + (", matching sources/min_chars)" if config.sources or config.min_chars
@@ -177,7 +196,9 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     if world.main and (bad or val_bad):
         print(f"polarity train: skipped {bad} bad training row(s) in {config.train_file}"
               + (f" and {val_bad} in {config.val_file}" if val_bad else "")
-              + " (not JSON, no text, or a label other than POSITIVE/NEGATIVE)",
+              + " (not JSON, no text, a label other than POSITIVE/NEGATIVE"
+              + (f", or no teacher probability in {config.teacher_column!r})"
+                 if config.teacher_column else ")"),
               file=sys.stderr)
     log = open(out / "train_log.jsonl", "a", encoding="utf-8") if world.main else None
     _log(log, {"event": "start", "step": state.step, "total_steps": total, "train_rows": len(rows),
