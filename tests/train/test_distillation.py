@@ -70,6 +70,9 @@ def test_a_batch_output_folder_is_a_training_file(trained_tiny, tiny_encoder, to
     train(config)
     start = json.loads((tmp_path / "student" / "train_log.jsonl").read_text().split("\n")[0])
     assert start["train_rows"] == 96 and start["skipped_train_rows"] == 0  # three parts read
+    card = json.loads((tmp_path / "student" / "polarity.json").read_text())
+    assert card["training"]["data"]["scored_by"]["model"] == str(trained_tiny)  # the teacher
+    assert card["training"]["config"]["teacher_column"] == "scores"
 
 
 def test_rows_without_a_teacher_probability_are_counted(tiny_encoder, toy_splits, tmp_path,

@@ -291,9 +291,16 @@ def _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
 
 
 def _provenance(config: TrainConfig) -> dict:
-    """Which files trained the model, with prepare's source counts when they are known."""
+    """Which files trained the model, with prepare's source counts when they are known and,
+    for a ``polarity batch`` output, the model that scored it (the teacher)."""
     info: dict = {"train_file": str(config.train_file), "val_file": str(config.val_file)}
-    stats = Path(config.train_file).parent / "stats.json"
+    manifest = Path(config.train_file) / "_batch.json"
+    if manifest.is_file():
+        batch = json.loads(manifest.read_text())
+        info["scored_by"] = {"model": batch.get("model"), "input": batch.get("input")}
+        stats = Path(batch.get("input", "")).parent / "stats.json"
+    else:
+        stats = Path(config.train_file).parent / "stats.json"
     if stats.is_file():
         recorded = json.loads(stats.read_text())
         info["prepare"] = {"sources": recorded.get("config", {}).get("sources"),
