@@ -24,6 +24,7 @@ from pathlib import Path
 
 from polarity.batch_shards import Shard, plan, read_shard
 from polarity.errors import InputError
+from polarity.folders import write_atomically
 
 MANIFEST = "_batch.json"
 RESULT_COLUMNS = ("row_id", "predicted_sentiment", "confidence", "scores")
@@ -91,7 +92,7 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
         [("NEGATIVE", pa.float64()), ("POSITIVE", pa.float64())])))
     name = f"part-{shard.index:05d}"
     if errors:
-        _atomic_write(output / "_errors" / f"{name}.jsonl", "".join(
+        write_atomically(output / "_errors" / f"{name}.jsonl", "".join(
             json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors).encode())
     tmp = output / f".{name}.parquet.tmp"
     pq.write_table(table, tmp)
@@ -118,13 +119,6 @@ def _input_table(rows: list[dict], row_ids: list[int]):
     return pa.table(columns)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _check_manifest(options: BatchOptions, shards: list[Shard]) -> None:
     """A rerun must plan the same shards over the same input, or its parts would not fit."""
     manifest = {"input": str(Path(options.input).resolve()), "shard_rows": options.shard_rows,
@@ -139,7 +133,7 @@ def _check_manifest(options: BatchOptions, shards: list[Shard]) -> None:
                              "; choose another --output or delete it to start over")
     else:
         options.output.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+        write_atomically(path, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def run_batch(options: BatchOptions) -> dict:
@@ -182,10 +176,10 @@ def _summarise(output: Path, shards: list[Shard], scored: int, seconds: float) -
     folder = output / "_errors"
     parts = sorted(folder.glob("part-*.jsonl")) if folder.is_dir() else []
     errors = b"".join(p.read_bytes() for p in parts)
-    _atomic_write(output / "_errors.jsonl", errors)
+    write_atomically(output / "_errors.jsonl", errors)
     summary = {"input_rows": sum(s.rows for s in shards), "scored_rows": rows,
                "error_rows": errors.count(b"\n"), "shards": len(shards),
                "shards_scored_this_run": scored, "seconds_this_run": round(seconds, 1),
                "output": str(output)}
-    _atomic_write(output / "_SUCCESS.json", (json.dumps(summary, indent=2) + "\n").encode())
+    write_atomically(output / "_SUCCESS.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary

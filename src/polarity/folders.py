@@ -1,8 +1,9 @@
-"""Writing a whole folder so that readers find the old one or the complete new one, never a
-half-written one (an export or a conversion killed midway leaves only ``NAME.partial``)."""
+"""Writing a file or a whole folder so that readers find the old one or the complete new one,
+never a half-written one (a run killed midway leaves only a temporary name behind)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,3 +34,12 @@ def replacing_folder(target: Path, marker: str = "polarity.json") -> Iterator[Pa
     yield partial
     shutil.rmtree(target, ignore_errors=True)
     partial.replace(target)
+
+
+def write_atomically(path: Path, data: bytes | str) -> None:
+    """Write ``path`` (creating its folder) under a temporary name and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from polarity.errors import ModelNotFoundError, validation_message
+from polarity.folders import write_atomically
 from polarity.labels import LABELS
 
 CARD_NAME = "polarity.json"
@@ -51,12 +51,9 @@ class ModelCard(BaseModel):
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / CARD_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside and renamed: the card is the last file a save writes, so a folder
-        # with a readable card is complete, and a kill mid-write keeps the old card whole.
-        tmp = path.with_name(f".{CARD_NAME}.tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
+        # The card is the last file a save writes, so a folder with a readable card is
+        # complete, and a kill mid-write keeps the old card whole.
+        write_atomically(path, json.dumps(self.model_dump(), indent=2, sort_keys=False) + "\n")
         return path
 
 

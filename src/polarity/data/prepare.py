@@ -27,6 +27,7 @@ from polarity.data.cleaning import CleaningConfig, clean_text, normalized_key
 from polarity.data.sources import Record, SourceSpec, iter_source
 from polarity.data.writers import open_writer
 from polarity.errors import InputError
+from polarity.folders import write_atomically
 from polarity.labels import LABELS
 
 SPLITS = ("train", "val", "test")
@@ -157,6 +158,12 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
                 writers[split].write(row)
                 counts[split][lab] += 1
                 source_out[row["source"]] += 1
+        rows_out = sum(sum(c.values()) for c in counts.values())
+        if rows_out == 0:
+            raise InputError(
+                f"no rows survived preparation (read {rows_in}, dropped {dict(dropped)}); "
+                "check the column mapping and label values of your sources"
+            )
     except BaseException:
         for path in partial.values():
             path.unlink(missing_ok=True)
@@ -166,14 +173,6 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
             w.close()
         tmp.unlink(missing_ok=True)
 
-    rows_out = sum(sum(c.values()) for c in counts.values())
-    if rows_out == 0:
-        for path in partial.values():
-            path.unlink(missing_ok=True)
-        raise InputError(
-            f"no rows survived preparation (read {rows_in}, dropped {dict(dropped)}); "
-            "check the column mapping and label values of your sources"
-        )
     stats = {
         "rows_in": rows_in,
         "rows_out": rows_out,
@@ -187,11 +186,9 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
         "seconds": round(time.perf_counter() - start, 2),
         "config": json.loads(config.model_dump_json()),
     }
-    stats_partial = out / ".stats.json.partial"
-    stats_partial.write_text(json.dumps(stats, indent=2) + "\n")
     for split in SPLITS:
         os.replace(partial[split], final[split])
-    os.replace(stats_partial, out / "stats.json")
+    write_atomically(out / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats
 
 

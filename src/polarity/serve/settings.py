@@ -89,9 +89,7 @@ def load_settings(config_file: str | Path | None = None, environ: dict | None = 
     environ = os.environ if environ is None else environ
     data: dict = {}
     path = Path(config_file or environ.get("POLARITY_CONFIG") or DEFAULT_CONFIG)
-    if config_file and not path.is_file():
-        raise InputError(f"settings file not found: {path}")
-    if path.is_file():
+    if config_file or path.is_file():  # a file named explicitly must exist
         loaded = read_yaml_mapping(path, "service settings")
         service = loaded.get("service", loaded)
         if not isinstance(service, dict):

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from polarity.errors import InputError
+from polarity.folders import write_atomically
 
 PREFIX = "step-"
 RESUME_CONFIG = "resume_config.json"
@@ -127,9 +128,7 @@ def check_resume_config(output_dir: Path, config, resuming: bool, write: bool = 
     if not resuming or not path.is_file():
         if not write:
             return
-        tmp = path.with_name(f".{RESUME_CONFIG}.tmp")
-        tmp.write_text(json.dumps(now, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(now, indent=2) + "\n")
         return
     before = json.loads(path.read_text())
     changed = [f"{k} was {before.get(k)!r}, now {now[k]!r}" for k in TRAJECTORY_FIELDS
