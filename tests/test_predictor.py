@@ -71,10 +71,10 @@ def test_occlusion_ranks_words_by_log_odds_even_when_confident():
     def score(texts, batch_size):  # a confident model: "good" adds 3 log-odds, "fine" 0.5
         logit = [4.0 + 3.0 * t.split().count("good") + 0.5 * t.split().count("fine")
                  for t in texts]
-        return [1 / (1 + math.exp(-x)) for x in logit]
+        return [1 / (1 + math.exp(-x)) for x in logit], [1] * len(texts)
 
     text = "a good and fine day"
-    reason = explain_by_occlusion(text, score([text], 1)[0], score)
+    reason = explain_by_occlusion(text, score([text], 1)[0][0], score)
     assert reason == ("POSITIVE: words that pushed towards it most (drop in log-odds without "
                       "each): 'good' (3.00), 'fine' (0.50).")
 
@@ -112,3 +112,17 @@ def test_a_corrupt_model_card_is_one_line(tmp_path):
     with pytest.raises(ModelNotFoundError, match="not valid model metadata: Invalid JSON") as exc:
         load_classifier(tmp_path)
     assert "\n" not in str(exc.value)
+
+
+def test_blank_means_whitespace_control_and_format_characters():
+    import unicodedata
+
+    from polarity.prediction import is_blank
+
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # surrogates are refused before this check
+        expected = ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")
+        assert is_blank(ch) == expected, f"U+{cp:04X}"
+    assert is_blank("\u200b \ufeff\x00") and not is_blank("\u200bok")

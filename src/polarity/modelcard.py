@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polarity.errors import ModelNotFoundError, validation_message
 from polarity.folders import write_atomically
 from polarity.labels import LABELS
+from polarity.preprocess import check_steps
 
 CARD_NAME = "polarity.json"
 FORMAT_VERSION = 1
@@ -35,7 +36,11 @@ class ModelCard(BaseModel):
     labels: list[str] = Field(default_factory=lambda: list(LABELS))
     """Label names by output index."""
     max_length: int = 128
-    """Tokens per text; longer texts are truncated."""
+    """Tokens per window: the encoder tiers read a longer text in overlapping windows of this
+    many tokens (the causal LM tier reads at most this many)."""
+    preprocessing: list[str] = Field(default_factory=list)
+    """Text normalisation steps applied before tokenising, in training and inference alike
+    (:mod:`polarity.preprocess`); empty for models made before the steps existed."""
     temperature: float = 1.0
     """Calibration temperature: logits are divided by it before the softmax."""
     pooling: str = "mean"
@@ -48,6 +53,11 @@ class ModelCard(BaseModel):
     """Measured results, for example validation and SST-2 dev accuracy."""
     extra: dict[str, Any] = Field(default_factory=dict)
     """Backend-specific settings (prompt options, label token ids ...)."""
+
+    @field_validator("preprocessing")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        return check_steps(steps)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / CARD_NAME

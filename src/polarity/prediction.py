@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -21,17 +22,44 @@ class Prediction:
     """Probability of each label; the two sum to 1."""
     reasoning: str | None = None
     """A short explanation, only when asked for and the backend supports it."""
+    windows: int = 1
+    """How many windows of the model's token limit the text was read in (1 unless it is
+    longer than one window; see :mod:`polarity.backends.windows`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def from_positive_probability(p_positive: float, reasoning: str | None = None) -> Prediction:
-    """Build a :class:`Prediction` from P(POSITIVE); ties go to POSITIVE."""
+def label_of(p_positive: float) -> str:
+    """The one label rule: POSITIVE from P(POSITIVE) 0.5 up (ties go to POSITIVE)."""
+    return POSITIVE if p_positive >= 0.5 else NEGATIVE
+
+
+def from_positive_probability(p_positive: float, reasoning: str | None = None,
+                              windows: int = 1) -> Prediction:
+    """Build a :class:`Prediction` from P(POSITIVE)."""
     p = min(max(float(p_positive), 0.0), 1.0)
-    label = POSITIVE if p >= 0.5 else NEGATIVE
+    label = label_of(p)
     scores = {POSITIVE: p, NEGATIVE: 1.0 - p}
-    return Prediction(label=label, confidence=scores[label], scores=scores, reasoning=reasoning)
+    return Prediction(label=label, confidence=scores[label], scores=scores, reasoning=reasoning,
+                      windows=windows)
+
+
+# One character worth reading: not whitespace, not a control character (Cc), not an
+# invisible format character (Cf: zero-width spaces and joiners, the byte-order mark,
+# direction marks). Spelled out, for the Basic Multilingual Plane, because the API schema
+# uses the same pattern and regex engines (pydantic's, hypothesis's, a client's) disagree
+# on classes such as \S; tests/test_predictor.py checks it against unicodedata.
+NOT_BLANK = (r"[^\x00-\x20\x7f-\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891"
+             r"\u08e2\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f"
+             r"\u3000\ufeff\ufff9-\ufffb]")
+_NOT_BLANK = re.compile(NOT_BLANK)
+
+
+def is_blank(text: str) -> bool:
+    """True when a text holds nothing to read: only whitespace, control characters or
+    invisible format characters."""
+    return _NOT_BLANK.search(text) is None
 
 
 def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
@@ -51,8 +79,9 @@ def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(f"text #{i} is {type(text).__name__}, not a string")
-        if not text.strip():
-            raise InputError(f"text #{i} is empty or only whitespace")
+        if is_blank(text):
+            raise InputError(f"text #{i} is empty or only whitespace, control or zero-width "
+                             "characters")
         if not text.isascii():
             _check_encodable(i, text)
     return list(texts)

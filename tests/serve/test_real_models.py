@@ -20,7 +20,7 @@ def test_endpoints_with_a_real_model(real_client):
     health = c.get("/api/v1/health").json()
     assert health["model"]["backend"] == "encoder" and health["model_loaded"]
     text = "great movie" if which == "tiny" else "I love it"
-    r = c.post("/api/v1/analyze", json={"text": text}, headers=H)
+    r = c.post("/api/v1/analyze", json={"text": text, "include_reasoning": True}, headers=H)
     body = r.json()
     assert r.status_code == 200 and body["predicted_sentiment"] in ("POSITIVE", "NEGATIVE")
     assert body["reasoning"].startswith(body["predicted_sentiment"])  # occlusion reason

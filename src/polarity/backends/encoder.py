@@ -12,11 +12,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
 from polarity.backends.occlusion import predict_with_occlusion
+from polarity.backends.windows import score_texts
 from polarity.modelcard import ModelCard
 from polarity.prediction import Prediction
 
@@ -111,25 +113,22 @@ class EncoderPredictor:
         self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None)
 
     @torch.inference_mode()
+    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        logits = self.model(torch.from_numpy(input_ids).to(self.device),
+                            torch.from_numpy(attention_mask).to(self.device))
+        return logits.float().cpu().numpy()
+
+    def score(self, texts: Sequence[str], batch_size: int = 32
+              ) -> tuple[list[float], list[int]]:
+        """P(POSITIVE) per text, calibrated by the card's temperature, and the windows read."""
+        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
+
     def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
-        """P(POSITIVE) per text, calibrated by the card's temperature."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        probs = [0.0] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.card.max_length, return_tensors="pt")
-            logits = self.model(enc["input_ids"].to(self.device),
-                                enc["attention_mask"].to(self.device))
-            p = torch.softmax(logits.float() / self.card.temperature, dim=-1)[:, 1]
-            for i, value in zip(idx, p.tolist(), strict=True):
-                probs[i] = value
-        return probs
+        return self.score(texts, batch_size)[0]
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:
-        return predict_with_occlusion(texts, self.positive_probabilities, batch_size,
-                                      include_reasoning)
+        return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
 
 
 def load_encoder_predictor(folder: Path, card: ModelCard, device: str | None = None

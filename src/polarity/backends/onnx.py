@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from polarity.backends.occlusion import predict_with_occlusion
+from polarity.backends.windows import score_texts
 from polarity.modelcard import ModelCard
 from polarity.prediction import Prediction
 
@@ -48,28 +49,21 @@ class OnnxPredictor:
         self.session = session(folder / card.extra["file"], threads)
         self.info = ModelInfo(card.name, "onnx", card.version, str(folder))
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        enc = self.tokenizer(list(texts), padding=True, truncation=True,
-                             max_length=self.card.max_length, return_tensors="np")
-        return self.session.run(["logits"], {"input_ids": enc["input_ids"].astype(np.int64),
-                                             "attention_mask": enc["attention_mask"].astype(
-                                                 np.int64)})[0]
+    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self.session.run(["logits"], {"input_ids": input_ids,
+                                             "attention_mask": attention_mask})[0]
+
+    def score(self, texts: Sequence[str], batch_size: int = 32
+              ) -> tuple[list[float], list[int]]:
+        """P(POSITIVE) per text, calibrated by the card's temperature, and the windows read."""
+        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
 
     def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        probs = np.zeros(len(texts))
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            z = self.logits([texts[i] for i in idx]).astype(np.float64) / self.card.temperature
-            z -= z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            probs[idx] = e[:, 1] / e.sum(axis=1)
-        return probs.tolist()
+        return self.score(texts, batch_size)[0]
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:
-        return predict_with_occlusion(texts, self.positive_probabilities, batch_size,
-                                      include_reasoning)
+        return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
 
 
 def load_onnx_predictor(folder: Path, card: ModelCard) -> OnnxPredictor:

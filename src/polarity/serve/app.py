@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from polarity import __version__
 from polarity.errors import InputError, PolarityError
+from polarity.prediction import is_blank
 from polarity.predictor import Predictor, load_classifier
 from polarity.serve import errors
 from polarity.serve.batching import MicroBatcher, ModelRunner, Overloaded
@@ -105,8 +106,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         return state.predictor, state.batcher
 
     def check_text(text: str, where: str) -> None:
-        if not text.strip():
-            raise ApiError(400, "invalid_request", f"{where} is empty or only whitespace")
+        if is_blank(text):
+            raise ApiError(400, "invalid_request", f"{where} is empty or only whitespace, "
+                           "control or zero-width characters")
         if len(text) > settings.max_text_chars:
             raise ApiError(400, "invalid_request", f"{where} has {len(text)} characters; the "
                            f"limit is {settings.max_text_chars}")
@@ -114,7 +116,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     def result(text: str, pred, seconds: float) -> dict:
         metrics.observe_prediction(pred.label, pred.confidence)
         return {"text": text, "predicted_sentiment": pred.label, "confidence": pred.confidence,
-                "scores": pred.scores, "reasoning": pred.reasoning,
+                "scores": pred.scores, "reasoning": pred.reasoning, "windows": pred.windows,
                 "processing_time": seconds}
 
     @app.post("/api/v1/analyze", response_model=AnalyzeResponse, responses=ERROR_RESPONSES,

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from polarity.errors import InputError
 from polarity.serve.schemas import ErrorResponse
 
 log = logging.getLogger("polarity.serve")
@@ -55,7 +56,8 @@ def describe_validation(exc: RequestValidationError) -> str:
         elif err.get("type") == "missing":
             parts.append(f"{where}: required field is missing")
         elif err.get("type") in ("string_too_short", "string_pattern_mismatch"):
-            parts.append(f"{where} is empty or only whitespace: send some text")
+            parts.append(f"{where} is empty or only whitespace, control or zero-width "
+                         "characters: send some text")
         elif err.get("type") == "too_short":
             parts.append(f"{where} is empty: send at least one text")
         else:
@@ -77,6 +79,11 @@ def install(app) -> None:
             message = (f"the request body must be a JSON object sent with Content-Type: "
                        f"application/json (got {kind or 'no Content-Type'})")
         return error_response(request, 400, "invalid_request", message)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError):
+        # The predictor's own input checks: the text, not the model, is at fault.
+        return error_response(request, 400, "invalid_request", str(exc))
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):

@@ -6,11 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from polarity.prediction import NOT_BLANK
+
 Label = Literal["POSITIVE", "NEGATIVE"]
-# At least one character that Python's str.strip() keeps. Spelled out because "\S" differs
-# between regex engines (pydantic's, hypothesis's, a client's) on \x1c-\x1f, \x85, U+3000...
-NOT_BLANK = (r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-             r"\u3000]")
 
 
 class AnalyzeRequest(BaseModel):
@@ -18,7 +16,8 @@ class AnalyzeRequest(BaseModel):
 
     text: StrictStr = Field(description="Text to classify; not empty or only whitespace.",
                             min_length=1, pattern=NOT_BLANK, examples=["I love it"])
-    include_reasoning: StrictBool = Field(True, description="Explain the prediction.")
+    include_reasoning: StrictBool = Field(False, description="Explain the prediction (costs "
+                                          "extra model passes; docs/service.md).")
 
 
 class BatchRequest(BaseModel):
@@ -41,6 +40,8 @@ class AnalyzeResponse(BaseModel):
     confidence: float = Field(ge=0.5, le=1.0, description="Probability of the predicted label.")
     scores: Scores
     reasoning: str | None = Field(description="Why, when asked for; null otherwise.")
+    windows: int = Field(1, ge=1, description="Windows of the model's token limit the text "
+                         "was read in: more than 1 for a text longer than one window.")
     processing_time: float = Field(description="Seconds spent on this text's request.")
 
 

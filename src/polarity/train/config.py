@@ -72,7 +72,13 @@ class TrainConfig(BaseModel):
     output_dir: Path = Path("runs/encoder")
     """Where checkpoints, the log and the final model go."""
     max_length: int = Field(128, ge=8)
-    """Tokens per text during training and in the saved model."""
+    """Tokens per text during training (longer ones are cut) and per window in the saved
+    model."""
+    preprocessing: list[Literal["emoji"]] | None = None
+    """Text normalisation before tokenising, recorded in the model card so that inference
+    repeats it (``emoji``: emoji and emoticons become words); None takes the tier's default:
+    ``[emoji]`` for the encoder, whose vocabulary maps every emoji to [UNK], none for the
+    causal LM, whose tokenizer reads emoji."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
     """LoRA settings."""
     head_dropout: float = Field(0.1, ge=0, lt=1)
@@ -113,6 +119,12 @@ class TrainConfig(BaseModel):
     """CPU threads for PyTorch; None keeps its default."""
     progress: bool = True
     """Show a progress bar."""
+
+    @property
+    def preprocessing_steps(self) -> list[str]:
+        if self.preprocessing is not None:
+            return list(self.preprocessing)
+        return ["emoji"] if self.backend == "encoder" else []
 
     @model_validator(mode="after")
     def _student_is_the_encoder(self):

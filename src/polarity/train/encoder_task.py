@@ -19,6 +19,7 @@ from polarity.backends.encoder import (
 from polarity.errors import InputError
 from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
+from polarity.preprocess import apply_all
 from polarity.train.config import TrainConfig
 from polarity.train.distributed import init_world
 from polarity.train.seed import seed_everything
@@ -41,7 +42,8 @@ class EncoderTask:
         self.model.to(self.device)
 
     def _encode(self, rows: list[dict]):
-        return self.tokenizer([r["text"] for r in rows], padding=True, truncation=True,
+        texts = apply_all([r["text"] for r in rows], self.config.preprocessing_steps)
+        return self.tokenizer(texts, padding=True, truncation=True,
                               max_length=self.config.max_length, return_tensors="pt")
 
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
@@ -76,7 +78,7 @@ class EncoderTask:
         card = ModelCard(
             name=c.name, version=c.version, backend="encoder",
             base_model=portable_ref(c.base_model),
-            max_length=c.max_length, pooling="mean",
+            max_length=c.max_length, preprocessing=c.preprocessing_steps, pooling="mean",
             lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout},
             training=training, metrics={"validation": metrics},
         )
