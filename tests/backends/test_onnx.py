@@ -62,3 +62,37 @@ def test_cli_export_onnx(trained_tiny, tmp_path):
                  "--onnx", "--quantize", "int8"]) == 0
     assert (tmp_path / "o" / "model.int8.onnx").is_file()
     assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "p")]) == 2
+
+
+def test_int8_is_static_and_records_its_calibration(exported):
+    import json
+
+    import onnx
+
+    card = json.loads((exported[1] / "polarity.json").read_text())
+    assert "measured on 256 texts" in card["extra"]["calibration"]
+    assert (exported[1] / "calibration.json").is_file()
+    ops = {n.op_type for n in onnx.load(str(exported[1] / "model.int8.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "DynamicQuantizeLinear" not in ops
+
+
+def test_stored_ranges_are_reused_without_the_training_file(trained_tiny, exported, tmp_path):
+    import json
+    import shutil
+
+    from polarity.errors import InputError
+    from polarity.export import export_onnx
+
+    moved = tmp_path / "moved"
+    shutil.copytree(trained_tiny, moved, ignore=shutil.ignore_patterns("checkpoints"))
+    card = json.loads((moved / "polarity.json").read_text())
+    card["training"]["data"]["train_file"] = str(tmp_path / "gone.jsonl")
+    (moved / "polarity.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="--calibration-file"):
+        export_onnx(moved, tmp_path / "fails", "int8")
+    shutil.copyfile(exported[1] / "calibration.json", moved / "calibration.json")
+    again = export_onnx(moved, tmp_path / "again", "int8")
+    assert "stored with the model" in json.loads((again / "polarity.json").read_text()
+                                                 )["extra"]["calibration"]
+    a = load_classifier(exported[1]).positive_probabilities(TEXTS)
+    assert load_classifier(again).positive_probabilities(TEXTS) == a

@@ -1,8 +1,9 @@
-"""The fast tier: a sentence encoder (all-MiniLM-L6-v2 by default) with LoRA adapters,
-mean pooling and a linear head.
+"""The fast tier: a sentence encoder (all-MiniLM-L6-v2 by default, or all-mpnet-base-v2) with
+LoRA adapters or tuned weights, mean pooling and a linear head.
 
-A saved folder holds ``adapter/`` (peft), ``head.safetensors`` and ``polarity.json``; the
-tokenizer and frozen weights come from the base model the card names.
+A saved folder holds ``adapter/`` (peft) or ``encoder.safetensors`` (the encoder tensors that
+training changed, for a fully tuned encoder), ``head.safetensors`` and ``polarity.json``; the
+tokenizer and the unchanged weights come from the base model the card names.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from torch import nn
 from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.backends.windows import score_texts
+from polarity.errors import InputError
 from polarity.modelcard import ModelCard
 from polarity.prediction import Prediction
 
 ADAPTER_DIR = "adapter"
+ENCODER_FILE = "encoder.safetensors"
 HEAD_FILE = "head.safetensors"
-LORA_TARGETS = ["query", "key", "value", "dense"]
+#: Every attention and feed-forward projection, by architecture.
+LORA_TARGETS = {"bert": ["query", "key", "value", "dense"],
+                "mpnet": ["q", "k", "v", "o", "dense"]}
 
 
 class EncoderClassifier(nn.Module):
@@ -62,31 +67,76 @@ def load_tokenizer(base: Path | str):
 
 
 def build_for_training(base: Path | str, r: int, alpha: int, dropout: float,
-                       targets: list[str] | None = None, head_dropout: float = 0.1
-                       ) -> EncoderClassifier:
-    """Base encoder with fresh LoRA adapters (only they and the head are trainable)."""
+                       targets: list[str] | None = None, head_dropout: float = 0.1,
+                       method: str = "lora", frozen_layers: int = 0) -> EncoderClassifier:
+    """Base encoder with fresh LoRA adapters (``lora``: only they and the head train), or
+    with its own weights trainable (``full``) above the ``frozen_layers`` lowest layers."""
+    encoder = load_base_encoder(base)
+    hidden = encoder.config.hidden_size
+    if method == "full":
+        freeze_bottom(encoder, frozen_layers)
+        return EncoderClassifier(encoder, hidden, head_dropout)
     from peft import LoraConfig, get_peft_model
 
-    encoder = load_base_encoder(base)
-    lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
-                      target_modules=targets or LORA_TARGETS, bias="none")
-    peft_encoder = get_peft_model(encoder, lora)
-    return EncoderClassifier(peft_encoder, encoder.config.hidden_size, head_dropout)
+    lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
+                      target_modules=targets or lora_targets(encoder))
+    return EncoderClassifier(get_peft_model(encoder, lora), hidden, head_dropout)
+
+
+def lora_targets(encoder: nn.Module) -> list[str]:
+    """The architecture's projections; for one we do not know, every linear layer."""
+    known = LORA_TARGETS.get(encoder.config.model_type)
+    if known:
+        return known
+    return sorted({name.rsplit(".", 1)[-1] for name, module in encoder.named_modules()
+                   if isinstance(module, nn.Linear)})
+
+
+def freeze_bottom(encoder: nn.Module, layers: int) -> None:
+    """Freeze the embeddings and the lowest ``layers`` transformer layers (and any weights
+    shared across layers): their backward pass is then skipped, which is what makes a large
+    encoder trainable on a CPU."""
+    if layers <= 0:
+        return
+    blocks = encoder.encoder.layer
+    if layers > len(blocks):
+        raise InputError(f"frozen_layers {layers}: the encoder has {len(blocks)} layers")
+    keep = {id(p) for block in blocks[layers:] for p in block.parameters()}
+    for param in encoder.parameters():
+        if id(param) not in keep:
+            param.requires_grad_(False)
 
 
 def save_encoder(model: EncoderClassifier, folder: Path, card: ModelCard) -> None:
-    """Write adapter, head and metadata; the base weights are referenced, not copied."""
+    """Write adapter (or the tuned encoder tensors), head and metadata; the base weights are
+    referenced, not copied."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_adapter(model.encoder, folder / ADAPTER_DIR, card.base_model)
+    if hasattr(model.encoder, "peft_config"):
+        save_adapter(model.encoder, folder / ADAPTER_DIR, card.base_model)
+    else:
+        tuned = {k: p.detach().contiguous() for k, p in model.encoder.named_parameters()
+                 if p.requires_grad}
+        save_file(tuned, str(folder / ENCODER_FILE))
     save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
               str(folder / HEAD_FILE))
     card.save(folder)
 
 
+def load_tuned_encoder(encoder: nn.Module, path: Path) -> None:
+    """Load ``encoder.safetensors`` (the tensors training changed) over the base weights."""
+    from safetensors.torch import load_file
+
+    result = encoder.load_state_dict(load_file(str(path)), strict=False)
+    if result.unexpected_keys:
+        raise InputError(f"{path} does not fit the base model (unexpected tensors, first: "
+                         f"{result.unexpected_keys[0]})")
+
+
 def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
-    """Base + adapter merged into plain weights (faster inference) + head, in eval mode."""
+    """Base + adapter merged into plain weights (faster inference), or base + tuned tensors,
+    + head, in eval mode."""
     from peft import PeftModel
     from safetensors.torch import load_file
 
@@ -94,6 +144,8 @@ def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
     encoder = load_base_encoder(base)
     if (folder / ADAPTER_DIR).is_dir():
         encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
+    elif (folder / ENCODER_FILE).is_file():
+        load_tuned_encoder(encoder, folder / ENCODER_FILE)
     model = EncoderClassifier(encoder, encoder.config.hidden_size)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
     return model.eval()

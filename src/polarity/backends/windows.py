@@ -1,30 +1,44 @@
-"""Texts longer than an encoder's window, read whole, and scored one window at a time.
+"""Texts longer than an encoder's window, read whole, one piece at a time.
 
-A text of at most ``max_length - 2`` tokens is one window ([CLS] text [SEP]), as before.
-A longer text is cut into windows of that many tokens, each starting half a window after
-the previous one and the last one ending at the text's end, so every token is read, most of
-them twice, and none at a window's edge only. Each window is scored alone; the text's
-log-odds are the windows' log-odds averaged with each window weighted by its own
-confidence (its absolute log-odds):
+A text of at most ``max_length - 2`` tokens is read at once ([CLS] text [SEP]), as the model
+was trained. A longer text is read sentence by sentence (a sentence ends at ., ! or ? before
+a space, or at a line break), and a sentence longer than the window in overlapping windows
+(each half a window after the previous one, the last one ending at the sentence's end). Each
+piece is scored alone; the text's log-odds are the pieces' log-odds averaged with each piece
+weighted by its own confidence (its absolute log-odds):
 
     z = sum(z_i * |z_i|) / sum(|z_i|)
 
-so a window that says nothing either way (z near 0) does not dilute the one that holds the
-verdict, as a plain mean would for a long review whose verdict is its last sentence; two
-equally sure windows that disagree cancel out.
+so pieces that say nothing either way (z near 0) do not dilute the one that holds the
+verdict, and two equally sure pieces that disagree cancel out.
 
-Every window is scored by itself, in batches of windows sorted by length, so a text's
-windows and scores do not depend on the other texts in the call.
+Why sentences and not windows of the full width: measured on the shipped default, windows
+of 126 tokens of plain description ("The parcel came on Tuesday. The box holds ...") score
++1.4 to +2.9 in log-odds each, the model reading a long stretch of any text as mildly
+positive, while the same description's single sentences score -0.8 to +0.6; a closing
+"Honestly, it is terrible and I regret buying it." (-3.4 alone) was outvoted when read
+inside full windows and decides the text when read as a sentence. The encoder was trained
+on sentences and phrases (SST-2) and tweets: a sentence is the unit it reads best.
+
+Every piece is scored by itself, in batches of pieces sorted by length, so a text's pieces
+and scores do not depend on the other texts in the call.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 #: ``run(input_ids, attention_mask) -> logits``: both inputs int64 ``[batch, tokens]``.
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|\s*\n\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """A text cut after ., !, ? or an ellipsis followed by space, and at line breaks."""
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def token_windows(ids: Sequence[int], width: int) -> list[list[int]]:
@@ -38,16 +52,13 @@ def token_windows(ids: Sequence[int], width: int) -> list[list[int]]:
 
 def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
                     run: Runner, temperature: float = 1.0) -> tuple[np.ndarray, list[int]]:
-    """Per text: calibrated log-odds of POSITIVE, and how many windows were read."""
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False,
-                        verbose=False)["input_ids"]
+    """Per text: calibrated log-odds of POSITIVE, and how many pieces (windows) were read."""
     head, tail = special_tokens(tokenizer)
     width = max_length - len(head) - len(tail)
     windows, owner = [], []
-    for i, ids in enumerate(encoded):
-        for window in token_windows(ids, width):
-            windows.append(head + window + tail)
-            owner.append(i)
+    for i, pieces in enumerate(_pieces(tokenizer, texts, width)):
+        windows += [head + piece + tail for piece in pieces]
+        owner += [i] * len(pieces)
     z = _score_windows(windows, batch_size, run, tokenizer.pad_token_id) / temperature
     owner_arr = np.asarray(owner)
     counts = np.bincount(owner_arr, minlength=len(texts))
@@ -64,6 +75,23 @@ def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size
     # One window: its own log-odds exactly (z*|z|/|z| would round).
     combined[single] = np.bincount(owner_arr, weights=z, minlength=len(texts))[single]
     return combined, counts.tolist()
+
+
+def _pieces(tokenizer, texts: Sequence[str], width: int) -> list[list[list[int]]]:
+    """Per text, the token ids of what is scored: the whole text when it fits one window,
+    otherwise its sentences, windowed when a sentence is longer than one window."""
+    def encode(batch: list[str]) -> list[list[int]]:
+        return tokenizer(batch, add_special_tokens=False, truncation=False,
+                         verbose=False)["input_ids"]
+
+    out = []
+    for text, ids in zip(texts, encode(list(texts)), strict=True):
+        if len(ids) <= width:
+            out.append([ids])
+            continue
+        parts = encode(sentences(text)) or [ids]
+        out.append([w for part in parts if part for w in token_windows(part, width)])
+    return out
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:

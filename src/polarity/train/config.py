@@ -79,8 +79,15 @@ class TrainConfig(BaseModel):
     repeats it (``emoji``: emoji and emoticons become words); None takes the tier's default:
     ``[emoji]`` for the encoder, whose vocabulary maps every emoji to [UNK], none for the
     causal LM, whose tokenizer reads emoji."""
+    method: Literal["lora", "full"] = "lora"
+    """Encoder tier: ``lora`` trains adapters (a small file to ship), ``full`` trains the
+    encoder's own weights above ``frozen_layers`` (saved as ``encoder.safetensors``)."""
+    frozen_layers: int = Field(0, ge=0)
+    """With ``method: full``: the embeddings and this many of the lowest layers stay frozen,
+    which skips their backward pass (a large encoder trains about 1.5x faster with 9 of 12
+    frozen on two CPU cores)."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    """LoRA settings."""
+    """LoRA settings (``method: lora``)."""
     head_dropout: float = Field(0.1, ge=0, lt=1)
     """Dropout before the classification head."""
     num_epochs: float = Field(3.0, gt=0)
@@ -128,6 +135,9 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _student_is_the_encoder(self):
+        if self.method == "full" and self.backend != "encoder":
+            raise ValueError("method: full trains the encoder tier; the causal_lm tier trains "
+                             "LoRA adapters")
         if self.teacher_column and self.backend != "encoder":
             raise ValueError("teacher_column (distillation) trains the encoder tier; the "
                              "causal_lm tier is a teacher, not a student")

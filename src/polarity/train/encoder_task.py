@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from polarity.backends.base_models import load_adapter_weights, portable_ref, resolve_base
 from polarity.backends.encoder import (
     ADAPTER_DIR,
+    ENCODER_FILE,
     HEAD_FILE,
     build_for_training,
     load_tokenizer,
+    load_tuned_encoder,
     save_encoder,
 )
 from polarity.errors import InputError
@@ -34,7 +36,8 @@ class EncoderTask:
         self.tokenizer = load_tokenizer(base)
         self.model = build_for_training(base, config.lora.r, config.lora.alpha,
                                         config.lora.dropout, config.lora.target_modules,
-                                        config.head_dropout)
+                                        config.head_dropout, config.method,
+                                        config.frozen_layers)
         if config.init_from:
             warm_start(self.model, Path(config.init_from))
         self.world = init_world()
@@ -79,7 +82,8 @@ class EncoderTask:
             name=c.name, version=c.version, backend="encoder",
             base_model=portable_ref(c.base_model),
             max_length=c.max_length, preprocessing=c.preprocessing_steps, pooling="mean",
-            lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout},
+            lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout}
+            if c.method == "lora" else {},
             training=training, metrics={"validation": metrics},
         )
         save_encoder(self.model, Path(folder), card)
@@ -98,10 +102,18 @@ def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature
 
 
 def warm_start(model, folder: Path) -> None:
-    """Load a saved model's adapter and head into a freshly built training model."""
+    """Load a saved model's adapter (or tuned encoder tensors) and head into a freshly built
+    training model of the same kind."""
     from safetensors.torch import load_file
 
     if not (folder / HEAD_FILE).is_file():
         raise InputError(f"init_from {folder} has no adapter and head to start from")
-    load_adapter_weights(model.encoder, folder / ADAPTER_DIR)
+    lora = hasattr(model.encoder, "peft_config")
+    if lora != (folder / ADAPTER_DIR).is_dir():
+        raise InputError(f"init_from {folder} was trained with "
+                         f"{'full' if lora else 'lora'}; warm-start it with the same method")
+    if lora:
+        load_adapter_weights(model.encoder, folder / ADAPTER_DIR)
+    else:
+        load_tuned_encoder(model.encoder, folder / ENCODER_FILE)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
