@@ -25,6 +25,7 @@ from pathlib import Path
 from polarity.batch_shards import Shard, plan, read_shard
 from polarity.errors import InputError
 from polarity.folders import write_atomically
+from polarity.prediction import is_blank
 
 MANIFEST = "_batch.json"
 RESULT_COLUMNS = ("row_id", "predicted_sentiment", "confidence", "scores")
@@ -68,9 +69,10 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
     for row_id, row, error in read_shard(shard):
         if error is None:
             text = row.get(text_column)
-            if not isinstance(text, str) or not text.strip():
-                error = (f"column {text_column!r} is missing" if text_column not in row
-                         else f"column {text_column!r} is empty or not text")
+            if text_column not in row:
+                error = f"column {text_column!r} is missing"
+            elif not isinstance(text, str) or is_blank(text):
+                error = f"column {text_column!r} is empty or not text"
         if error is not None:
             errors.append({"row_id": row_id, "file": shard.path, "error": error,
                            "row": row})
@@ -85,6 +87,8 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
             scores.append({"NEGATIVE": p.scores["NEGATIVE"], "POSITIVE": p.scores["POSITIVE"]})
         if on_rows:
             on_rows(len(chunk))
+    if on_rows and errors:
+        on_rows(len(errors))
     table = _input_table([r for _, r in good], [row_id for row_id, _ in good])
     table = table.append_column("predicted_sentiment", pa.array(labels, pa.string()))
     table = table.append_column("confidence", pa.array(confidences, pa.float64()))
@@ -92,8 +96,10 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
         [("NEGATIVE", pa.float64()), ("POSITIVE", pa.float64())])))
     name = f"part-{shard.index:05d}"
     if errors:
+        # ASCII JSON: bytes that were not UTF-8 (lone surrogates here) and line separators
+        # such as U+2028 inside a text become escapes, so every reader splits lines alike.
         write_atomically(output / "_errors" / f"{name}.jsonl", "".join(
-            json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors).encode())
+            json.dumps(e, default=str) + "\n" for e in errors).encode())
     tmp = output / f".{name}.parquet.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, output / f"{name}.parquet")  # the shard counts as done from here on
@@ -120,20 +126,37 @@ def _input_table(rows: list[dict], row_ids: list[int]):
 
 
 def _check_manifest(options: BatchOptions, shards: list[Shard]) -> None:
-    """A rerun must plan the same shards over the same input, or its parts would not fit."""
+    """A rerun must plan the same shards over the same input, or its parts would not fit;
+    a run that wrote no part yet may be restarted with other settings."""
     manifest = {"input": str(Path(options.input).resolve()), "shard_rows": options.shard_rows,
                 "text_column": options.text_column, "model": options.model,
                 "shards": len(shards), "rows": sum(s.rows for s in shards)}
     path = options.output / MANIFEST
-    if path.is_file():
+    if path.is_file() and any(options.output.glob("part-*.parquet")):
         previous = json.loads(path.read_text())
         changed = [k for k in manifest if previous.get(k) != manifest[k]]
         if changed:
             raise InputError(f"{options.output} holds a run with a different {', '.join(changed)}"
                              "; choose another --output or delete it to start over")
-    else:
-        options.output.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, (json.dumps(manifest, indent=2) + "\n").encode())
+        return
+    options.output.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def _check_text_column(shards: list[Shard], text_column: str) -> None:
+    """Fail before any work when a CSV/TSV header or a Parquet schema lacks the column."""
+    for shard in shards:
+        if shard.format == "parquet":
+            import pyarrow.parquet as pq
+
+            names = tuple(pq.ParquetFile(shard.path).schema_arrow.names)
+        elif shard.format in ("csv", "tsv"):
+            names = shard.columns
+        else:
+            continue
+        if text_column not in names:
+            raise InputError(f"{shard.path}: no column {text_column!r}; it has "
+                             f"{list(names)[:12]} (choose one with --text-column)")
 
 
 def run_batch(options: BatchOptions) -> dict:
@@ -144,6 +167,7 @@ def run_batch(options: BatchOptions) -> dict:
         raise InputError(f"engine {options.engine!r}; choose local or ray")
     options.output = Path(options.output)
     shards = plan(options.input, options.shard_rows)
+    _check_text_column(shards, options.text_column)
     _check_manifest(options, shards)
     pending = [s for s in shards
                if not (options.output / f"part-{s.index:05d}.parquet").is_file()]

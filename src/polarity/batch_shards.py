@@ -8,6 +8,7 @@ rerun after a crash plans the same shards and skips those already written.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -85,13 +86,9 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
     with open(file, "rb") as f:
         columns: tuple[str, ...] = ()
         if fmt in ("csv", "tsv"):
-            header = f.readline()
-            columns = tuple(next(csv.reader([header.decode("utf-8", "replace")],
-                                            delimiter=_delimiter(fmt)), []))
-            if not columns:
-                raise InputError(f"{file}: empty file or no header row")
+            columns = _header(f, file, fmt)
         start, count, first = f.tell(), 0, 0
-        for end in _record_ends(f, fmt):
+        for end, _ in _records(f, fmt):
             count += 1
             if count == shard_rows:
                 yield first, count, start, end, columns
@@ -100,32 +97,75 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
             yield first, count, start, f.seek(0, io.SEEK_END), columns
 
 
-def _record_ends(f, fmt: str) -> Iterator[int]:
-    """Byte offset after each record. CSV records may span lines (quoted newlines)."""
+def _header(f, file: Path, fmt: str) -> tuple[str, ...]:
+    """The CSV/TSV header (a UTF-8 byte-order mark before it is skipped)."""
+    if f.read(3) != codecs.BOM_UTF8:
+        f.seek(0)
+    for _, record in _records(f, fmt):
+        if isinstance(record, list) and record:
+            return tuple(record)
+        break
+    raise InputError(f"{file}: empty file or no header row")
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    """A record the parser refused, with the text it was read from."""
+
+    reason: str
+    raw: str
+
+
+def _records(f, fmt: str, end: int | None = None
+             ) -> Iterator[tuple[int, list | str | Unparsable]]:
+    """``(byte offset after the record, record)`` for each non-blank record from the file's
+    position up to ``end``. A record is a list of fields (CSV/TSV), a raw line (JSONL) or
+    :class:`Unparsable`.
+
+    Planning and reading both call this, so shards start exactly where records start: a
+    stray quote opens a quoted field for the planner exactly as it does for the reader.
+    CSV follows the csv module's strict rules (quoted fields may span lines; a quote left
+    open at the end of the file, or text after a closing quote, is an error, not a guess),
+    TSV has no quoting (IANA TSV, and the GLUE files, whose texts hold bare quotes)."""
+    offset = [f.tell()]
+    consumed: list[str] = []
+
+    def lines():
+        for raw in f:
+            if end is not None and offset[0] >= end:
+                return
+            offset[0] += len(raw)
+            consumed.append(raw.decode("utf-8", errors="surrogateescape"))
+            yield consumed[-1]
+
     if fmt == "jsonl":
-        offset = f.tell()
-        for line in f:
-            offset += len(line)
+        for line in lines():
+            consumed.clear()
             if line.strip():
-                yield offset
+                yield offset[0], line
         return
-    offset = f.tell()
-    pending = False
-    for line in f:
-        offset += len(line)
-        # An odd number of quotes leaves a quoted field open: the record goes on.
-        if line.count(b'"') % 2:
-            pending = not pending
-        if not pending and line.strip():
-            yield offset
+    reader = csv.reader(lines(), delimiter=_delimiter(fmt), strict=True,
+                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            record = Unparsable(f"not a valid {fmt.upper()} record ({exc})", "".join(consumed))
+        consumed.clear()
+        if record:  # a blank line is not a record
+            yield offset[0], record
 
 
 def _delimiter(fmt: str) -> str:
     return "\t" if fmt == "tsv" else ","
 
 
-def read_shard(shard: Shard) -> Iterator[tuple[int, dict | None, str | None]]:
-    """``(row_number, row, error)`` for each row of the shard; a bad row has row None."""
+def read_shard(shard: Shard) -> Iterator[tuple[int, dict | list | str, str | None]]:
+    """``(row_number, row, error)`` for each row of the shard. A good row is a dict; a bad
+    one comes with its reason and, in place of the row, what was read (the CSV fields or the
+    JSON line), so the error report shows it."""
     if shard.format == "parquet":
         import pyarrow.parquet as pq
 
@@ -144,28 +184,39 @@ def read_shard(shard: Shard) -> Iterator[tuple[int, dict | None, str | None]]:
         return
     with open(shard.path, "rb") as f:
         f.seek(shard.start)
-        data = f.read(shard.end - shard.start).decode("utf-8", errors="replace")
+        for i, (_, record) in enumerate(_records(f, shard.format, shard.end)):
+            row, error = _row(record, shard)
+            if error is not None:
+                row = record.raw if isinstance(record, Unparsable) else record
+            yield shard.first_row + i, row, error
+
+
+def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, str | None]:
+    """One parsed record as a row, or the reason it is not one."""
+    if isinstance(record, Unparsable):
+        return None, record.reason
     if shard.format == "jsonl":
-        lines = (line for line in data.splitlines() if line.strip())
-        for i, line in enumerate(lines):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield shard.first_row + i, None, f"invalid JSON: {exc.msg}"
-                continue
-            if not isinstance(row, dict):
-                yield shard.first_row + i, None, "a JSON line must be an object"
-                continue
-            yield shard.first_row + i, row, None
-        return
-    reader = csv.reader(io.StringIO(data, newline=""), delimiter=_delimiter(shard.format))
-    i = 0
-    for values in reader:
-        if not values or not any(v.strip() for v in values):
-            continue
-        if len(values) != len(shard.columns):
-            yield (shard.first_row + i, None,
-                   f"{len(values)} fields where the header has {len(shard.columns)}")
-        else:
-            yield shard.first_row + i, dict(zip(shard.columns, values, strict=True)), None
-        i += 1
+        try:
+            row = json.loads(record)
+        except json.JSONDecodeError as exc:
+            return None, f"invalid JSON: {exc.msg}"
+        if not isinstance(row, dict):
+            return None, "a JSON line must be an object"
+    elif len(record) != len(shard.columns):
+        return None, f"{len(record)} fields where the header has {len(shard.columns)}"
+    else:
+        row = dict(zip(shard.columns, record, strict=True))
+    bad = next((k for k, v in row.items() if isinstance(v, str) and _undecodable(v)), None)
+    if bad is not None:
+        return None, (f"column {bad!r} holds bytes that are not UTF-8 text, or a NUL "
+                      "(binary data?)")
+    return row, None
+
+
+def _undecodable(text: str) -> bool:
+    # Bytes that are not UTF-8 were decoded as lone surrogates (surrogateescape).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in text
