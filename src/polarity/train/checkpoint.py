@@ -41,6 +41,9 @@ class TrainerState:
     best: list[dict] = field(default_factory=list)
     evals_without_improvement: int = 0
     stopped_early: bool = False
+    skipped_steps: int = 0
+    """Steps whose loss or gradient norm was not finite: their update was not applied."""
+    bad_in_a_row: int = 0
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -108,6 +108,9 @@ class TrainConfig(BaseModel):
     """Learning-rate decay after warm-up."""
     max_grad_norm: float = Field(1.0, gt=0)
     """Gradient clipping norm."""
+    max_bad_steps: int = Field(5, ge=1)
+    """A step whose loss or gradient norm is not finite (NaN, inf) is skipped, its update
+    not applied; this many in a row stop the run (the weights or the data need a look)."""
     eval_steps: int = Field(200, ge=1)
     """Evaluate and checkpoint every this many optimizer steps."""
     save_total_limit: int = Field(3, ge=1)

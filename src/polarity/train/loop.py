@@ -230,11 +230,13 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
             average_gradients(trainable, world)
             loss_sum = all_sum(loss_sum, world)
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
+            if _finite_step(loss_sum, grad_norm, state, config, log, group):
+                optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
-            running.append(loss_sum)
+            if math.isfinite(loss_sum):
+                running.append(loss_sum)
             bar.update()
             bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}")
             if state.step % 10 == 0:
@@ -251,6 +253,9 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         barrier(world)
         return {}
 
+    if state.best and state.best[0]["metric"] == -math.inf:
+        raise InputError(f"no checkpoint of {out} has a finite validation loss: nothing worth "
+                         "saving (see train_log.jsonl); lower learning_rate or check the data")
     if state.best:
         best = ckpt_dir / state.best[0]["name"]
         load_trainable_state(model, load_file(str(best / "trainable.safetensors")))
@@ -259,6 +264,7 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     training = {"command": getattr(task, "command", None), "data": _provenance(config),
                 "config": json.loads(config.model_dump_json()), "train_rows": len(rows),
                 "steps": state.step, "stopped_early": state.stopped_early,
+                "skipped_steps": state.skipped_steps,
                 "seconds_this_run": round(time.perf_counter() - started, 1)}
     training["processes"] = world.size
     model.eval()
@@ -269,12 +275,36 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     return metrics
 
 
+def _finite_step(loss: float, grad_norm: torch.Tensor, state, config, log, group) -> bool:
+    """Whether the step's update may be applied. A non-finite loss or gradient norm would
+    turn every weight into NaN for good (one such step did, 45 steps into a Qwen2 run on a
+    GPU): the update is skipped and counted, and ``max_bad_steps`` in a row stop the run."""
+    if math.isfinite(loss) and bool(torch.isfinite(grad_norm)):
+        state.bad_in_a_row = 0
+        return True
+    state.skipped_steps += 1
+    state.bad_in_a_row += 1
+    # The rows (0-based, among the usable training rows) name the batch that did it.
+    _log(log, {"event": "skipped", "step": state.step + 1, "loss": loss,
+               "grad_norm": float(grad_norm), "skipped_steps": state.skipped_steps,
+               "rows": sorted(int(i) for idx in group for i in idx)})
+    if state.bad_in_a_row >= config.max_bad_steps:
+        raise InputError(f"training diverged: {state.bad_in_a_row} steps in a row up to step "
+                         f"{state.step + 1} had a non-finite loss or gradient norm (loss "
+                         f"{loss}); lower learning_rate, check the data, or train in float32 "
+                         "(dtype); the checkpoints so far are intact")
+    return False
+
+
 def _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log) -> None:
     model = task.model
     model.eval()
     metrics = task.evaluate(val_rows, config.eval_batch_size) if val_rows else {}
-    # Without validation data the newest checkpoint counts as the best one.
+    # Without validation data the newest checkpoint counts as the best one; a model whose
+    # validation loss is not finite scores NaN and can never be the best.
     metric = metrics.get(config.metric_for_best, float(state.step))
+    if not all(math.isfinite(v) for v in metrics.values()):
+        metric = -math.inf
     _log(log, {"event": "eval", "step": state.step, **metrics})
     improved = not state.best or metric > state.best[0]["metric"]
     state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
