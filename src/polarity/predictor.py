@@ -36,6 +36,10 @@ class ModelInfo:
     backend: str
     version: str
     path: str | None = None
+    dtype: str = "float32"
+    """Precision the model computes in: float32, bfloat16, int8 ..."""
+    threads: int | None = None
+    """CPU threads the runtime uses (None: not applicable)."""
 
 
 @runtime_checkable

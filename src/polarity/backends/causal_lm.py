@@ -13,6 +13,7 @@ A saved folder holds ``polarity.json`` (backend ``causal_lm``), the tokenizer an
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import json
 import os
@@ -248,5 +249,7 @@ def load_causal_lm_predictor(folder: Path | None, card: ModelCard, device: str |
     predictor = CausalLMPredictor(model, tokenizer, card, folder,
                                   prefix_cache=card.extra.get("prefix_cache", True))
     predictor.dtype = str(model.dtype).removeprefix("torch.")
+    predictor.info = dataclasses.replace(predictor.info, dtype=predictor.dtype,
+                                         threads=torch.get_num_threads())
     predictor.load_seconds = time.perf_counter() - started
     return predictor

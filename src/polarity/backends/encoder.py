@@ -162,7 +162,8 @@ class EncoderPredictor:
         self.tokenizer = tokenizer
         self.card = card
         self.device = device
-        self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None)
+        self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None,
+                              "float32", torch.get_num_threads())
 
     @torch.inference_mode()
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ class LexiconPredictor:
                 "the VADER baseline needs vaderSentiment: pip install 'polarity[evaluate]'"
             ) from exc
         self._analyzer = SentimentIntensityAnalyzer()
-        self.info = ModelInfo("vader", "lexicon", "3.3.2")
+        self.info = ModelInfo("vader", "lexicon", "3.3.2", dtype="float64", threads=1)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 include_reasoning: bool = False) -> list[Prediction]:

@@ -47,7 +47,9 @@ class OnnxPredictor:
         self.card = card
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.session = session(folder / card.extra["file"], threads)
-        self.info = ModelInfo(card.name, "onnx", card.version, str(folder))
+        used = self.session.get_session_options().intra_op_num_threads or os.cpu_count()
+        self.info = ModelInfo(card.name, "onnx", card.version, str(folder),
+                              card.extra.get("quantize") or "float32", used)
 
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"input_ids": input_ids,

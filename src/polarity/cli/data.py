@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from polarity.cli.types import positive_int
 from polarity.errors import PolarityError, validation_message
 
 
@@ -74,3 +75,43 @@ def _parse_split(value: str) -> list[float]:
         raise PolarityError(f"--split {value!r}: give three fractions train,val,test that sum "
                             "to 1, e.g. 0.8,0.1,0.1")
     return parts
+
+
+def _add_augment(sub) -> None:
+    p = sub.add_parser("augment", help="make unlabelled texts for distillation",
+                       description="New texts from a labelled file by spans, word dropout, "
+                       "joined halves and word replacement (Tang et al. 2019), for a teacher "
+                       "to label; deterministic by seed, never a text of an --exclude file.")
+    p.add_argument("--input", type=Path, required=True,
+                   help="JSONL or Parquet with a text column (e.g. a prepared train split)")
+    p.add_argument("--output", type=Path, required=True, help="JSONL file to write")
+    p.add_argument("--count", type=positive_int, default=150_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exclude", type=Path, nargs="*", default=[], metavar="FILE",
+                   help="validation, test and evaluation files (JSONL, CSV, TSV) whose texts "
+                   "must never be emitted")
+    p.set_defaults(func=cmd_augment)
+
+
+def cmd_augment(args) -> int:
+    from collections import Counter
+
+    from polarity.data.augment import augment
+    from polarity.data.writers import read_rows
+    from polarity.evaluate.data import load_test_set
+    from polarity.folders import write_atomically
+
+    texts = [r["text"] for r in read_rows(args.input) if isinstance(r.get("text"), str)]
+    exclude = []
+    for path in args.exclude:
+        if path.suffix.lower() in (".csv", ".tsv"):
+            exclude += load_test_set(path).texts
+        else:
+            exclude += [r["text"] for r in read_rows(path) if isinstance(r.get("text"), str)]
+    rows = augment(texts, args.count, args.seed, exclude)
+    write_atomically(args.output, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                          for r in rows))
+    made = Counter(r["source"] for r in rows)
+    print(json.dumps({"input_texts": len(texts), "excluded_texts": len(exclude),
+                      "written": len(rows), "by_operation": dict(made)}, indent=2))
+    return 0

@@ -140,6 +140,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--runtime", choices=["auto", "onnx", "torch"],
+                   help="encoder runtime (default: $POLARITY_RUNTIME, else auto: ONNX "
+                   "Runtime int8 when installed)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -148,11 +151,12 @@ def cmd_evaluate(args) -> int:
 
     summary = evaluate(args.models or ["default"], args.test_file, args.report_dir,
                        args.profile_performance, args.text_column, args.label_column,
-                       args.batch_size)
+                       args.batch_size, runtime=args.runtime)
     for name, result in summary["models"].items():
-        m = result["metrics"]
+        m, s = result["metrics"], result["setup"]
         print(f"{name}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro']['f1']:.4f}, "
-              f"ECE {m['calibration']['ece']:.4f}")
+              f"ECE {m['calibration']['ece']:.4f} ({s['backend']} {s['dtype']}, batch size "
+              f"{s['batch_size']}, {s['threads']} thread(s))")
     if summary["bad_rows"]:
         print(f"skipped {summary['bad_rows']} bad rows (listed in the report)", file=sys.stderr)
     print(f"report: {args.report_dir}/report.html", file=sys.stderr)

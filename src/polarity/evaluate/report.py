@@ -27,8 +27,10 @@ def write_report(out: Path, test_name: str, results: list[dict], texts: list[str
     first = results[0]
     summary = {**first["metrics"], "model": first["name"], "test_file": test_name,
                "bad_rows": len(bad_rows),
+               "setup": first.get("setup"),
                "models": {r["name"]: {"metrics": r["metrics"], "profile": r["profile"],
-                                      "calibration": r["calibration"]} for r in results}}
+                                      "calibration": r["calibration"],
+                                      "setup": r.get("setup")} for r in results}}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as f:
@@ -98,7 +100,14 @@ def _num(x) -> str:
 
 def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
     m, name = r["metrics"], r["name"]
-    lines = [f"## {name}", "", "### Performance by class", "",
+    lines = [f"## {name}", ""]
+    if r.get("setup"):
+        s = r["setup"]
+        lines += [f"Run on: {s['backend']} runtime, {s['dtype']}, batch size {s['batch_size']}, "
+                  f"{s['threads']} thread(s), {s['cpu']['name']} "
+                  f"({', '.join(s['cpu']['extensions']) or 'no AVX2'}, {s['cpu']['cores']} "
+                  f"cores); model sha256 {str(s['model_sha256'])[:16]}.", ""]
+    lines += ["### Performance by class", "",
              "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for lab in LABELS:
         c = m["per_class"][lab]

@@ -17,6 +17,7 @@ from polarity.evaluate.data import load_test_set
 from polarity.evaluate.metrics import compute_metrics, nll, reliability
 from polarity.evaluate.profile import profile
 from polarity.evaluate.report import write_report
+from polarity.evaluate.setup import describe
 from polarity.labels import LABELS
 from polarity.modelcard import read_card
 from polarity.predictor import load_classifier, resolve_model
@@ -41,14 +42,14 @@ def predict_all(predictor, texts: list[str], batch_size: int, progress: bool, de
 def evaluate(models: list[str], test_file: str | Path | None = None,
              report_dir: str | Path = "reports/latest", profile_performance: bool = False,
              text_column: str = "text", label_column: str = "label", batch_size: int = 32,
-             progress: bool = True) -> dict:
+             progress: bool = True, runtime: str | None = None) -> dict:
     data = load_test_set(test_file, text_column, label_column)
     # An unwritable report folder fails now, not after minutes of scoring.
     Path(report_dir).mkdir(parents=True, exist_ok=True)
     results = []
     for name in models:
         t0 = time.perf_counter()
-        predictor = load_classifier(name)
+        predictor = load_classifier(name, runtime=runtime)
         load_seconds = time.perf_counter() - t0
         probs, latencies = predict_all(predictor, data.texts, batch_size, progress,
                                        f"evaluate {name}")
@@ -63,7 +64,7 @@ def evaluate(models: list[str], test_file: str | Path | None = None,
             kind = "single text"
         results.append({"name": name, "metrics": metrics, "p_positive": probs,
                         "latencies_ms": latencies, "latency_kind": kind, "profile": prof,
-                        "calibration": None})
+                        "calibration": None, "setup": describe(predictor, batch_size)})
     return write_report(Path(report_dir), data.name, results, data.texts, data.labels,
                         data.categories, data.bad_rows)
 

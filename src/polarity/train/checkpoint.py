@@ -26,8 +26,8 @@ RESUME_CONFIG = "resume_config.json"
 # The settings that shape the run's trajectory: a resume with any of them changed would not
 # continue the same run (other batches, another schedule, another model).
 TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file",
-                     "max_train_rows", "sources", "min_chars", "max_length", "lora",
-                     "method", "frozen_layers", "preprocessing",
+                     "max_train_rows", "sample_train_rows", "sources", "min_chars",
+                     "max_length", "lora", "method", "frozen_layers", "preprocessing",
                      "head_dropout", "num_epochs", "max_steps", "batch_size",
                      "gradient_accumulation_steps", "learning_rate", "weight_decay",
                      "warmup_ratio", "lr_scheduler", "seed", "teacher_column",

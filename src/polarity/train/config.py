@@ -52,6 +52,9 @@ class TrainConfig(BaseModel):
     """Training rows (JSONL or Parquet with ``text`` and ``label``), e.g. from prepare."""
     max_train_rows: int | None = Field(None, ge=1)
     """Train on at most this many rows (the first ones), e.g. for a budgeted run."""
+    sample_train_rows: int | None = Field(None, ge=1)
+    """Train on a random sample of this many of the usable rows, drawn with ``seed`` (a
+    prepared split lists its rows source by source, so the first rows are one source)."""
     sources: list[str] | None = None
     """Use only rows whose ``source`` column (written by prepare) is one of these, in both
     the training and the validation file; None uses every row."""

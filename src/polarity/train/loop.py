@@ -173,6 +173,10 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     select = {"sources": config.sources, "min_chars": config.min_chars}
     rows, bad = load_labelled(config.train_file, config.max_train_rows, **select,
                               teacher_column=config.teacher_column)
+    if config.sample_train_rows and config.sample_train_rows < len(rows):
+        keep = np.random.default_rng(config.seed).choice(len(rows), config.sample_train_rows,
+                                                         replace=False)
+        rows = [rows[i] for i in sorted(keep)]
     if not rows:
         raise InputError(f"{config.train_file} has no usable rows (text + POSITIVE/NEGATIVE"
                          + (", matching sources/min_chars)" if config.sources or config.min_chars
