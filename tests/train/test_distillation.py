@@ -89,3 +89,36 @@ def test_rows_without_a_teacher_probability_are_counted(tiny_encoder, toy_splits
 def test_the_causal_lm_tier_is_not_a_student():
     with pytest.raises(InputError, match="causal_lm tier is a teacher"):
         load_train_config(None, backend="causal_lm", teacher_column="scores")
+
+
+def test_a_teacher_file_holds_keys_not_texts_and_teaches_unlabelled_rows(tiny_encoder,
+                                                                         tmp_path):
+    import pyarrow.parquet as pq
+
+    from polarity.data.teacher import read_teacher_file, teacher_provenance, write_teacher_file
+
+    rows = synthetic_rows(256, seed=1)
+    # The teacher contradicts every label; half the rows have no label at all.
+    probs = [0.05 if r["label"] == "POSITIVE" else 0.95 for r in rows]
+    teacher = tmp_path / "teacher.parquet"
+    summary = write_teacher_file([r["text"] for r in rows] + [rows[0]["text"]], probs + [0.5],
+                                 teacher, {"model": "inverted", "date": "2026-11-26"})
+    assert summary["rows"] == 256  # the repeated text keeps its first probability
+    assert pq.read_table(teacher).column_names == ["key", "p_positive"]  # no text inside
+    assert teacher_provenance(teacher)["model"] == "inverted"
+    assert len(read_teacher_file(teacher)) == 256
+
+    unlabelled = [{"text": r["text"]} if i % 2 else r for i, r in enumerate(rows)]
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", unlabelled)
+    out = tmp_path / "student"
+    train(tiny_train_config(tiny_encoder, data, out, val_file=None, teacher_file=teacher,
+                            distill_weight=1.0, distill_temperature=1.0))
+    start = json.loads((out / "train_log.jsonl").read_text().split("\n")[0])
+    assert start["train_rows"] == 256 and start["skipped_train_rows"] == 0
+    val = synthetic_rows(64, seed=2)
+    preds = load_classifier(out, runtime="torch").predict([r["text"] for r in val])
+    assert sum(p.label == r["label"] for p, r in zip(preds, val, strict=True)) / 64 < 0.35
+    card = json.loads((out / "polarity.json").read_text())
+    assert card["training"]["data"]["teacher"]["model"] == "inverted"

@@ -62,9 +62,14 @@ class TrainConfig(BaseModel):
     """Use only rows with at least this many characters (training and validation), e.g. a
     final stage on sentence-length texts."""
     teacher_column: str | None = None
-    """Distillation: a column of the training file holding a teacher model's P(POSITIVE) per
-    row, as a number from 0 to 1 or as the ``scores`` mapping that ``polarity batch`` writes
-    (score the training file with the stronger model first). None trains on labels alone."""
+    """Distillation: a column holding a teacher model's P(POSITIVE) per row, as a number from
+    0 to 1 or as the ``scores`` mapping that ``polarity batch`` writes: a column of the
+    training file, or of ``teacher_file`` when that is set. None trains on labels alone.
+    Rows without a label are then allowed: the teacher alone teaches them."""
+    teacher_file: Path | None = None
+    """Distillation: a teacher file (``data/teacher/*.parquet``, keyed by a hash of each
+    text; :mod:`polarity.data.teacher`) to look each training text's teacher probability up
+    in; its ``teacher_column`` (``p_positive``) is used."""
     distill_weight: float = Field(0.5, ge=0, le=1)
     """With ``teacher_column``: the share of the loss that follows the teacher,
     (1 - w) * CE(label) + w * T^2 * CE(teacher's softened probabilities)."""
@@ -144,6 +149,8 @@ class TrainConfig(BaseModel):
         if self.method == "full" and self.backend != "encoder":
             raise ValueError("method: full trains the encoder tier; the causal_lm tier trains "
                              "LoRA adapters")
+        if self.teacher_file and not self.teacher_column:
+            self.teacher_column = "p_positive"
         if self.teacher_column and self.backend != "encoder":
             raise ValueError("teacher_column (distillation) trains the encoder tier; the "
                              "causal_lm tier is a teacher, not a student")

@@ -51,16 +51,19 @@ class EncoderTask:
 
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
         enc = self._encode(rows)
-        labels = torch.tensor([LABELS.index(r["label"]) for r in rows], device=self.device)
+        labels = torch.tensor([LABELS.index(r["label"]) if r["label"] else -100 for r in rows],
+                              device=self.device)
         logits = self.model(enc["input_ids"].to(self.device),
                             enc["attention_mask"].to(self.device))
-        loss = F.cross_entropy(logits, labels)
         if self.config.teacher_column is None:
-            return loss
+            return F.cross_entropy(logits, labels)
         teacher = torch.tensor([r["teacher"] for r in rows], device=self.device)
         w = self.config.distill_weight
-        return (1 - w) * loss + w * distillation_loss(logits, teacher,
-                                                      self.config.distill_temperature)
+        soft = distillation_loss(logits, teacher, self.config.distill_temperature,
+                                 reduction="none")
+        hard = F.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
+        # A row without a label (an augmented text) learns from the teacher alone.
+        return torch.where(labels >= 0, (1 - w) * hard + w * soft, soft).mean()
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
@@ -89,8 +92,8 @@ class EncoderTask:
         save_encoder(self.model, Path(folder), card)
 
 
-def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature: float
-                      ) -> torch.Tensor:
+def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature: float,
+                      reduction: str = "mean") -> torch.Tensor:
     """Hinton et al.'s soft-target term for two labels: cross-entropy between the teacher's
     and the student's probabilities, both softened by ``temperature`` (T) in log-odds, times
     T^2 so that its gradients keep their size as T changes."""
@@ -98,7 +101,8 @@ def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature
     soft_positive = torch.sigmoid(torch.log(p / (1 - p)) / temperature)
     target = torch.stack([1 - soft_positive, soft_positive], dim=-1)
     student = F.log_softmax(logits / temperature, dim=-1)
-    return -(target * student).sum(-1).mean() * temperature ** 2
+    per_row = -(target * student).sum(-1) * temperature ** 2
+    return per_row.mean() if reduction == "mean" else per_row
 
 
 def warm_start(model, folder: Path) -> None:

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from polarity.data.teacher import read_teacher_file, teacher_provenance, text_key
 from polarity.data.writers import read_rows
 from polarity.errors import InputError
 from polarity.labels import LabelError, parse_label
@@ -54,15 +55,17 @@ class Task(Protocol):
 
 
 def load_labelled(path: Path, limit: int | None = None, sources: list[str] | None = None,
-                  min_chars: int = 0, teacher_column: str | None = None
-                  ) -> tuple[list[dict], int]:
+                  min_chars: int = 0, teacher_column: str | None = None,
+                  teacher: dict[int, float] | None = None) -> tuple[list[dict], int]:
     """Rows with a usable text and label; returns (rows, number of bad rows skipped: not
     JSON, no text, or a label that is not POSITIVE/NEGATIVE).
 
     ``sources`` and ``min_chars`` select rows (not counted as bad): a row is kept when its
     ``source`` is listed and its text has at least ``min_chars`` characters. With
-    ``teacher_column`` each row also gets ``teacher``, the teacher's P(POSITIVE); a row
-    without a usable one is bad.
+    ``teacher_column`` each row also gets ``teacher``, the teacher's P(POSITIVE), from the
+    row or, with ``teacher`` (a teacher file's ``{key: probability}``), looked up by the
+    text's key; a row without a usable one is bad, and a row without a label is kept
+    (label None: the teacher alone teaches it).
     """
     rows, bad = [], 0
     wanted = set(sources) if sources is not None else None
@@ -78,8 +81,10 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
         try:
             label = parse_label(row.get("label"))
         except LabelError:
-            bad += 1
-            continue
+            if teacher_column is None or row.get("label") is not None:
+                bad += 1
+                continue
+            label = None
         if not isinstance(text, str) or not text.strip():
             bad += 1
             continue
@@ -87,7 +92,9 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
             continue
         item = {"text": text, "label": label}
         if teacher_column is not None:
-            item["teacher"] = teacher_probability(row.get(teacher_column))
+            value = (teacher.get(text_key(text)) if teacher is not None
+                     else row.get(teacher_column))
+            item["teacher"] = teacher_probability(value)
             if item["teacher"] is None:
                 bad += 1
                 continue
@@ -171,8 +178,10 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     seed_everything(config.seed)
 
     select = {"sources": config.sources, "min_chars": config.min_chars}
+    teacher = (read_teacher_file(config.teacher_file, config.teacher_column)
+               if config.teacher_file else None)
     rows, bad = load_labelled(config.train_file, config.max_train_rows, **select,
-                              teacher_column=config.teacher_column)
+                              teacher_column=config.teacher_column, teacher=teacher)
     if config.sample_train_rows and config.sample_train_rows < len(rows):
         keep = np.random.default_rng(config.seed).choice(len(rows), config.sample_train_rows,
                                                          replace=False)
@@ -328,6 +337,9 @@ def _provenance(config: TrainConfig) -> dict:
     """Which files trained the model, with prepare's source counts when they are known and,
     for a ``polarity batch`` output, the model that scored it (the teacher)."""
     info: dict = {"train_file": str(config.train_file), "val_file": str(config.val_file)}
+    if config.teacher_file:
+        info["teacher"] = {"file": str(config.teacher_file),
+                           **teacher_provenance(config.teacher_file)}
     manifest = Path(config.train_file) / "_batch.json"
     if manifest.is_file():
         batch = json.loads(manifest.read_text())
