@@ -52,13 +52,13 @@ ONNX_FILES = {None: "model.onnx", "int8": "model.int8.onnx"}
 
 def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | None = "int8",
                 opset: int = 17, calibration_file: str | Path | None = None) -> Path:
-    """Encoder (adapter merged) + pooling + head as one ONNX graph, with the tokenizer and
-    metadata; ``quantize="int8"`` adds static int8 weights and activations (the file the card
-    points to), calibrated as :mod:`polarity.quantize` describes."""
-    import torch
-
+    """Encoder (adapter merged) + pooling + head as one ONNX graph (or one graph per stage of
+    a model with early exits), with the tokenizer and metadata; ``quantize="int8"`` adds
+    static int8 weights and activations (the files the card points to), calibrated as
+    :mod:`polarity.quantize` describes."""
     from polarity.backends.base_models import resolve_base
     from polarity.backends.encoder import load_encoder_model, load_tokenizer
+    from polarity.backends.exits import ExitPlan
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     card = read_card(model_dir)
@@ -70,50 +70,102 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
     check_output(model_dir, output_dir)
     model = load_encoder_model(model_dir, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, model_dir))
-    sample = tokenizer(["an example to trace", "short"], padding=True, return_tensors="pt")
-    axes = {0: "batch", 1: "tokens"}
+    plan = ExitPlan.from_card(card)
     with replacing_folder(output_dir) as partial:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on shapes we do not vary
-            torch.onnx.export(
-                model, (sample["input_ids"], sample["attention_mask"]),
-                str(partial / ONNX_FILES[None]), input_names=["input_ids", "attention_mask"],
-                output_names=["logits"], opset_version=opset, dynamo=False,
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
-        extra = {}
+        graphs = (_trace_stages(model, plan, tokenizer, partial, opset) if plan
+                  else [_trace(model, tokenizer, partial / ONNX_FILES[None], opset)])
+        extra: dict = {}
         if quantize == "int8":
-            extra = _quantize(model_dir, card, partial, tokenizer, calibration_file)
+            extra = _quantize(model_dir, card, graphs, tokenizer, calibration_file)
+            graphs = [_int8_name(g) for g in graphs]
         tokenizer.save_pretrained(str(partial))
         exported = card.model_copy(deep=True)
         exported.backend = "onnx"
-        exported.extra = {**card.extra, "file": ONNX_FILES[quantize], "quantize": quantize,
+        files = {"stages": [g.name for g in graphs]} if plan else {"file": graphs[0].name}
+        exported.extra = {**card.extra, **files, "quantize": quantize,
                           "exported_from": str(model_dir.resolve()), "opset": opset, **extra}
         exported.save(partial)
     return output_dir
 
 
-def _quantize(model_dir: Path, card, partial: Path, tokenizer,
+def _trace(module, tokenizer, path: Path, opset: int, inputs: tuple | None = None,
+           names: tuple[list[str], list[str]] | None = None) -> Path:
+    import torch
+
+    sample = tokenizer(["an example to trace", "short"], padding=True, return_tensors="pt")
+    inputs = inputs or (sample["input_ids"], sample["attention_mask"])
+    in_names, out_names = names or (["input_ids", "attention_mask"], ["logits"])
+    axes = {0: "batch", 1: "tokens"}
+    dynamic = {name: axes for name in in_names} | {"logits": {0: "batch"}, "hidden": axes}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes we do not vary
+        torch.onnx.export(module, inputs, str(path), input_names=in_names,
+                          output_names=out_names, opset_version=opset, dynamo=False,
+                          dynamic_axes={k: v for k, v in dynamic.items()
+                                        if k in in_names + out_names})
+    return path
+
+
+def _trace_stages(model, plan, tokenizer, folder: Path, opset: int) -> list[Path]:
+    """One graph per stage: ``stage-I.onnx`` takes ``input_ids`` (the first) or ``hidden``
+    (the others) and ``attention_mask``, and gives ``hidden`` and ``logits``."""
+    import torch
+
+    from polarity.backends.exit_heads import Stage
+
+    sample = tokenizer(["an example to trace", "short"], padding=True, return_tensors="pt")
+    x, mask = sample["input_ids"], sample["attention_mask"]
+    paths = []
+    for i in range(len(plan.layers) + 1):
+        stage = Stage(model, plan, i).eval()
+        first = "input_ids" if i == 0 else "hidden_in"
+        paths.append(_trace(stage, tokenizer, folder / f"stage-{i}.onnx", opset, (x, mask),
+                            ([first, "attention_mask"], ["hidden", "logits"])))
+        with torch.inference_mode():
+            x = stage(x, mask)[0]
+    return paths
+
+
+def _int8_name(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".onnx") + ".int8.onnx")
+
+
+def _quantize(model_dir: Path, card, graphs: list[Path], tokenizer,
               calibration_file: str | Path | None) -> dict:
-    """Static int8 with the model's stored ranges, or ranges measured on training texts."""
+    """Static int8 of each graph, with the model's stored ranges or ranges measured on
+    training texts (``calibration.json``; ``calibration-stage-I.json`` for stages)."""
     import shutil
 
-    from polarity.preprocess import apply_all
-    from polarity.quantize import CALIBRATION_FILE, CALIBRATION_TEXTS, quantize_static_int8
+    import numpy as np
+    import onnxruntime as ort
 
-    ranges = partial / CALIBRATION_FILE
-    stored = model_dir / CALIBRATION_FILE
-    if stored.is_file() and calibration_file is None:
-        shutil.copyfile(stored, ranges)
+    from polarity.preprocess import apply_all
+    from polarity.quantize import (
+        CALIBRATION_FILE,
+        CALIBRATION_TEXTS,
+        quantize_static_int8,
+        token_feeds,
+    )
+
     texts, source = calibration_texts(card, calibration_file)
-    if not ranges.is_file() and not texts:
-        raise InputError(f"{model_dir} has no {CALIBRATION_FILE} and its training file is not "
-                         "here to calibrate int8 on: pass --calibration-file with training "
-                         "texts, or export without --quantize")
-    measured = quantize_static_int8(partial / ONNX_FILES[None], partial / ONNX_FILES["int8"],
-                                    ranges, tokenizer, apply_all(texts, card.preprocessing),
-                                    card.max_length)
-    return {"calibration": f"measured on {CALIBRATION_TEXTS} texts of {source}" if measured
-            else f"{CALIBRATION_FILE} stored with the model"}
+    feeds = token_feeds(tokenizer, apply_all(texts, card.preprocessing), card.max_length)
+    measured = []
+    for i, graph in enumerate(graphs):
+        name = CALIBRATION_FILE if len(graphs) == 1 else f"calibration-stage-{i}.json"
+        ranges, stored = graph.parent / name, model_dir / name
+        if stored.is_file() and calibration_file is None:
+            shutil.copyfile(stored, ranges)
+        if not ranges.is_file() and not texts:
+            raise InputError(f"{model_dir} has no {name} and its training file is not here "
+                             "to calibrate int8 on: pass --calibration-file with training "
+                             "texts, or export without --quantize")
+        measured.append(quantize_static_int8(graph, _int8_name(graph), ranges, feeds))
+        if i + 1 < len(graphs) and feeds:  # the next stage calibrates on this one's output
+            session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+            feeds = [{"hidden_in": session.run(["hidden"], f)[0].astype(np.float32),
+                      "attention_mask": f["attention_mask"]} for f in feeds]
+    return {"calibration": f"measured on {CALIBRATION_TEXTS} texts of {source}"
+            if any(measured) else "ranges stored with the model"}
 
 
 def calibration_texts(card, calibration_file: str | Path | None) -> tuple[list[str], str]:
@@ -148,8 +200,9 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     from polarity.data.registry import cache_root
 
     digest = hashlib.sha256()
-    for name in ("polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
-                 "calibration.json"):
+    names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
+             "encoder.safetensors", "exits.safetensors", "calibration.json"]
+    for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
         path = model_dir / name
         if path.is_file():
             digest.update(path.read_bytes())

@@ -44,17 +44,19 @@ def float_nodes(model) -> list[str]:
     return keep
 
 
-def _reader(tokenizer, texts: Sequence[str], max_length: int):
-    """Calibration inputs, one text at a time (no padding enters the ranges)."""
+def token_feeds(tokenizer, texts: Sequence[str], max_length: int) -> list[dict]:
+    """Graph inputs for calibration, one text at a time (no padding enters the ranges)."""
+    return [{k: v.astype(np.int64) for k, v in tokenizer(
+        [text], truncation=True, max_length=max_length, return_tensors="np").items()
+        if k in ("input_ids", "attention_mask")} for text in texts]
+
+
+def _reader(feeds: Sequence[dict]):
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter(
-                {k: v.astype(np.int64) for k, v in tokenizer(
-                    [text], truncation=True, max_length=max_length, return_tensors="np"
-                ).items() if k in ("input_ids", "attention_mask")}
-                for text in texts)
+            self.items = iter(feeds)
 
         def get_next(self):
             return next(self.items, None)
@@ -62,16 +64,17 @@ def _reader(tokenizer, texts: Sequence[str], max_length: int):
     return Reader()
 
 
-def quantize_static_int8(source: Path, target: Path, ranges: Path, tokenizer=None,
-                         texts: Sequence[str] | None = None, max_length: int = 128) -> bool:
+def quantize_static_int8(source: Path, target: Path, ranges: Path,
+                         feeds: Sequence[dict] | None = None) -> bool:
     """``source`` (float ONNX) -> ``target`` (int8 QDQ). Reuses the ranges in ``ranges`` when
-    that file exists and fits the graph; otherwise measures them on ``texts`` and writes
-    ``ranges``. Returns whether the ranges were measured."""
+    that file exists and fits the graph; otherwise measures them on ``feeds`` (the graph's
+    inputs for calibration texts) and writes ``ranges``. Returns whether they were
+    measured."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(source))
-    reader = _reader(tokenizer, texts, max_length) if texts else None
+    reader = _reader(feeds) if feeds else None
     options = dict(quant_format=QuantFormat.QDQ, per_channel=True,
                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                    # u8 x s8 products saturate on CPUs without VNNI unless weights use 7 bits
@@ -86,7 +89,7 @@ def quantize_static_int8(source: Path, target: Path, ranges: Path, tokenizer=Non
                         **options)
         return measured
     except ValueError as exc:
-        if not texts:
+        if not feeds:
             raise InputError(f"the int8 calibration ranges in {ranges} do not fit this export "
                              f"({exc}); pass training texts with --calibration-file") from exc
         ranges.unlink(missing_ok=True)  # made for another graph: measure them again

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
+from polarity.backends.exit_heads import exit_heads, pool, torch_stage_runner
+from polarity.backends.exits import EXITS_FILE, ExitPlan, cascade
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.backends.windows import score_texts
 from polarity.errors import InputError
@@ -33,20 +35,21 @@ LORA_TARGETS = {"bert": ["query", "key", "value", "dense"],
 
 
 class EncoderClassifier(nn.Module):
-    """Encoder -> masked mean pooling -> dropout -> linear head over the two labels."""
+    """Encoder -> masked mean pooling -> dropout -> linear head over the two labels, and
+    optionally early-exit heads after intermediate layers (:mod:`polarity.backends.exits`)."""
 
-    def __init__(self, encoder: nn.Module, hidden_size: int, dropout: float = 0.1):
+    def __init__(self, encoder: nn.Module, hidden_size: int, dropout: float = 0.1,
+                 exit_layers: list[int] | None = None):
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, 2)
+        self.exits = exit_heads(exit_layers or [], hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask
                               ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
+        return self.head(self.dropout(pool(states, attention_mask)))
 
 
 def load_base_encoder(base: Path | str) -> nn.Module:
@@ -68,19 +71,25 @@ def load_tokenizer(base: Path | str):
 
 def build_for_training(base: Path | str, r: int, alpha: int, dropout: float,
                        targets: list[str] | None = None, head_dropout: float = 0.1,
-                       method: str = "lora", frozen_layers: int = 0) -> EncoderClassifier:
+                       method: str = "lora", frozen_layers: int = 0,
+                       exit_layers: list[int] | None = None) -> EncoderClassifier:
     """Base encoder with fresh LoRA adapters (``lora``: only they and the head train), or
-    with its own weights trainable (``full``) above the ``frozen_layers`` lowest layers."""
+    with its own weights trainable (``full``) above the ``frozen_layers`` lowest layers;
+    plus early-exit heads after ``exit_layers``."""
     encoder = load_base_encoder(base)
     hidden = encoder.config.hidden_size
+    depth = encoder.config.num_hidden_layers
+    if any(not 0 < k < depth for k in exit_layers or []):
+        raise InputError(f"exit_layers {exit_layers}: exits go after layers 1 to {depth - 1} "
+                         f"of this {depth}-layer encoder")
     if method == "full":
         freeze_bottom(encoder, frozen_layers)
-        return EncoderClassifier(encoder, hidden, head_dropout)
+        return EncoderClassifier(encoder, hidden, head_dropout, exit_layers)
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
                       target_modules=targets or lora_targets(encoder))
-    return EncoderClassifier(get_peft_model(encoder, lora), hidden, head_dropout)
+    return EncoderClassifier(get_peft_model(encoder, lora), hidden, head_dropout, exit_layers)
 
 
 def lora_targets(encoder: nn.Module) -> list[str]:
@@ -121,6 +130,9 @@ def save_encoder(model: EncoderClassifier, folder: Path, card: ModelCard) -> Non
         save_file(tuned, str(folder / ENCODER_FILE))
     save_file({k: v.detach().contiguous() for k, v in model.head.state_dict().items()},
               str(folder / HEAD_FILE))
+    if len(model.exits):
+        save_file({k: v.detach().contiguous() for k, v in model.exits.state_dict().items()},
+                  str(folder / EXITS_FILE))
     card.save(folder)
 
 
@@ -146,8 +158,12 @@ def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
         encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
     elif (folder / ENCODER_FILE).is_file():
         load_tuned_encoder(encoder, folder / ENCODER_FILE)
-    model = EncoderClassifier(encoder, encoder.config.hidden_size)
+    plan = ExitPlan.from_card(card)
+    model = EncoderClassifier(encoder, encoder.config.hidden_size,
+                              exit_layers=plan.layers if plan else None)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    if plan:
+        model.exits.load_state_dict(load_file(str(folder / EXITS_FILE)))
     return model.eval()
 
 
@@ -161,15 +177,19 @@ class EncoderPredictor:
         self.model = model.to(device)
         self.tokenizer = tokenizer
         self.card = card
+        self.plan = ExitPlan.from_card(card)
         self.device = device
         self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None,
                               "float32", torch.get_num_threads())
 
     @torch.inference_mode()
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        logits = self.model(torch.from_numpy(input_ids).to(self.device),
-                            torch.from_numpy(attention_mask).to(self.device))
-        return logits.float().cpu().numpy()
+        ids = torch.from_numpy(input_ids).to(self.device)
+        mask = torch.from_numpy(attention_mask).to(self.device)
+        if self.plan is not None and self.plan.active and self.device == "cpu":
+            return cascade(input_ids, attention_mask, torch_stage_runner(self.model, self.plan),
+                           self.plan, self.card.temperature)[0]
+        return self.model(ids, mask).float().cpu().numpy()
 
     def score(self, texts: Sequence[str], batch_size: int = 32
               ) -> tuple[list[float], list[int]]:

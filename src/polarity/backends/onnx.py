@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.backends.exits import ExitPlan, cascade
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.backends.windows import score_texts
 from polarity.modelcard import ModelCard
@@ -46,14 +47,25 @@ class OnnxPredictor:
 
         self.card = card
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.session = session(folder / card.extra["file"], threads)
-        used = self.session.get_session_options().intra_op_num_threads or os.cpu_count()
+        self.plan = ExitPlan.from_card(card)
+        files = card.extra.get("stages") or [card.extra["file"]]
+        self.sessions = [session(folder / name, threads) for name in files]
+        used = self.sessions[0].get_session_options().intra_op_num_threads or os.cpu_count()
         self.info = ModelInfo(card.name, "onnx", card.version, str(folder),
                               card.extra.get("quantize") or "float32", used)
 
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return self.session.run(["logits"], {"input_ids": input_ids,
-                                             "attention_mask": attention_mask})[0]
+        if len(self.sessions) > 1:
+            return cascade(input_ids, attention_mask, self._run_stage, self.plan,
+                           self.card.temperature)[0]
+        return self.sessions[0].run(["logits"], {"input_ids": input_ids,
+                                                 "attention_mask": attention_mask})[0]
+
+    def _run_stage(self, i: int, x: np.ndarray, attention_mask: np.ndarray):
+        name = "input_ids" if i == 0 else "hidden_in"
+        hidden, logits = self.sessions[i].run(["hidden", "logits"],
+                                              {name: x, "attention_mask": attention_mask})
+        return hidden, logits
 
     def score(self, texts: Sequence[str], batch_size: int = 32
               ) -> tuple[list[float], list[int]]:

@@ -78,9 +78,16 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
                          "trained (copy the default with its files to recalibrate it)")
     card = read_card(folder)
     data = load_test_set(val_file, text_column, label_column)
-    predictor = load_classifier(folder)
-    probs, _ = predict_all(predictor, data.texts, batch_size, progress, "calibrate")
-    logits = logits_from_probabilities(probs, card.temperature)
+    exits = None
+    if card.extra.get("exits"):  # the final head alone, and each exit, raw
+        from polarity.evaluate.exits import calibrate_exits, exit_log_odds
+
+        logits, exits = exit_log_odds(folder, card, data.texts, batch_size)
+        probs = apply_temperature(logits, card.temperature).tolist()
+    else:
+        predictor = load_classifier(folder)
+        probs, _ = predict_all(predictor, data.texts, batch_size, progress, "calibrate")
+        logits = logits_from_probabilities(probs, card.temperature)
     temperature = fit_temperature(logits, data.labels)
 
     def stats(p):
@@ -95,5 +102,8 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
               "nll_after": after[1], "val_file": str(val_file), "val_rows": len(data.texts)}
     card.temperature = temperature
     card.metrics["calibration"] = result
+    if exits is not None:
+        card.extra["exits"] = calibrate_exits(logits, exits, temperature, data.labels)
+        result["exits"] = card.extra["exits"]
     card.save(folder)
     return result

@@ -28,6 +28,7 @@ RESUME_CONFIG = "resume_config.json"
 TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file",
                      "max_train_rows", "sample_train_rows", "sources", "min_chars",
                      "max_length", "lora", "method", "frozen_layers", "preprocessing",
+                     "exit_layers", "exit_weight",
                      "head_dropout", "num_epochs", "max_steps", "batch_size",
                      "gradient_accumulation_steps", "learning_rate", "weight_decay",
                      "warmup_ratio", "lr_scheduler", "seed", "teacher_column", "teacher_file",

@@ -98,6 +98,12 @@ class TrainConfig(BaseModel):
     """LoRA settings (``method: lora``)."""
     head_dropout: float = Field(0.1, ge=0, lt=1)
     """Dropout before the classification head."""
+    exit_layers: list[int] = []
+    """Encoder tier: early-exit heads after these layers (e.g. [2, 4] of MiniLM's 6), taught
+    the teacher's probability (or the final head's); ``polarity calibrate`` then picks the
+    exit thresholds on validation data."""
+    exit_weight: float = Field(0.5, ge=0)
+    """With ``exit_layers``: weight of the exits' mean loss beside the final head's."""
     num_epochs: float = Field(3.0, gt=0)
     """Passes over the training data (fractions allowed)."""
     max_steps: int | None = Field(None, ge=1)

@@ -18,6 +18,7 @@ from polarity.backends.encoder import (
     load_tuned_encoder,
     save_encoder,
 )
+from polarity.backends.exit_heads import all_logits
 from polarity.errors import InputError
 from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
@@ -37,7 +38,7 @@ class EncoderTask:
         self.model = build_for_training(base, config.lora.r, config.lora.alpha,
                                         config.lora.dropout, config.lora.target_modules,
                                         config.head_dropout, config.method,
-                                        config.frozen_layers)
+                                        config.frozen_layers, config.exit_layers)
         if config.init_from:
             warm_start(self.model, Path(config.init_from))
         self.world = init_world()
@@ -53,17 +54,31 @@ class EncoderTask:
         enc = self._encode(rows)
         labels = torch.tensor([LABELS.index(r["label"]) if r["label"] else -100 for r in rows],
                               device=self.device)
-        logits = self.model(enc["input_ids"].to(self.device),
-                            enc["attention_mask"].to(self.device))
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        exits: dict = {}
+        if len(self.model.exits):
+            logits, exits = all_logits(self.model, ids, mask)
+        else:
+            logits = self.model(ids, mask)
+        teacher = None
         if self.config.teacher_column is None:
-            return F.cross_entropy(logits, labels)
-        teacher = torch.tensor([r["teacher"] for r in rows], device=self.device)
-        w = self.config.distill_weight
-        soft = distillation_loss(logits, teacher, self.config.distill_temperature,
-                                 reduction="none")
-        hard = F.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
-        # A row without a label (an augmented text) learns from the teacher alone.
-        return torch.where(labels >= 0, (1 - w) * hard + w * soft, soft).mean()
+            loss = F.cross_entropy(logits, labels)
+        else:
+            teacher = torch.tensor([r["teacher"] for r in rows], device=self.device)
+            w = self.config.distill_weight
+            soft = distillation_loss(logits, teacher, self.config.distill_temperature,
+                                     reduction="none")
+            hard = F.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
+            # A row without a label (an augmented text) learns from the teacher alone.
+            loss = torch.where(labels >= 0, (1 - w) * hard + w * soft, soft).mean()
+        if not exits:
+            return loss
+        # Exits learn what the model as a whole should answer: the teacher, else the final
+        # head (detached: an exit must not pull the final answer towards its own).
+        target = teacher if teacher is not None else torch.softmax(logits.detach(), -1)[:, 1]
+        t = self.config.distill_temperature if teacher is not None else 1.0
+        exit_loss = torch.stack([distillation_loss(z, target, t) for z in exits.values()])
+        return loss + self.config.exit_weight * exit_loss.mean()
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
@@ -88,6 +103,7 @@ class EncoderTask:
             lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout}
             if c.method == "lora" else {},
             training=training, metrics={"validation": metrics},
+            extra={"exits": {"layers": c.exit_layers}} if c.exit_layers else {},
         )
         save_encoder(self.model, Path(folder), card)
 
