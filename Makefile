@@ -32,7 +32,8 @@ lint: setup
 # Serves the shipped default model on 127.0.0.1:8000 with a local API key (made on first run).
 serve: setup
 	@mkdir -p .polarity
-	@test -s .polarity/api_key || $(VENV)/bin/polarity keys create --file .polarity/api_keys.txt --name local > .polarity/api_key
+	@test -s .polarity/api_key || (umask 077 && $(VENV)/bin/polarity keys create --file .polarity/api_keys.txt --name local > .polarity/api_key)
+	@chmod 600 .polarity/api_key
 	@echo "API key: $$(cat .polarity/api_key)"
 	@echo "Try: curl -s 127.0.0.1:8000/api/v1/analyze -H \"X-API-Key: $$(cat .polarity/api_key)\" -H 'Content-Type: application/json' -d '{\"text\": \"I love it\"}'"
 	HF_HUB_OFFLINE=1 API_KEYS_FILE=.polarity/api_keys.txt $(VENV)/bin/polarity serve

@@ -3,8 +3,8 @@ import math
 import pytest
 
 from polarity import load_classifier
+from polarity.contract import check_texts, from_positive_probability
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.prediction import check_texts, from_positive_probability
 from polarity.predictor import Predictor
 
 
@@ -117,7 +117,7 @@ def test_a_corrupt_model_card_is_one_line(tmp_path):
 def test_blank_means_whitespace_control_and_format_characters():
     import unicodedata
 
-    from polarity.prediction import is_blank
+    from polarity.contract import is_blank
 
     for cp in range(0x10000):
         ch = chr(cp)

@@ -15,17 +15,18 @@ their shards (the output folder must then be shared storage on a cluster).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from polarity.batch_shards import Shard, plan, read_shard
+from polarity.contract import LoadOptions, is_blank
 from polarity.errors import InputError
 from polarity.folders import write_atomically
-from polarity.prediction import is_blank
 
 MANIFEST = "_batch.json"
 RESULT_COLUMNS = ("row_id", "predicted_sentiment", "confidence", "scores")
@@ -57,6 +58,8 @@ class BatchOptions:
     """CPU threads (and Ray CPUs) per actor."""
     progress: bool = True
     """Show a progress bar."""
+    load: LoadOptions = field(default_factory=LoadOptions)
+    """How to load the model (device, runtime ...); a Ray actor adds its thread count."""
 
 
 def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_size: int,
@@ -167,6 +170,12 @@ def run_batch(options: BatchOptions) -> dict:
         raise InputError(f"engine {options.engine!r}; choose local or ray")
     options.output = Path(options.output)
     shards = plan(options.input, options.shard_rows)
+    if options.engine == "ray" and len(shards) < options.num_actors:
+        # A small input still keeps every actor busy: smaller shards, planned the same way
+        # on a rerun (the manifest records the size used).
+        rows = sum(s.rows for s in shards)
+        options.shard_rows = max(1, math.ceil(rows / options.num_actors))
+        shards = plan(options.input, options.shard_rows)
     _check_text_column(shards, options.text_column)
     _check_manifest(options, shards)
     pending = [s for s in shards
@@ -178,7 +187,7 @@ def run_batch(options: BatchOptions) -> dict:
     if pending and options.engine == "local":
         from polarity.predictor import load_classifier
 
-        predictor = load_classifier(options.model)
+        predictor = load_classifier(options.model, options.load)
         for shard in pending:
             score_shard(predictor, shard, options.output, options.text_column,
                         options.batch_size, bar.update)

@@ -3,8 +3,8 @@ to a fixed pool of actors; each actor loads the model once and writes the shards
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 from collections.abc import Iterator
 
 from polarity.batch import BatchOptions, score_shard
@@ -15,14 +15,11 @@ class ShardScorer:
     """A Ray Data actor: one model, many shards."""
 
     def __init__(self, model: str, output: str, text_column: str, batch_size: int,
-                 threads: int):
-        import torch
-
+                 load: dict):
+        from polarity.contract import LoadOptions
         from polarity.predictor import load_classifier
 
-        os.environ["POLARITY_NUM_THREADS"] = str(threads)
-        torch.set_num_threads(threads)
-        self.predictor = load_classifier(model)
+        self.predictor = load_classifier(model, LoadOptions(**load))
         self.output, self.text_column, self.batch_size = output, text_column, batch_size
 
     def __call__(self, batch: dict) -> dict:
@@ -58,14 +55,17 @@ def run_on_ray(options: BatchOptions, pending: list[Shard]) -> Iterator[dict]:
         ray.data.DataContext.get_current().enable_progress_bars = False
         items = [{"shard": json.dumps(s.to_dict())} for s in pending]
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
+        # One shard in flight per actor: an actor that is ready first must not take every
+        # shard of a small input while the others are still loading the model.
+        pool = ray.data.ActorPoolStrategy(size=options.num_actors,
+                                          max_tasks_in_flight_per_actor=1)
+        load = {**dataclasses.asdict(options.load), "threads": options.threads_per_actor}
         scored = dataset.map_batches(
-            ShardScorer, batch_size=1, concurrency=options.num_actors,
-            num_cpus=options.threads_per_actor,
+            ShardScorer, batch_size=1, compute=pool, num_cpus=options.threads_per_actor,
             fn_constructor_kwargs={"model": options.model,
                                    "output": str(options.output.resolve()),
                                    "text_column": options.text_column,
-                                   "batch_size": options.batch_size,
-                                   "threads": options.threads_per_actor})
+                                   "batch_size": options.batch_size, "load": load})
         for row in scored.iter_rows():
             yield {k: int(row[k]) for k in ("shard", "rows", "errors")}
     finally:

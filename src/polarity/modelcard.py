@@ -59,6 +59,11 @@ class ModelCard(BaseModel):
     def _known_steps(cls, steps: list[str]) -> list[str]:
         return check_steps(steps)
 
+    @property
+    def drift_reference(self) -> dict | None:
+        """Answers on validation data (``polarity calibrate``), for drift monitoring."""
+        return (self.metrics.get("calibration") or {}).get("reference")
+
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / CARD_NAME
         # The card is the last file a save writes, so a folder with a readable card is

@@ -1,22 +1,30 @@
-"""The one contract every model tier implements, and :func:`load_classifier`.
+"""``load_classifier``: a model by name or folder, loaded behind the one contract
+(:mod:`polarity.contract`).
 
-The CLI, the service and batch jobs use only this module: prompt text, tokenisation
-and label mapping stay behind it.
+The CLI, the service and batch jobs use only this module and the contract: prompt text,
+tokenisation and label mapping stay behind it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import dataclasses
 from importlib import resources
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
+from polarity.contract import (
+    RUNTIMES,
+    LoadOptions,
+    ModelInfo,
+    Prediction,
+    Predictor,
+    check_texts,
+    from_positive_probability,
+)
 from polarity.errors import InputError, ModelNotFoundError
 from polarity.modelcard import CARD_NAME, read_card
-from polarity.prediction import Prediction, check_texts, from_positive_probability
 
 __all__ = [
+    "LoadOptions",
     "ModelInfo",
     "Prediction",
     "Predictor",
@@ -26,37 +34,6 @@ __all__ = [
     "load_classifier",
     "resolve_model",
 ]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a loaded model is; reported by ``/api/v1/health``."""
-
-    name: str
-    backend: str
-    version: str
-    path: str | None = None
-    dtype: str = "float32"
-    """Precision the model computes in: float32, bfloat16, int8 ..."""
-    threads: int | None = None
-    """CPU threads the runtime uses (None: not applicable)."""
-
-
-@runtime_checkable
-class Predictor(Protocol):
-    """A loaded sentiment model."""
-
-    info: ModelInfo
-
-    def predict(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 32,
-        include_reasoning: bool = False,
-    ) -> list[Prediction]:
-        """Classify texts. Raises :class:`polarity.errors.InputError` for empty or
-        non-string input. ``reasoning`` stays None unless asked for and supported."""
-        ...
 
 
 ALIASES = {"vader": "lexicon", "lexicon": "lexicon"}
@@ -94,49 +71,46 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
     )
 
 
-RUNTIMES = ("auto", "torch", "onnx")
+def load_classifier(name_or_path: str | Path = "default", options: LoadOptions | None = None,
+                    **fields) -> Predictor:
+    """Load a model by name (``default``, ``vader``, a pulled model) or from a saved folder.
 
-
-def load_classifier(name_or_path: str | Path = "default", device: str | None = None,
-                    runtime: str | None = None) -> Predictor:
-    """Load a model by name (``default``, ``vader``) or from a saved folder.
-
-    ``runtime`` (default ``$POLARITY_RUNTIME`` or ``auto``) applies to the encoder tier:
-    ``onnx`` runs it on ONNX Runtime, int8 (exported on first use and cached), ``torch`` on
-    PyTorch, ``auto`` picks ONNX Runtime on the CPU when it is installed.
+    ``options`` (or its fields as keywords: ``device``, ``runtime``, ``dtype``, ``threads``,
+    ``max_length``) says how; see :class:`polarity.contract.LoadOptions`.
     """
+    options = dataclasses.replace(options or LoadOptions(), **fields)
     target = resolve_model(name_or_path)
     if target == "lexicon":
         from polarity.backends.lexicon import LexiconPredictor
 
         return LexiconPredictor()
-    if device not in (None, "cpu"):
-        _check_device(device)
+    if options.device not in (None, "cpu"):
+        _check_device(options.device)
     target = Path(target)
     if not (target / CARD_NAME).is_file() and _is_causal_lm(target):
         from polarity.backends.causal_lm import load_causal_lm_predictor, zero_shot_card
 
         card = zero_shot_card(str(target))
-        return load_causal_lm_predictor(target if target.is_dir() else None, card, device)
+        return load_causal_lm_predictor(target if target.is_dir() else None, card, options)
     card = read_card(target)
     if card.backend == "causal_lm":
         from polarity.backends.causal_lm import load_causal_lm_predictor
 
-        return load_causal_lm_predictor(target, card, device)
-    if card.backend == "encoder" and _use_onnx(runtime, device):
+        return load_causal_lm_predictor(target, card, options)
+    if card.backend == "encoder" and _use_onnx(options):
         from polarity.backends.onnx import load_onnx_predictor
         from polarity.export import cached_onnx
 
         folder = cached_onnx(target)
-        return load_onnx_predictor(folder, read_card(folder))
+        return load_onnx_predictor(folder, read_card(folder), options)
     if card.backend == "encoder":
         from polarity.backends.encoder import load_encoder_predictor
 
-        return load_encoder_predictor(Path(target), card, device=device)
+        return load_encoder_predictor(Path(target), card, options)
     if card.backend == "onnx":
         from polarity.backends.onnx import load_onnx_predictor
 
-        return load_onnx_predictor(target, card)
+        return load_onnx_predictor(target, card, options)
     raise ModelNotFoundError(
         f"{target}: backend {card.backend!r} is not available in this installation"
     )
@@ -161,11 +135,10 @@ def _check_device(device: str) -> None:
         raise InputError(f"device {device!r} is not available here; use --device cpu")
 
 
-def _use_onnx(runtime: str | None, device: str | None) -> bool:
+def _use_onnx(options: LoadOptions) -> bool:
     import importlib.util
-    import os
 
-    runtime = runtime or os.environ.get("POLARITY_RUNTIME") or "auto"
+    runtime, device = options.runtime or "auto", options.device
     if runtime not in RUNTIMES:
         raise ModelNotFoundError(f"runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     available = importlib.util.find_spec("onnxruntime") is not None

@@ -4,8 +4,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from polarity.prediction import check_texts, from_positive_probability
-from polarity.predictor import ModelInfo
+from polarity.contract import ModelInfo, check_texts, from_positive_probability
 from polarity.serve.app import create_app
 from polarity.serve.settings import Settings
 
@@ -35,7 +34,7 @@ class WordCounter:
 
 
 def make_client(predictor=None, **settings) -> TestClient:
-    fields = {"api_key": KEY, "rate_limit": "1000/hour", **settings}
+    fields = {"api_key": KEY, "rate_limit": "1000/hour", "runtime": "torch", **settings}
     if predictor is None and "model_path" not in settings:
         predictor = WordCounter()  # a real model only when a model_path is given
     app = create_app(Settings(**fields), predictor=predictor)

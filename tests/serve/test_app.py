@@ -187,13 +187,26 @@ def test_request_ids_and_metrics_cover_answers_and_failures():
     assert 'polarity_errors_total{code="500"} 1.0' in text
 
 
-def test_health_is_503_until_the_model_loads(tmp_path):
-    with make_client(model_path=str(tmp_path)) as c:  # not a model folder: never loads
-        c.app.state.service.predictor = None
+def test_health_is_503_until_the_model_loads():
+    with make_client() as c:
+        c.app.state.service.predictor = None  # as it is before the lifespan loads it
         r = c.get("/api/v1/health")
         assert r.status_code == 503 and r.json()["model_loaded"] is False
+        assert r.json()["checks"] == {"model": False, "rate_limiter": True}
         r = c.post("/api/v1/analyze", json={"text": "good"}, headers=H)
         assert r.status_code == 503 and r.json()["error"]["type"] == "model_loading"
+
+
+def test_the_model_loads_before_the_server_accepts_and_a_bad_one_stops_it(tmp_path, caplog):
+    from polarity.errors import ModelNotFoundError
+
+    caplog.set_level("INFO", logger="polarity.serve")
+    with make_client(predictor=None, model_path="vader") as c:  # no wait_ready needed
+        assert c.get("/api/v1/health").status_code == 200
+    assert "loading model vader" in caplog.text
+    with pytest.raises(ModelNotFoundError, match="polarity.json is missing"):
+        with make_client(model_path=str(tmp_path)):  # not a model folder
+            pass
 
 
 def test_startup_without_keys_is_refused():

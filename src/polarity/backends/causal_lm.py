@@ -16,7 +16,6 @@ import copy
 import dataclasses
 import inspect
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +23,14 @@ from pathlib import Path
 import torch
 
 from polarity.backends.base_models import quiet_loading, resolve_base
+from polarity.contract import (
+    LoadOptions,
+    ModelInfo,
+    Prediction,
+    check_texts,
+    from_positive_probability,
+)
 from polarity.modelcard import ModelCard
-from polarity.prediction import Prediction, check_texts, from_positive_probability
 from polarity.prompt import REASONING_PREFIX, PromptPieces, prompt_pieces, scoring_ids
 
 ADAPTER_DIR = "adapter"
@@ -154,15 +159,14 @@ class CausalLMPredictor:
 
     def __init__(self, model, tokenizer, card: ModelCard, path: Path | None = None,
                  prefix_cache: bool = True):
-        from polarity.predictor import ModelInfo
-
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.card = card
         self.pieces = prompt_pieces(tokenizer)
         self.prefix = PrefixCache(model, self.pieces.head) if prefix_cache else None
         self.max_new_tokens = int(card.extra.get("max_new_tokens", 64))
-        self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None)
+        self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
+                              reference=card.drift_reference)
 
     def positive_probabilities(self, texts: Sequence[str], batch_size: int = 16) -> list[float]:
         logits = label_logits(self.model, self.tokenizer, self.pieces, texts,
@@ -199,16 +203,15 @@ class CausalLMPredictor:
                 for p, r in zip(predictions, reasons, strict=True)]
 
 
-def inference_dtype(card: ModelCard, device: str) -> str:
-    """``POLARITY_DTYPE`` if set; float32 on CPUs, where bf16 matmuls without native support
-    are emulated (6.5x slower than float32 on this project's 2-core AVX2 machine); otherwise
-    the card's dtype."""
-    chosen = os.environ.get("POLARITY_DTYPE")
+def inference_dtype(card: ModelCard, device: str, chosen: str | None = None) -> str:
+    """``chosen`` if given; float32 on CPUs, where bf16 matmuls without native support are
+    emulated (6.5x slower than float32 on this project's 2-core AVX2 machine); otherwise the
+    card's dtype."""
     if chosen:
         if chosen not in DTYPES:
             from polarity.errors import InputError
 
-            raise InputError(f"POLARITY_DTYPE={chosen!r}; choose one of {', '.join(DTYPES)}")
+            raise InputError(f"dtype {chosen!r}; choose one of {', '.join(DTYPES)}")
         return chosen
     return "float32" if device == "cpu" else card.extra.get("dtype", "bfloat16")
 
@@ -235,14 +238,17 @@ def zero_shot_card(base: str) -> ModelCard:
                      max_length=2048, extra={"dtype": dtype if dtype in DTYPES else "bfloat16"})
 
 
-def load_causal_lm_predictor(folder: Path | None, card: ModelCard, device: str | None = None
-                             ) -> CausalLMPredictor:
-    threads = os.environ.get("POLARITY_NUM_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+def load_causal_lm_predictor(folder: Path | None, card: ModelCard,
+                             options: LoadOptions | None = None) -> CausalLMPredictor:
+    options = options or LoadOptions()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    if options.max_length:
+        card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
-    device = device or "cpu"
-    model = load_causal_lm_model(folder, card, inference_dtype(card, device)).to(device)
+    device = options.device or "cpu"
+    model = load_causal_lm_model(folder, card, inference_dtype(card, device, options.dtype)
+                                 ).to(device)
     has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
     tokenizer = load_lm_tokenizer(folder if has_tokenizer
                                   else resolve_base(card.base_model, folder))

@@ -8,7 +8,6 @@ tokenizer and the unchanged weights come from the base model the card names.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,9 +21,9 @@ from polarity.backends.exit_heads import exit_heads, pool, torch_stage_runner
 from polarity.backends.exits import EXITS_FILE, ExitPlan, cascade
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.backends.windows import score_texts
+from polarity.contract import LoadOptions, ModelInfo, Prediction
 from polarity.errors import InputError
 from polarity.modelcard import ModelCard
-from polarity.prediction import Prediction
 
 ADAPTER_DIR = "adapter"
 ENCODER_FILE = "encoder.safetensors"
@@ -172,15 +171,13 @@ class EncoderPredictor:
 
     def __init__(self, model: EncoderClassifier, tokenizer, card: ModelCard,
                  device: str = "cpu", path: Path | None = None):
-        from polarity.predictor import ModelInfo
-
         self.model = model.to(device)
         self.tokenizer = tokenizer
         self.card = card
         self.plan = ExitPlan.from_card(card)
         self.device = device
         self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None,
-                              "float32", torch.get_num_threads())
+                              "float32", torch.get_num_threads(), card.drift_reference)
 
     @torch.inference_mode()
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -204,15 +201,16 @@ class EncoderPredictor:
         return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
 
 
-def load_encoder_predictor(folder: Path, card: ModelCard, device: str | None = None
+def load_encoder_predictor(folder: Path, card: ModelCard, options: LoadOptions | None = None
                            ) -> EncoderPredictor:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    threads = os.environ.get("POLARITY_NUM_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+    options = options or LoadOptions()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    if options.max_length:
+        card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
     model = load_encoder_model(folder, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, folder))
-    predictor = EncoderPredictor(model, tokenizer, card, device or "cpu", folder)
+    predictor = EncoderPredictor(model, tokenizer, card, options.device or "cpu", folder)
     predictor.load_seconds = time.perf_counter() - started
     return predictor

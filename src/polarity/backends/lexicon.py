@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from polarity.contract import ModelInfo, Prediction, check_texts, from_positive_probability
 from polarity.errors import ModelNotFoundError
-from polarity.prediction import Prediction, check_texts, from_positive_probability
 
 
 class LexiconPredictor:
     def __init__(self):
-        from polarity.predictor import ModelInfo
-
         try:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
         except ImportError as exc:

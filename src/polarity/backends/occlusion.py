@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from polarity.prediction import Prediction, check_texts, from_positive_probability
+from polarity.contract import Prediction, check_texts, from_positive_probability
 
 MAX_WORDS = 48
 MIN_SUPPORT = 0.1  # log-odds; about a 10% change in the odds

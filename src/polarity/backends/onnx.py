@@ -17,8 +17,8 @@ import numpy as np
 from polarity.backends.exits import ExitPlan, cascade
 from polarity.backends.occlusion import predict_with_occlusion
 from polarity.backends.windows import score_texts
+from polarity.contract import LoadOptions, ModelInfo, Prediction
 from polarity.modelcard import ModelCard
-from polarity.prediction import Prediction
 
 
 def session(path: Path, threads: int | None = None):
@@ -26,14 +26,12 @@ def session(path: Path, threads: int | None = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = threads or int(os.environ.get("POLARITY_NUM_THREADS", "0") or 0)
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     # Idle intra-op threads spin by default; beside an event loop, other workers or other
     # jobs on a small machine that burns the cores they need.
-    if os.environ.get("POLARITY_ORT_SPIN", "0") != "1":
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -43,8 +41,6 @@ class OnnxPredictor:
     def __init__(self, folder: Path, card: ModelCard, threads: int | None = None):
         from transformers import AutoTokenizer
 
-        from polarity.predictor import ModelInfo
-
         self.card = card
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.plan = ExitPlan.from_card(card)
@@ -52,7 +48,8 @@ class OnnxPredictor:
         self.sessions = [session(folder / name, threads) for name in files]
         used = self.sessions[0].get_session_options().intra_op_num_threads or os.cpu_count()
         self.info = ModelInfo(card.name, "onnx", card.version, str(folder),
-                              card.extra.get("quantize") or "float32", used)
+                              card.extra.get("quantize") or "float32", used,
+                              card.drift_reference)
 
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         if len(self.sessions) > 1:
@@ -80,8 +77,12 @@ class OnnxPredictor:
         return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
 
 
-def load_onnx_predictor(folder: Path, card: ModelCard) -> OnnxPredictor:
+def load_onnx_predictor(folder: Path, card: ModelCard, options: LoadOptions | None = None
+                        ) -> OnnxPredictor:
+    options = options or LoadOptions()
+    if options.max_length:
+        card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
-    predictor = OnnxPredictor(folder, card)
+    predictor = OnnxPredictor(folder, card, options.threads)
     predictor.load_seconds = time.perf_counter() - started
     return predictor

@@ -5,6 +5,7 @@ heavy imports happen inside the command that needs them, so ``--help`` stays ins
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The process edge: nothing the CLI loads comes from a model hub (models are folders,
+    # package weights or `polarity models pull`), and a mistyped id should fail, not fetch.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)

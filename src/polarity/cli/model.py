@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from polarity.cli.types import positive_int
+from polarity.cli.types import add_load_flags, load_options, positive_int
 from polarity.errors import PolarityError
 
 
@@ -63,6 +63,7 @@ def _add_analyze(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--reasoning", action="store_true", help="explain each prediction")
     p.add_argument("--batch-size", type=positive_int, default=32)
+    add_load_flags(p)
     p.set_defaults(func=cmd_analyze)
 
 
@@ -79,7 +80,7 @@ def cmd_analyze(args) -> int:
     classifier = None
     for texts in chunks:
         if classifier is None:
-            classifier = load_classifier(args.model)
+            classifier = load_classifier(args.model, load_options(args))
         predictions = classifier.predict(texts, batch_size=args.batch_size,
                                          include_reasoning=args.reasoning)
         for text, pred in zip(texts, predictions, strict=True):
@@ -140,9 +141,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--runtime", choices=["auto", "onnx", "torch"],
-                   help="encoder runtime (default: $POLARITY_RUNTIME, else auto: ONNX "
-                   "Runtime int8 when installed)")
+    add_load_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -151,7 +150,7 @@ def cmd_evaluate(args) -> int:
 
     summary = evaluate(args.models or ["default"], args.test_file, args.report_dir,
                        args.profile_performance, args.text_column, args.label_column,
-                       args.batch_size, runtime=args.runtime)
+                       args.batch_size, options=load_options(args))
     for name, result in summary["models"].items():
         m, s = result["metrics"], result["setup"]
         print(f"{name}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro']['f1']:.4f}, "

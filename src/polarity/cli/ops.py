@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from polarity.cli.types import positive_int
+from polarity.cli.types import add_load_flags, load_options, positive_int
 from polarity.errors import PolarityError
 
 
@@ -71,6 +71,14 @@ def _add_keys(sub) -> None:
                         help="keys file the service reads (API_KEYS_FILE); default api_keys.txt")
     create.add_argument("--name", default="", help="a label stored beside the hash")
     create.set_defaults(func=cmd_keys_create)
+    listed = keys_sub.add_parser("list", help="the keys of a keys file: id and name")
+    listed.add_argument("--file", type=Path, default=Path("api_keys.txt"))
+    listed.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="remove a key; a running service stops "
+                                 "accepting it within a second")
+    revoke.add_argument("which", help="the key's id (from `keys list`) or name")
+    revoke.add_argument("--file", type=Path, default=Path("api_keys.txt"))
+    revoke.set_defaults(func=cmd_keys_revoke)
 
 
 def cmd_keys_create(args) -> int:
@@ -80,6 +88,23 @@ def cmd_keys_create(args) -> int:
     print(key)
     print(f"stored its SHA-256 hash in {args.file}; serve with API_KEYS_FILE={args.file}",
           file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args) -> int:
+    from polarity.serve.security import key_id, read_key_hashes, read_keys
+
+    read_key_hashes(args.file)  # a clear error for a missing or malformed file
+    for digest, name in read_keys(args.file):
+        print(f"{key_id(digest)}  {name}".rstrip())
+    return 0
+
+
+def cmd_keys_revoke(args) -> int:
+    from polarity.serve.security import revoke_keys
+
+    for kid, name in revoke_keys(args.file, args.which):
+        print(f"revoked {kid}  {name}".rstrip(), file=sys.stderr)
     return 0
 
 
@@ -98,6 +123,7 @@ def _add_batch(sub) -> None:
     p.add_argument("--num-actors", type=positive_int, default=2, help="Ray actors (model copies)")
     p.add_argument("--threads-per-actor", type=positive_int, default=1)
     p.add_argument("--batch-size", type=positive_int, default=64)
+    add_load_flags(p)
     p.add_argument("--shard-rows", type=positive_int, default=10_000,
                    help="rows per Parquet part, the unit of resumption")
     p.add_argument("--text-column", default="text")
@@ -112,7 +138,8 @@ def cmd_batch(args) -> int:
         model=args.model, input=args.input, output=args.output, engine=args.engine,
         text_column=args.text_column, batch_size=args.batch_size, shard_rows=args.shard_rows,
         ray_address=args.ray_address, num_actors=args.num_actors,
-        threads_per_actor=args.threads_per_actor, progress=args.progress)
+        threads_per_actor=args.threads_per_actor, progress=args.progress,
+        load=load_options(args))
     summary = run_batch(options)
     print(json.dumps(summary, indent=2))
     if summary["error_rows"] and not summary["scored_rows"]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from polarity.contract import LoadOptions
+from polarity.drift import reference
 from polarity.errors import InputError
 from polarity.evaluate.calibration import (
     apply_temperature,
@@ -42,14 +44,14 @@ def predict_all(predictor, texts: list[str], batch_size: int, progress: bool, de
 def evaluate(models: list[str], test_file: str | Path | None = None,
              report_dir: str | Path = "reports/latest", profile_performance: bool = False,
              text_column: str = "text", label_column: str = "label", batch_size: int = 32,
-             progress: bool = True, runtime: str | None = None) -> dict:
+             progress: bool = True, options: LoadOptions | None = None) -> dict:
     data = load_test_set(test_file, text_column, label_column)
     # An unwritable report folder fails now, not after minutes of scoring.
     Path(report_dir).mkdir(parents=True, exist_ok=True)
     results = []
     for name in models:
         t0 = time.perf_counter()
-        predictor = load_classifier(name, runtime=runtime)
+        predictor = load_classifier(name, options)
         load_seconds = time.perf_counter() - t0
         probs, latencies = predict_all(predictor, data.texts, batch_size, progress,
                                        f"evaluate {name}")
@@ -100,6 +102,9 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
     result = {"temperature": temperature, "previous_temperature": card.temperature,
               "ece_before": before[0], "ece_after": after[0], "nll_before": before[1],
               "nll_after": after[1], "val_file": str(val_file), "val_rows": len(data.texts)}
+    calibrated = apply_temperature(logits, temperature)
+    result["reference"] = reference([LABELS[int(p >= 0.5)] for p in calibrated],
+                                    [max(p, 1 - p) for p in calibrated])
     card.temperature = temperature
     card.metrics["calibration"] = result
     if exits is not None:

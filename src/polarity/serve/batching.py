@@ -1,24 +1,103 @@
-"""Micro-batching: concurrent single requests share one model call.
+"""Getting texts to the model: admission, micro-batching and one model thread with lanes.
 
-Requests wait in a bounded queue; one collector task takes the first waiting item, then
-whatever else arrives within ``max_wait_ms`` (up to ``max_batch``), and runs the model in
-a single worker thread so the event loop never blocks. A full queue answers
-:class:`Overloaded` at once instead of growing without limit.
+- :class:`Admission` counts the texts admitted and not yet answered; past ``max_queue`` a
+  request is refused at once (:class:`Overloaded`, 503), before it spends rate-limit quota.
+- :class:`MicroBatcher`: concurrent single requests share one model call. One collector task
+  takes the first waiting text, then whatever else arrives within ``max_wait_ms`` (up to
+  ``max_batch``).
+- :class:`ModelRunner` runs predictor calls on one dedicated thread (the model is not
+  re-entrant), plain calls before reasoning ones: a reason costs up to 48 extra passes, so
+  reasoning work is cut into small calls and a plain request waits for at most one of them
+  (a 256-text request with reasons used to hold the model for 70 s). A call whose client has
+  gone is dropped before it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from polarity.prediction import Prediction
+from polarity.contract import Prediction
+from polarity.serve.errors import Overloaded
+
+PLAIN, REASONING = 0, 1
+#: Texts per reasoning call: the longest a plain request may wait behind reasoning work.
+REASONING_CHUNK = 2
 
 
-class Overloaded(Exception):
-    """The queue is full: the caller should answer 503."""
+class Admission:
+    """Texts admitted and not yet answered, bounded."""
+
+    def __init__(self, limit: int):
+        self.limit, self.inflight = limit, 0
+
+    def take(self, texts: int) -> None:
+        if self.inflight + texts > self.limit:
+            raise Overloaded("too many texts are waiting for the model; retry shortly",
+                             {"Retry-After": "1"})
+        self.inflight += texts
+
+    def give_back(self, texts: int) -> None:
+        self.inflight -= texts
+
+
+class ModelRunner:
+    """Predictor calls on one thread, taken in lane order (plain before reasoning)."""
+
+    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int):
+        self.predict = predict
+        self.batch_size = batch_size
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._waiting: dict[int, deque[asyncio.Future]] = {PLAIN: deque(), REASONING: deque()}
+        self._busy = False
+
+    async def run(self, texts: Sequence[str], reasoning: bool) -> list[Prediction]:
+        if not reasoning:
+            return await self._call(list(texts), False, PLAIN)
+        out: list[Prediction] = []
+        for start in range(0, len(texts), REASONING_CHUNK):
+            out += await self._call(list(texts[start:start + REASONING_CHUNK]), True, REASONING)
+        return out
+
+    async def _call(self, texts: list[str], reasoning: bool, lane: int) -> list[Prediction]:
+        loop = asyncio.get_running_loop()
+        turn = loop.create_future()
+        self._waiting[lane].append(turn)
+        self._next()
+        try:
+            await turn
+        except asyncio.CancelledError:  # the client has gone: the call never runs
+            if turn.done() and not turn.cancelled():  # it was this call's turn: pass it on
+                self._done(None)
+            raise
+        work = loop.run_in_executor(self.executor, lambda: self.predict(
+            texts, batch_size=self.batch_size, include_reasoning=reasoning))
+        # The thread cannot be stopped: the next call starts when this one has ended, even
+        # if its client has gone.
+        work.add_done_callback(self._done)
+        return await asyncio.shield(work)
+
+    def _done(self, _) -> None:
+        self._busy = False
+        self._next()
+
+    def _next(self) -> None:
+        if self._busy:
+            return
+        for lane in (PLAIN, REASONING):
+            while self._waiting[lane]:
+                turn = self._waiting[lane].popleft()
+                if not turn.done():
+                    self._busy = True
+                    turn.set_result(None)
+                    return
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
 
 
 @dataclass
@@ -28,34 +107,16 @@ class _Item:
     future: asyncio.Future
 
 
-class ModelRunner:
-    """Runs predictor calls on one dedicated thread (the model is not re-entrant)."""
-
-    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int):
-        self.predict = predict
-        self.batch_size = batch_size
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-
-    async def run(self, texts: Sequence[str], reasoning: bool) -> list[Prediction]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, lambda: self.predict(list(texts), batch_size=self.batch_size,
-                                                include_reasoning=reasoning))
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-
-
 class MicroBatcher:
     def __init__(self, runner: ModelRunner, max_batch: int = 32, max_wait_ms: float = 2.0,
-                 max_queue: int = 1024, on_batch: Callable[[int], None] | None = None):
+                 on_batch: Callable[[int], None] | None = None):
         self.runner = runner
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.on_batch = on_batch
         self._task: asyncio.Task | None = None
-        self._busy = False
+        self._running: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._collect(), name="micro-batcher")
@@ -66,10 +127,7 @@ class MicroBatcher:
 
     async def submit(self, text: str, reasoning: bool = False) -> Prediction:
         future = asyncio.get_running_loop().create_future()
-        try:
-            self.queue.put_nowait(_Item(text, reasoning, future))
-        except asyncio.QueueFull:
-            raise Overloaded from None
+        self.queue.put_nowait(_Item(text, reasoning, future))
         return await future
 
     async def _collect(self) -> None:
@@ -88,36 +146,41 @@ class MicroBatcher:
                     batch.append(await asyncio.wait_for(self.queue.get(), remaining))
                 except TimeoutError:
                     break
-            self._busy = True
-            try:
-                await self._run(batch)
-            finally:
-                self._busy = False
+            # Plain and reasoning texts are separate calls in separate lanes. The collector
+            # waits for the plain call, so that what arrives meanwhile forms the next batch,
+            # but not for reasoning work, which runs between plain calls.
+            plain = None
+            for wants in (False, True):
+                items = [i for i in batch if i.reasoning == wants]
+                if items:
+                    task = asyncio.create_task(self._run(items, wants))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                    plain = task if not wants else plain
+            if plain is not None:
+                await asyncio.wait({plain})
 
-    async def _run(self, batch: list[_Item]) -> None:
-        # Texts that want reasoning and those that do not go in separate calls: reasoning
-        # costs one extra forward pass per word.
-        for wants in (False, True):
-            items = [i for i in batch if i.reasoning == wants and not i.future.cancelled()]
-            if not items:
-                continue
-            if self.on_batch:
-                self.on_batch(len(items))
-            try:
-                preds = await self.runner.run([i.text for i in items], wants)
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-                for item in items:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, pred in zip(items, preds, strict=True):
+    async def _run(self, items: list[_Item], reasoning: bool) -> None:
+        items = [i for i in items if not i.future.cancelled()]  # their clients have gone
+        if not items:
+            return
+        if self.on_batch:
+            self.on_batch(len(items))
+        try:
+            preds = await self.runner.run([i.text for i in items], reasoning)
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            for item in items:
                 if not item.future.done():
-                    item.future.set_result(pred)
+                    item.future.set_exception(exc)
+            return
+        for item, pred in zip(items, preds, strict=True):
+            if not item.future.done():
+                item.future.set_result(pred)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Finish what is queued, then stop the collector (graceful shutdown)."""
         deadline = time.perf_counter() + timeout
-        while (not self.queue.empty() or self._busy) and time.perf_counter() < deadline:
+        while (not self.queue.empty() or self._running) and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
         if self._task:
             self._task.cancel()

@@ -1,4 +1,5 @@
-"""Error responses: one JSON shape for every failure, with a request id and no internals."""
+"""Error responses: one JSON shape for every failure, with a request id and no internals,
+and one table from the service's domain errors to HTTP status codes (``STATUS``)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,67 @@ from polarity.serve.schemas import ErrorResponse
 log = logging.getLogger("polarity.serve")
 
 
-class ApiError(Exception):
-    def __init__(self, code: int, type_: str, message: str, headers: dict | None = None):
-        self.code, self.type, self.message, self.headers = code, type_, message, headers
+class ServiceError(Exception):
+    """A failure the client is told about: its message says what to do; ``headers`` (such as
+    Retry-After) go with the response. The status code comes from ``STATUS``."""
+
+    def __init__(self, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.headers = headers
+
+
+class Unauthorized(ServiceError):
+    """No X-API-Key, or one that is not known."""
+
+
+class TooCostly(ServiceError):
+    """The request asks for more work than one request may (texts with reasons, a batch
+    larger than the key's whole rate limit)."""
+
+
+class RateLimited(ServiceError):
+    """The key has spent its limit for now."""
+
+
+class ModelNotReady(ServiceError):
+    """The model is not loaded (yet)."""
+
+
+class Overloaded(ServiceError):
+    """Too many texts are waiting for the model."""
+
+
+class LimiterUnavailable(ServiceError):
+    """The rate-limit storage (Redis) does not answer and the limit fails closed."""
+
+
+class ClientGone(ServiceError):
+    """The client closed the connection before its answer was ready: its queued work was
+    dropped. The response (nginx's 499) is never read; it is counted in the metrics."""
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+#: Domain error -> (status, error type). The only place where status codes are chosen.
+STATUS: dict[type[Exception], tuple[int, str]] = {
+    InputError: (400, "invalid_request"),
+    Unauthorized: (401, "unauthorized"),
+    TooCostly: (413, "payload_too_large"),
+    RateLimited: (429, "rate_limited"),
+    ModelNotReady: (503, "model_loading"),
+    Overloaded: (503, "overloaded"),
+    LimiterUnavailable: (503, "rate_limiter_unavailable"),
+    ClientGone: (499, "client_closed_request"),
+}
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500, "internal_error"
 
 
 def error_response(request: Request, code: int, type_: str, message: str,
@@ -66,9 +121,8 @@ def describe_validation(exc: RequestValidationError) -> str:
 
 
 def install(app) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return error_response(request, exc.code, exc.type, exc.message, exc.headers)
+    for kind in STATUS:
+        app.add_exception_handler(kind, _domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -79,11 +133,6 @@ def install(app) -> None:
             message = (f"the request body must be a JSON object sent with Content-Type: "
                        f"application/json (got {kind or 'no Content-Type'})")
         return error_response(request, 400, "invalid_request", message)
-
-    @app.exception_handler(InputError)
-    async def _input(request: Request, exc: InputError):
-        # The predictor's own input checks: the text, not the model, is at fault.
-        return error_response(request, 400, "invalid_request", str(exc))
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge):
@@ -105,6 +154,11 @@ def install(app) -> None:
         return error_response(request, 500, "internal_error",
                               "the model failed on this request; retry, and report the "
                               "request_id if it persists")
+
+
+async def _domain_error(request: Request, exc: Exception):
+    code, kind = status_of(exc)
+    return error_response(request, code, kind, str(exc), getattr(exc, "headers", None))
 
 
 ERROR_RESPONSES = {

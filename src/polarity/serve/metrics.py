@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from polarity.drift import DriftWatch
 
 
 class ServiceMetrics:
-    def __init__(self):
+    def __init__(self, drift: DriftWatch | None = None):
+        self.drift = drift or DriftWatch(None)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("polarity_requests_total", "HTTP requests",
@@ -24,7 +29,27 @@ class ServiceMetrics:
             registry=r, buckets=(0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1))
         self.queue_depth = Gauge("polarity_queue_depth", "Texts waiting for the model",
                                  registry=r)
+        self.drift_psi = Gauge("polarity_drift_confidence_psi", "PSI of the recent answers' "
+                               "confidences against validation (NaN: too few answers)",
+                               registry=r)
+        self.drift_positive = Gauge("polarity_drift_positive_share", "Share of POSITIVE in "
+                                    "the recent answers", registry=r)
+        self.drift_reference = Gauge("polarity_drift_reference_positive_share", "Share of "
+                                     "POSITIVE on validation data", registry=r)
+        self.drift_answers = Gauge("polarity_drift_window_answers", "Answers in the drift "
+                                   "window", registry=r)
 
     def observe_prediction(self, label: str, confidence: float) -> None:
         self.predictions.labels(label).inc()
         self.confidence.observe(confidence)
+        self.drift.observe(label, confidence)
+
+    def update_drift(self) -> None:
+        now = self.drift.current()
+        self.drift_answers.set(len(self.drift.recent))
+        if now is None:
+            self.drift_psi.set(math.nan)
+            return
+        self.drift_psi.set(now["psi"])
+        self.drift_positive.set(now["positive_share"])
+        self.drift_reference.set(now["reference_positive_share"])

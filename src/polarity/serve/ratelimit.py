@@ -1,10 +1,18 @@
 """Per-key moving-window rate limits through the `limits` library: in memory by default,
-Redis when ``REDIS_URL`` is set, so the limit holds across workers and replicas."""
+Redis when ``REDIS_URL`` is set, so the limit holds across workers and replicas.
+
+When the storage fails (Redis down, or stopped and not answering) the limit fails
+``closed`` (503 with the reason; the default: no request goes unmetered) or ``open`` (the
+request is served unmetered, a warning logged), as ``rate_limit_on_error`` says; a socket
+timeout bounds what a stalled Redis costs a request."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 from limits import parse
@@ -12,6 +20,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from polarity.errors import InputError
+from polarity.serve.errors import LimiterUnavailable, RateLimited, TooCostly
+
+log = logging.getLogger("polarity.serve")
 
 
 @dataclass
@@ -33,25 +44,55 @@ REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 
 
 class RateLimiter:
-    def __init__(self, rate: str, redis_url: str | None = None):
+    def __init__(self, rate: str, redis_url: str | None = None, on_error: str = "closed",
+                 timeout: float = 0.5):
         try:
             self.item = parse(rate)
         except ValueError as exc:
             raise InputError(f"RATE_LIMIT {rate!r} is not valid: use e.g. '1000/hour'") from exc
+        self.on_error = on_error
         if redis_url:
             scheme = redis_url.partition("://")[0]
             if scheme not in REDIS_SCHEMES or "://" not in redis_url:
                 raise InputError(f"REDIS_URL {redis_url!r} is not valid: use e.g. "
                                  "redis://host:6379/0 (or rediss://, redis+unix://)")
-            self.storage = storage_from_string(f"async+{redis_url}", implementation="redispy")
+            self.storage = storage_from_string(f"async+{redis_url}", implementation="redispy",
+                                               socket_timeout=timeout,
+                                               socket_connect_timeout=timeout)
         else:
             self.storage = storage_from_string("async+memory://")
         self.limiter = MovingWindowRateLimiter(self.storage)
+        # Within a worker, a key's hit and its window count are read together, so that
+        # X-RateLimit-Remaining is exact for concurrent requests of one key.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def hit(self, identity: str, cost: int = 1) -> Decision:
-        """Spend ``cost`` units for ``identity``; a request over the limit spends nothing."""
-        allowed = await self.limiter.hit(self.item, identity, cost=cost)
-        stats = await self.limiter.get_window_stats(self.item, identity)
+    async def spend(self, identity: str, cost: int = 1) -> Decision:
+        """Spend ``cost`` units for ``identity`` or raise: :class:`TooCostly` when the cost is
+        more than the whole limit (no retry could succeed), :class:`RateLimited` when the
+        window is full (nothing is spent), :class:`LimiterUnavailable` when the storage
+        fails and the limit fails closed."""
+        if cost > self.item.amount:
+            raise TooCostly(f"{cost} texts are more than this key's whole limit of {self.item}:"
+                            f" send at most {self.item.amount} texts per request")
+        try:
+            decision = await self._hit(identity, cost)
+        except Exception as exc:  # noqa: BLE001 - redis and network errors of every kind
+            if self.on_error == "open":
+                log.warning("rate-limit storage failed (%s); serving unmetered (fail open)",
+                            type(exc).__name__)
+                return Decision(True, self.item.amount, self.item.amount, 0)
+            raise LimiterUnavailable("the rate limiter's storage is not answering "
+                                     f"({type(exc).__name__}); retry shortly",
+                                     {"Retry-After": "5"}) from exc
+        if not decision.allowed:
+            raise RateLimited(f"rate limit of {self.item} per key exceeded; retry after the "
+                              "Retry-After seconds", decision.headers())
+        return decision
+
+    async def _hit(self, identity: str, cost: int) -> Decision:
+        async with self._locks[identity]:
+            allowed = await self.limiter.hit(self.item, identity, cost=cost)
+            stats = await self.limiter.get_window_stats(self.item, identity)
         return Decision(allowed, self.item.amount, max(0, stats.remaining),
                         math.ceil(stats.reset_time))
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from polarity.prediction import NOT_BLANK
+from polarity.contract import NOT_BLANK
 
 Label = Literal["POSITIVE", "NEGATIVE"]
 
@@ -57,7 +57,10 @@ class ModelDescription(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "loading"]
+    status: Literal["ok", "loading", "degraded"] = Field(
+        description="ok: ready; loading: no model yet; degraded: the rate limiter's storage "
+        "does not answer.")
+    checks: dict[str, bool] = Field(description="Each readiness check: model, rate_limiter.")
     model_loaded: bool
     gpu_available: bool
     memory_usage: dict[str, float]

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from polarity.errors import InputError
+
+log = logging.getLogger("polarity.serve")
 
 KEY_PREFIX = "pk_"
 
@@ -57,19 +61,79 @@ def read_key_hashes(path: str | Path) -> list[str]:
     return hashes
 
 
+def read_keys(path: str | Path) -> list[tuple[str, str]]:
+    """``(sha256 hex, name)`` per key line of a keys file."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if parts and not parts[0].startswith("#"):
+            out.append((parts[0].lower(), parts[1] if len(parts) > 1 else ""))
+    return out
+
+
+def revoke_keys(path: str | Path, which: str) -> list[tuple[str, str]]:
+    """Remove the keys whose id (the hash's first 12 characters) or name is ``which``;
+    returns them. A running service stops accepting them within a second."""
+    from polarity.folders import write_atomically
+
+    path = Path(path)
+    read_key_hashes(path)  # refuse a malformed file before rewriting it
+    gone, kept = [], []
+    for line in path.read_text().splitlines(keepends=True):
+        parts = line.strip().split(maxsplit=1)
+        match = parts and not parts[0].startswith("#") and (
+            key_id(parts[0].lower()) == which or (len(parts) > 1 and parts[1] == which))
+        (gone if match else kept).append(line)
+    if not gone:
+        raise InputError(f"no key with id or name {which!r} in {path} (see `polarity keys "
+                         f"list --file {path}`)")
+    write_atomically(path, "".join(kept))
+    path.chmod(0o600)
+    return [(key_id(g.split()[0]), (g.split(maxsplit=1)[1:] or [""])[0].strip()) for g in gone]
+
+
 @dataclass
 class KeyStore:
     hashes: list[bytes]
+    plain: list[bytes] = field(default_factory=list)
+    path: Path | None = None
+    stamp: tuple[int, int] | None = None
+    checked: float = 0.0
 
     @classmethod
     def build(cls, plain: list[str], keys_file: str | None) -> KeyStore:
-        digests = [hash_key(k) for k in plain]
-        if keys_file:
-            digests += read_key_hashes(keys_file)
-        return cls([bytes.fromhex(d) for d in digests])
+        digests = [bytes.fromhex(hash_key(k)) for k in plain]
+        store = cls(list(digests), digests, Path(keys_file) if keys_file else None)
+        store.reload()
+        return store
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def reload(self) -> None:
+        """Read the keys file again (the plain keys from settings stay)."""
+        if self.path is None:
+            return
+        stat = self.path.stat() if self.path.exists() else None
+        hashes = read_key_hashes(self.path)
+        self.hashes = self.plain + [bytes.fromhex(d) for d in hashes]
+        self.stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
+
+    def refresh(self, every: float = 1.0) -> None:
+        """Reload when the keys file changed (checked at most every ``every`` seconds): a key
+        removed from the file stops working without a restart. A file made unreadable or
+        malformed keeps the keys read last, with a warning."""
+        now = time.monotonic()
+        if self.path is None or now - self.checked < every:
+            return
+        self.checked = now
+        try:
+            stat = self.path.stat()
+            if (stat.st_mtime_ns, stat.st_size) != self.stamp:
+                self.reload()
+                log.info("API keys reloaded from %s: %d key(s)", self.path, len(self))
+        except (OSError, InputError) as exc:
+            log.warning("API keys file %s not reloaded: %s", self.path, exc)
 
     def check(self, presented: str | None) -> str | None:
         """The key id when ``presented`` is a known key, else None."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polarity.configfile import read_yaml_mapping
+from polarity.contract import LoadOptions
 from polarity.errors import InputError, validation_message
 
 
@@ -21,22 +23,22 @@ class Settings(BaseModel):
     """Model to serve: 'default', 'vader' or a model folder."""
     device: str = "cpu"
     """Torch device for the model."""
-    max_length: int | None = None
+    max_length: int | None = Field(None, ge=8)
     """Override the model's token limit (None keeps the model card's)."""
-    batch_size: int = 32
+    batch_size: int = Field(32, ge=1, le=4096)
     """Largest model call: micro-batches and /analyze/batch chunks."""
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = Field(0.0, ge=0, le=10_000)
     """How long a micro-batch waits for more requests after the first one arrives. 0 takes
     what is queued and runs at once: requests that arrive during a model call still form the
     next batch, and an idle server answers without waiting (2-3 ms better p50 at concurrency 1,
     no measurable throughput change at 64; docs/performance.md)."""
-    max_queue: int = 1024
+    max_queue: int = Field(1024, ge=1)
     """Texts waiting for the model before new requests get 503."""
-    max_batch_items: int = 256
+    max_batch_items: int = Field(256, ge=1)
     """Most texts in one /analyze/batch request."""
-    max_text_chars: int = 10_000
+    max_text_chars: int = Field(10_000, ge=1)
     """Longest accepted text, in characters."""
-    max_body_bytes: int = 2_000_000
+    max_body_bytes: int = Field(2_000_000, ge=256)
     """Largest request body; larger ones get 413."""
     api_key: str | None = None
     """One accepted API key (plain text)."""
@@ -52,21 +54,53 @@ class Settings(BaseModel):
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
     redis_url: str | None = None
     """Shared rate-limit storage; without it each worker counts on its own."""
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     """Log level of the service."""
     log_texts: bool = False
     """Put request texts into the logs (off: only their length)."""
     host: str = "127.0.0.1"
     """Address to bind."""
-    port: int = 8000
+    port: int = Field(8000, ge=0, le=65535)
     """Port to bind."""
-    workers: int = 1
+    workers: int = Field(1, ge=1, le=256)
     """Worker processes."""
-    threads: int | None = None
+    threads: int | None = Field(None, ge=1)
     """Model threads per worker, PyTorch or ONNX Runtime (None: all cores divided by workers)."""
-    runtime: str | None = None
+    max_reasoning_texts: int = Field(16, ge=0)
+    """Most texts of one request that may ask for a reason: a reason costs up to 48 extra
+    model passes (docs/service.md), so a 256-text batch with reasons held the model for 70 s.
+    Larger requests get 413; 0 turns reasons off."""
+    max_connections: int = Field(2048, ge=1)
+    """Open connections (and requests in progress) per worker before new ones get 503
+    (uvicorn's limit_concurrency); keeps a connection flood from exhausting file handles."""
+    max_header_bytes: int = Field(32_768, ge=1024)
+    """Largest request head (request line and headers); larger ones get 431."""
+    header_timeout_s: float = Field(10.0, gt=0)
+    """Time a client has to send a request's head once it starts; then 408."""
+    body_timeout_s: float = Field(10.0, gt=0)
+    """Longest pause while a request's body arrives; then the connection is closed."""
+    keep_alive_s: float = Field(5.0, gt=0)
+    """Idle time before a keep-alive connection is closed."""
+    rate_limit_on_error: Literal["closed", "open"] = "closed"
+    """When the rate-limit storage (Redis) fails: ``closed`` answers 503 (no request goes
+    unmetered), ``open`` serves the request unmetered and logs a warning."""
+    redis_timeout_s: float = Field(0.5, gt=0)
+    """Socket timeout for the rate-limit storage: a stalled Redis costs at most this."""
+    runtime: Literal["auto", "onnx", "torch"] | None = None
     """Encoder-tier runtime: ``auto`` (ONNX Runtime int8 when installed, exported on first
-    use and cached), ``onnx`` or ``torch``; None reads ``POLARITY_RUNTIME``, then ``auto``."""
+    use and cached), ``onnx`` or ``torch``; None: ``POLARITY_RUNTIME``, then ``auto``."""
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
+    """Causal LM tier precision; None: ``POLARITY_DTYPE``, then float32 on the CPU and the
+    model's own on a GPU."""
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(device=self.device, runtime=self.runtime, dtype=self.dtype,
+                           threads=self.threads, max_length=self.max_length)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value):
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("api_keys", "open_endpoints", mode="before")
     @classmethod
@@ -95,6 +129,11 @@ def load_settings(config_file: str | Path | None = None, environ: dict | None = 
         if not isinstance(service, dict):
             raise InputError(f"{path}: 'service' must hold a mapping of service settings")
         data.update(service)
+    # The library-wide variables, under the names the other commands read.
+    for name, variable in (("runtime", "POLARITY_RUNTIME"), ("dtype", "POLARITY_DTYPE"),
+                           ("threads", "POLARITY_NUM_THREADS")):
+        if environ.get(variable):
+            data[name] = environ[variable]
     for name in Settings.model_fields:
         if name.upper() in environ:
             data[name] = environ[name.upper()]

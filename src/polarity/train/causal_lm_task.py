@@ -6,7 +6,6 @@ referenced, not copied.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -38,7 +37,6 @@ class CausalLMTask:
     def __init__(self, config: TrainConfig):
         from peft import LoraConfig, get_peft_model
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.config = config
         base = resolve_base(config.base_model)
         seed_everything(config.seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -30,7 +29,6 @@ from polarity.train.seed import seed_everything
 
 class EncoderTask:
     def __init__(self, config: TrainConfig):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.config = config
         base = resolve_base(config.base_model)
         seed_everything(config.seed)  # the adapter and head initialisation depend on it

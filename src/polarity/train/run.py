@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from polarity.train.config import TrainConfig
@@ -13,7 +12,6 @@ from polarity.train.loop import fit
 def train(config: TrainConfig, resume: Path | str | None = None, command: str | None = None
           ) -> dict:
     """Train and save a model folder into ``config.output_dir``; returns validation metrics."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

@@ -1,10 +1,16 @@
-"""What every backend returns for one text, and the input checks they all share."""
+"""The contract every model tier implements: :class:`Prediction` (what a text gets),
+:class:`ModelInfo` (what a model is), :class:`LoadOptions` (how to load one), the
+:class:`Predictor` protocol, and the input checks and the label rule they all share.
+
+Every other module depends on this one and it depends on none of theirs: backends build
+on it, and the CLI, the service and batch jobs use only it and ``load_classifier``."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
 
 from polarity.errors import InputError
 from polarity.labels import NEGATIVE, POSITIVE
@@ -28,6 +34,80 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_json(self) -> dict:
+        """The one JSON shape of a prediction, shared by the HTTP API, the CLI and batch
+        outputs' columns: ``predicted_sentiment``, ``confidence``, ``scores``, ``reasoning``,
+        ``windows``."""
+        return {"predicted_sentiment": self.label, "confidence": self.confidence,
+                "scores": dict(self.scores), "reasoning": self.reasoning,
+                "windows": self.windows}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is; reported by ``/api/v1/health`` and evaluation reports."""
+
+    name: str
+    backend: str
+    version: str
+    path: str | None = None
+    dtype: str = "float32"
+    """Precision the model computes in: float32, bfloat16, int8 ..."""
+    threads: int | None = None
+    """CPU threads the runtime uses (None: not applicable)."""
+    reference: dict | None = None
+    """Label share and confidence distribution on validation data (from ``polarity
+    calibrate``), against which the service measures drift."""
+
+
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a model; every field None keeps the default."""
+
+    device: str | None = None
+    """Torch device: cpu, cuda, cuda:N, mps (default cpu)."""
+    runtime: str | None = None
+    """Encoder tier: ``onnx`` (ONNX Runtime, int8, exported on first use and cached),
+    ``torch`` or ``auto`` (the default: ONNX Runtime on the CPU when installed)."""
+    dtype: str | None = None
+    """Causal LM tier: float32, bfloat16 or float16 (default: float32 on the CPU, the
+    model's own dtype on a GPU)."""
+    threads: int | None = None
+    """CPU threads for PyTorch or ONNX Runtime (default: theirs)."""
+    max_length: int | None = None
+    """Tokens per window, overriding the model card's."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **fields) -> LoadOptions:
+        """Options from ``POLARITY_RUNTIME``, ``POLARITY_DTYPE`` and
+        ``POLARITY_NUM_THREADS``, read at a process's edge (CLI, service settings), with
+        explicit non-None ``fields`` taking precedence."""
+        threads = environ.get("POLARITY_NUM_THREADS")
+        found = {"runtime": environ.get("POLARITY_RUNTIME") or None,
+                 "dtype": environ.get("POLARITY_DTYPE") or None,
+                 "threads": int(threads) if threads and threads.isdigit() else None}
+        return cls(**{**found, **{k: v for k, v in fields.items() if v is not None}})
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A loaded sentiment model."""
+
+    info: ModelInfo
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        include_reasoning: bool = False,
+    ) -> list[Prediction]:
+        """Classify texts. Raises :class:`polarity.errors.InputError` for empty or
+        non-string input. ``reasoning`` stays None unless asked for and supported."""
+        ...
 
 
 def label_of(p_positive: float) -> str:
