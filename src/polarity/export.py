@@ -208,6 +208,14 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
             digest.update(path.read_bytes())
     digest.update(str(quantize).encode())
     folder = cache_root() / "onnx" / f"{read_card(model_dir).name}-{digest.hexdigest()[:16]}"
-    if not (folder / "polarity.json").is_file():
-        export_onnx(model_dir, folder, quantize)
+    if (folder / "polarity.json").is_file():
+        return folder
+    from filelock import FileLock
+
+    # Workers starting together would otherwise export into the same .partial folder at
+    # once; the first exports, the others wait and then find it done.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "polarity.json").is_file():
+            export_onnx(model_dir, folder, quantize)
     return folder

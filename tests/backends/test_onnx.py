@@ -96,3 +96,22 @@ def test_stored_ranges_are_reused_without_the_training_file(trained_tiny, export
                                                  )["extra"]["calibration"]
     a = load_classifier(exported[1]).positive_probabilities(TEXTS)
     assert load_classifier(again).positive_probabilities(TEXTS) == a
+
+
+def test_two_processes_building_the_onnx_cache_at_once_export_it_once(trained_tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from polarity.export import cached_onnx;"
+              "print(cached_onnx(Path(sys.argv[1])))")
+    env = {**os.environ, "POLARITY_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(trained_tiny)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    folders = {out.decode().strip() for out, _ in outs}
+    assert len(folders) == 1
+    [folder] = folders
+    assert load_classifier(folder).predict(TEXTS[:3])
+    assert not list((tmp_path / "onnx").glob("*.partial"))

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from polarity.data import registry
-from polarity.data.sources import Record, Rejected, SourceSpec, iter_source
+from polarity.data.inputs import iter_source
+from polarity.data.sources import Record, Rejected, SourceSpec
 from polarity.errors import InputError
 
 FIX = Path(__file__).parent.parent / "fixtures"

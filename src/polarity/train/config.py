@@ -131,8 +131,9 @@ class TrainConfig(BaseModel):
     """How many best checkpoints to keep (the latest is always kept too, for resuming)."""
     early_stopping_patience: int | None = Field(3, ge=1)
     """Stop after this many evaluations without improvement; None disables."""
-    metric_for_best: str = "accuracy"
-    """Validation metric that ranks checkpoints (higher is better)."""
+    metric_for_best: Literal["accuracy", "loss"] = "accuracy"
+    """Validation metric that ranks checkpoints: accuracy (higher is better) or loss (lower
+    is better)."""
     eval_batch_size: int = Field(128, ge=1)
     """Examples per forward pass during evaluation."""
     max_val_rows: int | None = Field(5000, ge=1)
@@ -180,7 +181,10 @@ def load_train_config(paths: str | Path | list | None, **overrides) -> TrainConf
         data.update(loaded)
         if lora:
             data["lora"] = lora
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(overrides.get("lora"), dict):  # a flag such as --lora.r changes one field
+        overrides["lora"] = {**data.get("lora", {}), **overrides["lora"]}
+    data.update(overrides)
     try:
         return TrainConfig.model_validate(data)
     except ValueError as exc:

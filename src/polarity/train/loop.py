@@ -177,6 +177,11 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
         torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
 
+    if not Path(config.train_file).exists():
+        raise InputError(f"training file not found: {config.train_file}. Prepared splits come "
+                         "from `polarity prepare --config configs/prepare_default.yaml` (or "
+                         "`make prepare-default`) for the configs in configs/; otherwise "
+                         "point train_file at your JSONL or Parquet file")
     select = {"sources": config.sources, "min_chars": config.min_chars}
     teacher = (read_teacher_file(config.teacher_file, config.teacher_column)
                if config.teacher_file else None)
@@ -316,6 +321,8 @@ def _evaluate_and_save(task, config, val_rows, state, optimizer, scheduler, log)
     # Without validation data the newest checkpoint counts as the best one; a model whose
     # validation loss is not finite scores NaN and can never be the best.
     metric = metrics.get(config.metric_for_best, float(state.step))
+    if config.metric_for_best == "loss" and val_rows:
+        metric = -metric  # ranked higher-is-better throughout
     if not all(math.isfinite(v) for v in metrics.values()):
         metric = -math.inf
     _log(log, {"event": "eval", "step": state.step, **metrics})
