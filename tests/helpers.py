@@ -118,3 +118,58 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_tiny_gguf(qwen_folder: Path, path: Path) -> Path:
+    """The tiny Qwen2 as a float32 GGUF file with its BPE tokenizer and chat template, as
+    llama.cpp's converter lays one out: what `polarity models pull` converts, in small."""
+    import json as _json
+
+    import numpy as np
+    import torch
+    from gguf import MODEL_ARCH, GGUFWriter, get_tensor_name_map
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(qwen_folder)
+    tok = _json.loads((qwen_folder / "tokenizer.json").read_text())
+    tok_config = _json.loads((qwen_folder / "tokenizer_config.json").read_text())
+    vocab = dict(tok["model"]["vocab"])
+    for added in tok.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    specials = {a["content"] for a in tok.get("added_tokens", []) if a.get("special")}
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]]
+
+    writer = GGUFWriter(str(path), "qwen2")
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_freq_base(config.rope_theta if hasattr(config, "rope_theta")
+                              else config.rope_parameters["rope_theta"])
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("qwen2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t in specials else 1 for t in tokens])
+    writer.add_token_merges(merges)
+    writer.add_eos_token_id(config.eos_token_id)
+    writer.add_bos_token_id(config.pad_token_id)
+    writer.add_pad_token_id(config.pad_token_id)
+    writer.add_chat_template(tok_config.get("chat_template") or
+                             (qwen_folder / "chat_template.jinja").read_text())
+    names = get_tensor_name_map(MODEL_ARCH.QWEN2, config.num_hidden_layers)
+    weights = load_file(str(qwen_folder / "model.safetensors"))
+    for name, tensor in weights.items():
+        if name == "lm_head.weight":
+            continue  # tied to the embeddings
+        gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        writer.add_tensor(gguf_name, tensor.to(torch.float32).numpy().astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

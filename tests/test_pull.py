@@ -40,3 +40,32 @@ def test_a_wrong_checksum_is_refused_and_leaves_nothing(tmp_path):
 def test_unpulled_model_has_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="polarity models pull"):
         pulled_folder("qwen2.5-coder-1.5b-instruct", tmp_path)
+
+
+def test_a_gguf_converts_without_random_initialisation(tiny_qwen, tmp_path, monkeypatch):
+    import torch
+    from helpers import write_tiny_gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from polarity.pull import convert_gguf
+
+    gguf = write_tiny_gguf(tiny_qwen, tmp_path / "tiny.gguf")
+
+    def only_on_meta(init):  # an initialiser may run only where there is no memory
+        def guarded(tensor, *args, **kwargs):
+            assert tensor.is_meta, "a random initialisation filled real memory"
+            return init(tensor, *args, **kwargs)
+        return guarded
+
+    for name in ("normal_", "kaiming_uniform_", "uniform_", "zeros_", "ones_"):
+        monkeypatch.setattr(torch.nn.init, name, only_on_meta(getattr(torch.nn.init, name)))
+    folder = convert_gguf(gguf, tmp_path / "bf16", progress=False)
+    monkeypatch.undo()
+    converted = AutoModelForCausalLM.from_pretrained(folder)
+    original = AutoModelForCausalLM.from_pretrained(tiny_qwen, dtype=torch.bfloat16)
+    assert converted.dtype == torch.bfloat16
+    ids = torch.tensor([[1, 2, 3, 40, 50, 60]])
+    torch.testing.assert_close(converted(ids).logits, original(ids).logits)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.chat_template and tokenizer("the movie")["input_ids"] == \
+        AutoTokenizer.from_pretrained(tiny_qwen)("the movie")["input_ids"]
