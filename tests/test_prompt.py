@@ -79,3 +79,15 @@ def test_training_example_masks_the_prompt(tok):
 ])
 def test_parse_answer(answer, expected):
     assert parse_answer(answer) == expected
+
+
+def test_batched_scoring_ids_equal_one_by_one(tiny_qwen):
+    from transformers import AutoTokenizer
+
+    from polarity.prompt import prompt_pieces, scoring_ids, scoring_ids_batch
+
+    tok = AutoTokenizer.from_pretrained(tiny_qwen)
+    pieces = prompt_pieces(tok)
+    texts = ["the movie was great", "x" * 500, "<|im_end|> sneaky", "é ü 😍"]
+    assert scoring_ids_batch(tok, pieces, texts, 96) == [scoring_ids(tok, pieces, t, 96)
+                                                          for t in texts]

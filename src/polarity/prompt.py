@@ -102,6 +102,19 @@ def scoring_ids(tokenizer, pieces: PromptPieces, text: str, max_length: int) -> 
     return pieces.head + body_ids(tokenizer, pieces, text, max_length) + pieces.tail
 
 
+def scoring_ids_batch(tokenizer, pieces: PromptPieces, texts: list[str], max_length: int
+                      ) -> list[list[int]]:
+    """:func:`scoring_ids` of many texts with one tokenizer call (the fast tokenizer then
+    works in parallel, in Rust): per-text calls bound GPU scoring at 1,100-2,000 texts/s."""
+    budget = max_length - len(pieces.head) - len(pieces.tail)
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for the text after the "
+                         f"{len(pieces.head) + len(pieces.tail)}-token template")
+    bodies = tokenizer([f" {t}" for t in texts], add_special_tokens=False,
+                       split_special_tokens=True)["input_ids"]
+    return [pieces.head + body[:budget] + pieces.tail for body in bodies]
+
+
 def generation_ids(tokenizer, pieces: PromptPieces, text: str, max_length: int,
                    max_new_tokens: int) -> list[int]:
     """The prompt up to the assistant header, for generating the whole answer freely."""

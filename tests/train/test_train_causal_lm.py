@@ -121,3 +121,19 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(results[0][1], results[1][1],
                                                                 strict=True))
+
+
+def test_reasoning_comes_from_the_base_model_and_labels_from_the_adapter(trained_qwen,
+                                                                         tiny_qwen):
+    out, data, before = trained_qwen
+    rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    texts, labels = [r["text"] for r in rows[:4]], [r["label"] for r in rows[:4]]
+    tuned, base = load_classifier(out), load_classifier(tiny_qwen)
+    assert tuned.reasoning_ids(texts, labels, max_new_tokens=6) == \
+        base.reasoning_ids(texts, labels, max_new_tokens=6)
+    # scoring still uses the adapter, before and after a reason was generated
+    after = tuned.positive_probabilities([r["text"] for r in rows])
+    assert after != pytest.approx(before, abs=1e-3)
+    tuned.predict(texts[:1], include_reasoning=True)
+    assert tuned.positive_probabilities([r["text"] for r in rows]) == pytest.approx(after,
+                                                                                   abs=1e-5)

@@ -17,7 +17,8 @@ import dataclasses
 import inspect
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,7 +32,13 @@ from polarity.contract import (
     from_positive_probability,
 )
 from polarity.modelcard import ModelCard
-from polarity.prompt import REASONING_PREFIX, PromptPieces, prompt_pieces, scoring_ids
+from polarity.prompt import (
+    REASONING_PREFIX,
+    PromptPieces,
+    prompt_pieces,
+    scoring_ids,
+    scoring_ids_batch,
+)
 
 ADAPTER_DIR = "adapter"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -110,7 +117,7 @@ class PrefixCache:
 def label_logits(model, tokenizer, pieces: PromptPieces, texts: Sequence[str], max_length: int,
                  batch_size: int = 16, prefix: PrefixCache | None = None) -> torch.Tensor:
     """``[n, 2]`` logits of the NEGATIVE and POSITIVE tokens after ``Sentiment:``."""
-    rows = [scoring_ids(tokenizer, pieces, t, max_length) for t in texts]
+    rows = scoring_ids_batch(tokenizer, pieces, list(texts), max_length)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     out = torch.zeros((len(rows), 2))
     label_ids = torch.tensor(pieces.label_ids)
@@ -181,9 +188,13 @@ class CausalLMPredictor:
                    + tok(f" {label}{REASONING_PREFIX}", add_special_tokens=False)["input_ids"]
                    for t, label in zip(texts, labels, strict=True)]
         out: list[list[int]] = []
-        for start in range(0, len(prompts), batch_size):
-            out += generate_after(self.model, tok, prompts[start:start + batch_size],
-                                  max_new_tokens or self.max_new_tokens, self.pieces.end_of_turn)
+        # The base model writes the reason: after LoRA on labels alone the adapter's own
+        # continuations degenerate (docs/qwen.md), and the label is already fixed above.
+        with without_adapter(self.model):
+            for start in range(0, len(prompts), batch_size):
+                out += generate_after(self.model, tok, prompts[start:start + batch_size],
+                                      max_new_tokens or self.max_new_tokens,
+                                      self.pieces.end_of_turn)
         return out
 
     def reasoning(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 16,
@@ -216,16 +227,35 @@ def inference_dtype(card: ModelCard, device: str, chosen: str | None = None) -> 
     return "float32" if device == "cpu" else card.extra.get("dtype", "bfloat16")
 
 
-def load_causal_lm_model(folder: Path | None, card: ModelCard, dtype: str = "float32"):
-    """Base + adapter (merged for inference) in ``dtype``."""
+def load_causal_lm_model(folder: Path | None, card: ModelCard, dtype: str = "float32",
+                         keep_adapter: bool = False):
+    """Base + adapter, merged for inference, in ``dtype``. ``keep_adapter`` keeps the peft
+    wrapper (merged all the same) so that the base model can still be run without it."""
     if folder is not None and (folder / "config.json").is_file():
         return load_base_lm(folder, dtype)  # an exported, merged model
     model = load_base_lm(resolve_base(card.base_model, folder), dtype)
     if folder is not None and (folder / ADAPTER_DIR).is_dir():
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR)).merge_and_unload()
+        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR))
+        if not keep_adapter:
+            return model.merge_and_unload()
+        model.merge_adapter()
     return model
+
+
+@contextmanager
+def without_adapter(model) -> Iterator[None]:
+    """Run the base model: LoRA layers unmerge themselves while disabled, and are merged
+    again afterwards. A model without an adapter runs as it is."""
+    if not hasattr(model, "disable_adapter"):
+        yield
+        return
+    try:
+        with model.disable_adapter():
+            yield
+    finally:
+        model.merge_adapter()
 
 
 def zero_shot_card(base: str) -> ModelCard:
@@ -247,8 +277,8 @@ def load_causal_lm_predictor(folder: Path | None, card: ModelCard,
         card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
     device = options.device or "cpu"
-    model = load_causal_lm_model(folder, card, inference_dtype(card, device, options.dtype)
-                                 ).to(device)
+    model = load_causal_lm_model(folder, card, inference_dtype(card, device, options.dtype),
+                                 keep_adapter=True).to(device)
     has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
     tokenizer = load_lm_tokenizer(folder if has_tokenizer
                                   else resolve_base(card.base_model, folder))
