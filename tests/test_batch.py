@@ -14,7 +14,7 @@ import pytest
 from helpers import synthetic_rows
 
 from polarity.batch import BatchOptions, run_batch
-from polarity.batch_shards import plan, read_shard
+from polarity.batch.shards import plan, read_shard
 from polarity.errors import InputError
 from polarity.predictor import load_classifier
 
@@ -85,7 +85,7 @@ def test_jsonl_and_parquet_inputs(trained_tiny, tmp_path):
 
 def test_a_crashed_run_resumes_without_losing_or_repeating_rows(trained_tiny, tmp_path,
                                                                monkeypatch):
-    import polarity.batch as batch
+    import polarity.batch.run as batch
 
     write_csv(tmp_path / "in.csv", 100, bad=False)
     options = BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",

@@ -12,7 +12,8 @@ def test_analyze_json_from_arguments(trained_tiny, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in lines] == ["so great movie", "awful phone was"]
     for row in lines:
-        assert set(row) == {"text", "predicted_sentiment", "confidence", "scores"}
+        assert set(row) == {"text", "predicted_sentiment", "confidence", "scores", "reasoning",
+                            "windows"}  # the one JSON shape, as the API answers
         assert row["predicted_sentiment"] in ("POSITIVE", "NEGATIVE")
 
 
@@ -122,8 +123,14 @@ def test_export_never_overwrites_the_model_or_a_foreign_folder(trained_tiny, cap
 
 
 def test_batch_where_no_row_can_be_scored_fails(trained_tiny, capsys, tmp_path):
-    src = tmp_path / "in.csv"
+    src = tmp_path / "in.csv"  # a header without the column: refused before any output
     src.write_text("body\nhello there\n")
+    assert main(["batch", "--model", str(trained_tiny), "--input", str(src), "--output",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "no column 'text'; it has ['body']" in _one_line_error(capsys, "batch")
+    assert not (tmp_path / "out").exists()
+    src = tmp_path / "in.jsonl"  # JSON lines have no header: every row is reported
+    src.write_text('{"body": "hello there"}\n')
     assert main(["batch", "--model", str(trained_tiny), "--input", str(src), "--output",
                  str(tmp_path / "out"), "--no-progress"]) == 2
     err = _one_line_error(capsys, "batch")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from polarity.contract import Prediction, check_texts, from_positive_probability
+from polarity.contract import Prediction, check_texts, from_positive_probability, label_of
 
 MAX_WORDS = 48
 MIN_SUPPORT = 0.1  # log-odds; about a 10% change in the odds
@@ -41,8 +41,8 @@ def explain_by_occlusion(
 ) -> str:
     """A one-line reason naming the words that supported the predicted label."""
     words = text.split()[:MAX_WORDS]
-    positive = p_positive >= 0.5
-    label = "POSITIVE" if positive else "NEGATIVE"
+    label = label_of(p_positive)
+    positive = label == "POSITIVE"
     if len(words) < 2:
         return f"{label}: the whole text is a single word, no finer attribution."
     variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]

@@ -127,12 +127,7 @@ def _stdin_chunks(stream, size: int):
 
 def _print_prediction(text: str, pred, as_json: bool, reasoning: bool) -> None:
     if as_json:
-        row = {"text": text, "predicted_sentiment": pred.label,
-               "confidence": round(pred.confidence, 6),
-               "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
-        if reasoning:
-            row["reasoning"] = pred.reasoning
-        print(json.dumps(row, ensure_ascii=False))
+        print(json.dumps({"text": text, **pred.to_json()}, ensure_ascii=False))
     else:
         print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
         if reasoning and pred.reasoning:

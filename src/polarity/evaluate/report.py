@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from polarity.contract import label_of
 from polarity.evaluate import charts
 from polarity.labels import LABELS
 
@@ -40,7 +41,7 @@ def write_report(out: Path, test_name: str, results: list[dict], texts: list[str
         for r in results:
             for i, text in enumerate(texts):
                 p = r["p_positive"][i]
-                label = LABELS[1] if p >= 0.5 else LABELS[0]
+                label = label_of(p)
                 w.writerow([r["name"], text, gold[i], label, f"{max(p, 1 - p):.6f}",
                             f"{r['latencies_ms'][i]:.3f}", categories[i] or ""])
 
@@ -65,7 +66,7 @@ def write_report(out: Path, test_name: str, results: list[dict], texts: list[str
 def _charts(out: Path, r: dict, gold: list[str]) -> dict[str, bytes]:
     m = r["metrics"]
     conf = [max(p, 1 - p) for p in r["p_positive"]]
-    correct = [(p >= 0.5) == (g == LABELS[1]) for p, g in zip(r["p_positive"], gold,
+    correct = [label_of(p) == g for p, g in zip(r["p_positive"], gold,
                                                              strict=True)]
     images = {
         "confusion_matrix": charts.confusion_matrix(m, r["name"]),
@@ -147,12 +148,12 @@ def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
     else:
         lines.append("Not profiled (run with --profile-performance); per-text latencies below "
                      "are batch time divided by batch size.")
-    wrong = [i for i, p in enumerate(r["p_positive"]) if (p >= 0.5) != (gold[i] == LABELS[1])]
+    wrong = [i for i, p in enumerate(r["p_positive"]) if label_of(p) != gold[i]]
     lines += ["", f"### Error analysis: {len(wrong)} wrong predictions", "",
               "| text | gold | predicted | confidence | category |", "|---|---|---|---|---|"]
     for i in sorted(wrong, key=lambda i: -max(r["p_positive"][i], 1 - r["p_positive"][i])):
         p = r["p_positive"][i]
-        lines.append(f"| {_cell(texts[i])} | {gold[i]} | {LABELS[int(p >= 0.5)]} | "
+        lines.append(f"| {_cell(texts[i])} | {gold[i]} | {label_of(p)} | "
                      f"{max(p, 1 - p):.3f} | {categories[i] or ''} |")
     md = "\n".join(lines) + "\n"
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from polarity.contract import LoadOptions
+from polarity.contract import LoadOptions, label_of
 from polarity.drift import reference
 from polarity.errors import InputError
 from polarity.evaluate.calibration import (
@@ -55,7 +55,7 @@ def evaluate(models: list[str], test_file: str | Path | None = None,
         load_seconds = time.perf_counter() - t0
         probs, latencies = predict_all(predictor, data.texts, batch_size, progress,
                                        f"evaluate {name}")
-        preds = [LABELS[int(p >= 0.5)] for p in probs]
+        preds = [label_of(p) for p in probs]
         metrics = compute_metrics(data.labels, preds, probs,
                                   {"source": data.sources, "category": data.categories})
         prof, kind = None, "batch time / batch size"
@@ -94,7 +94,7 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
 
     def stats(p):
         conf = [max(x, 1 - x) for x in p]
-        correct = [(x >= 0.5) == (g == LABELS[1]) for x, g in zip(p, data.labels, strict=True)]
+        correct = [label_of(x) == g for x, g in zip(p, data.labels, strict=True)]
         return reliability(conf, correct)["ece"], nll(data.labels, p)
 
     before = stats(probs)
@@ -103,7 +103,7 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
               "ece_before": before[0], "ece_after": after[0], "nll_before": before[1],
               "nll_after": after[1], "val_file": str(val_file), "val_rows": len(data.texts)}
     calibrated = apply_temperature(logits, temperature)
-    result["reference"] = reference([LABELS[int(p >= 0.5)] for p in calibrated],
+    result["reference"] = reference([label_of(p) for p in calibrated],
                                     [max(p, 1 - p) for p in calibrated])
     card.temperature = temperature
     card.metrics["calibration"] = result

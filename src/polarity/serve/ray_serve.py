@@ -23,7 +23,7 @@ def deploy(settings: Settings, replicas: int, address: str | None = None) -> Non
     the deployment is up."""
     from ray import serve
 
-    from polarity.batch_ray import connect
+    from polarity.ray_cluster import connect
 
     if replicas < 1:
         from polarity.errors import InputError

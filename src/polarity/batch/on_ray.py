@@ -7,8 +7,10 @@ import dataclasses
 import json
 from collections.abc import Iterator
 
-from polarity.batch import BatchOptions, score_shard
-from polarity.batch_shards import Shard
+from polarity.batch.options import BatchOptions
+from polarity.batch.scoring import score_shard
+from polarity.batch.shards import Shard
+from polarity.ray_cluster import connect
 
 
 class ShardScorer:
@@ -32,19 +34,6 @@ class ShardScorer:
             results.append(score_shard(self.predictor, shard, Path(self.output),
                                        self.text_column, self.batch_size))
         return {key: [r[key] for r in results] for key in ("shard", "rows", "errors")}
-
-
-def connect(address: str | None, num_cpus: int | None = None) -> bool:
-    """Join ``address`` or start a local Ray; True when this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    return True
 
 
 def run_on_ray(options: BatchOptions, pending: list[Shard]) -> Iterator[dict]:

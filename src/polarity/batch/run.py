@@ -1,6 +1,6 @@
 """``polarity batch``: score files too large for memory, locally or on Ray, resumably.
 
-The input is planned into shards (:mod:`polarity.batch_shards`); each shard becomes one
+The input is planned into shards (:mod:`polarity.batch.shards`); each shard becomes one
 ``part-NNNNN.parquet`` (input columns, ``row_id``, ``predicted_sentiment``, ``confidence``,
 ``scores``) written atomically, plus ``_errors/part-NNNNN.jsonl`` for its bad rows (names
 starting with ``_`` keep pyarrow, pandas and Spark reading the folder as one Parquet data
@@ -16,116 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from polarity.batch_shards import Shard, plan, read_shard
-from polarity.contract import LoadOptions, is_blank
+from polarity.batch.options import BatchOptions
+from polarity.batch.scoring import score_shard
+from polarity.batch.shards import Shard, plan
 from polarity.errors import InputError
 from polarity.folders import write_atomically
 
 MANIFEST = "_batch.json"
-RESULT_COLUMNS = ("row_id", "predicted_sentiment", "confidence", "scores")
-
-
-@dataclass
-class BatchOptions:
-    """Arguments of ``polarity batch``."""
-
-    model: str = "default"
-    """'default', 'vader' or a model folder."""
-    input: Path = Path("texts.csv")
-    """A CSV/TSV/JSONL/Parquet file or a folder of them."""
-    output: Path = Path("scored")
-    """Output folder of Parquet parts (created; reused to resume)."""
-    engine: str = "local"
-    """``local`` or ``ray``."""
-    text_column: str = "text"
-    """Column holding the text."""
-    batch_size: int = 64
-    """Texts per model call."""
-    shard_rows: int = 10_000
-    """Rows per output part: the unit of resumption."""
-    ray_address: str | None = None
-    """A Ray cluster (``ray://host:10001`` or ``auto``); None starts a local Ray."""
-    num_actors: int = 2
-    """Ray actors, each with its own copy of the model."""
-    threads_per_actor: int = 1
-    """CPU threads (and Ray CPUs) per actor."""
-    progress: bool = True
-    """Show a progress bar."""
-    load: LoadOptions = field(default_factory=LoadOptions)
-    """How to load the model (device, runtime ...); a Ray actor adds its thread count."""
-
-
-def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_size: int,
-                on_rows: Callable[[int], None] | None = None) -> dict:
-    """Score one shard and write its part (and its errors) atomically; returns counts."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    good, errors = [], []
-    for row_id, row, error in read_shard(shard):
-        if error is None:
-            text = row.get(text_column)
-            if text_column not in row:
-                error = f"column {text_column!r} is missing"
-            elif not isinstance(text, str) or is_blank(text):
-                error = f"column {text_column!r} is empty or not text"
-        if error is not None:
-            errors.append({"row_id": row_id, "file": shard.path, "error": error,
-                           "row": row})
-        else:
-            good.append((row_id, row))
-    labels, confidences, scores = [], [], []
-    for start in range(0, len(good), batch_size * 8):
-        chunk = good[start:start + batch_size * 8]
-        for p in predictor.predict([r[text_column] for _, r in chunk], batch_size=batch_size):
-            labels.append(p.label)
-            confidences.append(p.confidence)
-            scores.append({"NEGATIVE": p.scores["NEGATIVE"], "POSITIVE": p.scores["POSITIVE"]})
-        if on_rows:
-            on_rows(len(chunk))
-    if on_rows and errors:
-        on_rows(len(errors))
-    table = _input_table([r for _, r in good], [row_id for row_id, _ in good])
-    table = table.append_column("predicted_sentiment", pa.array(labels, pa.string()))
-    table = table.append_column("confidence", pa.array(confidences, pa.float64()))
-    table = table.append_column("scores", pa.array(scores, pa.struct(
-        [("NEGATIVE", pa.float64()), ("POSITIVE", pa.float64())])))
-    name = f"part-{shard.index:05d}"
-    if errors:
-        # ASCII JSON: bytes that were not UTF-8 (lone surrogates here) and line separators
-        # such as U+2028 inside a text become escapes, so every reader splits lines alike.
-        write_atomically(output / "_errors" / f"{name}.jsonl", "".join(
-            json.dumps(e, default=str) + "\n" for e in errors).encode())
-    tmp = output / f".{name}.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, output / f"{name}.parquet")  # the shard counts as done from here on
-    return {"shard": shard.index, "rows": len(good), "errors": len(errors)}
-
-
-def _input_table(rows: list[dict], row_ids: list[int]):
-    """The input columns (the union over rows, first-seen order) plus ``row_id``. A column
-    whose values do not share one type is kept as text rather than dropped."""
-    import pyarrow as pa
-
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(k for k in row if k not in RESULT_COLUMNS))
-    columns = {}
-    for name in names:
-        values = [row.get(name) for row in rows]
-        try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
-    columns["row_id"] = pa.array(row_ids, pa.int64())
-    return pa.table(columns)
 
 
 def _check_manifest(options: BatchOptions, shards: list[Shard]) -> None:
@@ -192,7 +93,7 @@ def run_batch(options: BatchOptions) -> dict:
             score_shard(predictor, shard, options.output, options.text_column,
                         options.batch_size, bar.update)
     elif pending:
-        from polarity.batch_ray import run_on_ray
+        from polarity.batch.on_ray import run_on_ray
 
         for result in run_on_ray(options, pending):
             bar.update(result["rows"] + result["errors"])
