@@ -197,7 +197,7 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     while the adapter, head and metadata are unchanged."""
     import hashlib
 
-    from polarity.data.registry import cache_root
+    from polarity.cache import cache_root
 
     digest = hashlib.sha256()
     names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",

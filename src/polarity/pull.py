@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from polarity.data.registry import cache_root, fetch_package
+from polarity.cache import cache_root, fetch_package
 from polarity.errors import InputError, ModelNotFoundError
 from polarity.folders import replacing_folder
 
