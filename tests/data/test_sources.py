@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from polarity import cache
 from polarity.data import registry
 from polarity.data.inputs import iter_source
 from polarity.data.sources import Record, Rejected, SourceSpec
@@ -132,6 +133,6 @@ def test_registry_fetch_failure_is_clear(tmp_path, monkeypatch):
         returncode = 1
         stderr = "ERROR: No matching distribution found"
 
-    monkeypatch.setattr(registry.subprocess, "run", lambda *a, **k: Failed())
+    monkeypatch.setattr(cache.subprocess, "run", lambda *a, **k: Failed())
     with pytest.raises(InputError, match="could not fetch vadersentiment"):
         list(iter_source(SourceSpec.parse("vader:tweets"), cache_dir=tmp_path))
