@@ -9,7 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Tests pick the runtime explicitly; the ONNX path has its own tests.
+# CLI commands run in-process read POLARITY_RUNTIME at their edge, like a user's shell; the
+# Python API takes the runtime as an argument (tests that compare with training use torch).
 os.environ.setdefault("POLARITY_RUNTIME", "torch")
 
 from helpers import (  # noqa: E402

@@ -15,8 +15,11 @@ from helpers import synthetic_rows
 
 from polarity.batch import BatchOptions, run_batch
 from polarity.batch.shards import plan, read_shard
+from polarity.contract import LoadOptions
 from polarity.errors import InputError
 from polarity.predictor import load_classifier
+
+TORCH = LoadOptions(runtime="torch")
 
 
 def write_csv(path, n, seed=0, bad=True):
@@ -51,14 +54,14 @@ def test_csv_shards_cover_every_record_once(tmp_path):
 def test_local_batch_scores_every_row_and_reports_bad_ones(trained_tiny, tmp_path):
     texts = write_csv(tmp_path / "in.csv", 120)
     out = tmp_path / "out"
-    summary = run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",
+    summary = run_batch(BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
                                      output=out, shard_rows=25, progress=False))
     assert summary["scored_rows"] == 120 and summary["error_rows"] == 2
     assert pq.read_table(out).num_rows == 120  # the folder reads as one Parquet data set
     rows = read_output(out)
     assert [r["row_id"] for r in rows] == list(range(120))
     assert [r["text"] for r in rows] == texts and rows[0]["note"] == "line one\nline two"
-    expected = load_classifier(trained_tiny).predict(texts)
+    expected = load_classifier(trained_tiny, runtime="torch").predict(texts)
     for row, pred in zip(rows, expected, strict=True):
         assert row["predicted_sentiment"] == pred.label
         assert row["confidence"] == pytest.approx(pred.confidence, abs=1e-6)
@@ -76,8 +79,8 @@ def test_jsonl_and_parquet_inputs(trained_tiny, tmp_path):
     pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "b.parquet",
                    row_group_size=8)
     out = tmp_path / "out"
-    summary = run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path, output=out,
-                                     shard_rows=9, progress=False))
+    summary = run_batch(BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path,
+                                     output=out, shard_rows=9, progress=False))
     assert summary["input_rows"] == 61 and summary["scored_rows"] == 60
     assert summary["error_rows"] == 1
     assert [r["text"] for r in read_output(out)] == [r["text"] for r in rows] * 2
@@ -88,7 +91,7 @@ def test_a_crashed_run_resumes_without_losing_or_repeating_rows(trained_tiny, tm
     import polarity.batch.run as batch
 
     write_csv(tmp_path / "in.csv", 100, bad=False)
-    options = BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",
+    options = BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
                            output=tmp_path / "out", shard_rows=10, progress=False)
     real = batch.score_shard
 
@@ -127,7 +130,7 @@ def test_sigkill_then_rerun(trained_tiny, tmp_path):
 
 def test_rerun_with_other_settings_is_refused(trained_tiny, tmp_path):
     write_csv(tmp_path / "in.csv", 20, bad=False)
-    options = BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",
+    options = BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
                            output=tmp_path / "out", shard_rows=10, progress=False)
     run_batch(options)
     options.shard_rows = 5
@@ -139,14 +142,14 @@ def test_ray_engine_matches_local_row_for_row_and_resumes(trained_tiny, tmp_path
     pytest.importorskip("ray")
     write_csv(tmp_path / "in.csv", 2000, bad=False)
     local = tmp_path / "local"
-    run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv", output=local,
-                           shard_rows=250, progress=False))
+    run_batch(BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
+                           output=local, shard_rows=250, progress=False))
     # A Ray run that finds two parts already written (a crashed earlier run) and does the rest.
     ray_out = tmp_path / "ray"
     ray_out.mkdir()
     for name in ("_batch.json", "part-00000.parquet", "part-00003.parquet"):
         (ray_out / name).write_bytes((local / name).read_bytes())
-    summary = run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.csv",
+    summary = run_batch(BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
                                      output=ray_out, shard_rows=250, engine="ray",
                                      num_actors=2, progress=False))
     assert summary["shards_scored_this_run"] == 6 and summary["scored_rows"] == 2000

@@ -43,7 +43,7 @@ def test_single_string_is_a_batch_of_one():
 
 
 def test_trained_model_rejects_bad_input(trained_tiny):
-    clf = load_classifier(trained_tiny)
+    clf = load_classifier(trained_tiny, runtime="torch")
     assert isinstance(clf, Predictor)
     with pytest.raises(InputError):
         clf.predict([])
@@ -56,7 +56,7 @@ def test_trained_model_rejects_bad_input(trained_tiny):
 
 
 def test_reasoning_only_when_asked_and_names_words(trained_tiny):
-    clf = load_classifier(trained_tiny)
+    clf = load_classifier(trained_tiny, runtime="torch")
     plain, explained = clf.predict(["really wonderful movie"]), clf.predict(
         ["really wonderful movie"], include_reasoning=True)
     assert plain[0].reasoning is None

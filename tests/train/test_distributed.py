@@ -40,6 +40,6 @@ def test_two_processes_follow_one_process_loss_curve(toy_splits, tmp_path):
     assert card["training"]["processes"] == 2
     # The two-process model loads and is the one-process model, up to summation order.
     texts = [r["text"] for r in synthetic_rows(16, seed=21)]
-    a = load_classifier(tmp_path / "one").positive_probabilities(texts)
-    b = load_classifier(tmp_path / "two").positive_probabilities(texts)
+    a = load_classifier(tmp_path / "one", runtime="torch").positive_probabilities(texts)
+    b = load_classifier(tmp_path / "two", runtime="torch").positive_probabilities(texts)
     assert b == pytest.approx(a, abs=1e-2)

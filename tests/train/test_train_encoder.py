@@ -33,7 +33,7 @@ def test_trained_model_folder_describes_itself(trained_tiny):
 
 
 def test_load_and_predict_the_trained_model(trained_tiny):
-    clf = load_classifier(trained_tiny)
+    clf = load_classifier(trained_tiny, runtime="torch")
     rows = synthetic_rows(40, seed=99)
     preds = clf.predict([r["text"] for r in rows], batch_size=8)
     accuracy = sum(p.label == r["label"] for p, r in zip(preds, rows, strict=True)) / len(rows)
@@ -46,7 +46,7 @@ def test_load_and_predict_the_trained_model(trained_tiny):
 
 
 def test_batch_size_does_not_change_results(trained_tiny):
-    clf = load_classifier(trained_tiny)
+    clf = load_classifier(trained_tiny, runtime="torch")
     texts = [r["text"] for r in synthetic_rows(12, seed=5)]
     a = [p.scores["POSITIVE"] for p in clf.predict(texts, batch_size=1)]
     b = [p.scores["POSITIVE"] for p in clf.predict(texts, batch_size=12)]
@@ -196,7 +196,7 @@ def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encode
     task = EncoderTask(config)
     task.model.eval()
     rows = synthetic_rows(32, seed=11)
-    saved = load_classifier(trained_tiny)
+    saved = load_classifier(trained_tiny, runtime="torch")
     expected = [p.scores["POSITIVE"] for p in saved.predict([r["text"] for r in rows])]
     with torch.no_grad():
         enc = task._encode(rows)

@@ -7,7 +7,6 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -131,18 +130,8 @@ def epoch_batches(rows: list[dict], batch_size: int, seed: int, group: int = 50
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        if kind == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-        if kind == "linear":
-            return max(0.0, 1.0 - progress)
-        return 1.0
-
-    return factor
+#: TrainConfig.lr_scheduler -> transformers' schedule (each with linear warm-up).
+SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -202,8 +191,11 @@ def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> di
     total = config.max_steps or math.ceil(config.num_epochs * steps_per_epoch)
     model = task.model
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(config.lr_scheduler, int(config.warmup_ratio * total), total))
+    from transformers import get_scheduler
+
+    scheduler = get_scheduler(SCHEDULES[config.lr_scheduler], optimizer,
+                              num_warmup_steps=int(config.warmup_ratio * total),
+                              num_training_steps=total)
 
     state = TrainerState()
     if resume is not None:
