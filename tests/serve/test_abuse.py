@@ -196,3 +196,12 @@ def test_keys_list_revoke_and_the_service_stops_accepting_a_revoked_key(tmp_path
         still = c.post("/api/v1/analyze", json={"text": "good"}, headers={"X-API-Key": alice})
         assert (gone.status_code, still.status_code) == (401, 200)
     assert main(["keys", "revoke", "nobody", "--file", str(keys)]) == 2
+
+
+def test_a_batch_larger_than_the_queue_is_413_not_503():
+    with make_client(max_queue=3) as c:
+        wait_ready(c)
+        r = c.post("/api/v1/analyze/batch", json={"texts": ["good"] * 4}, headers=H)
+        assert r.status_code == 413 and "MAX_QUEUE=3" in r.json()["error"]["message"]
+        r = c.post("/api/v1/analyze/batch", json={"texts": ["good"] * 3}, headers=H)
+        assert r.status_code == 200

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from polarity.contract import Prediction
-from polarity.serve.errors import Overloaded
+from polarity.serve.errors import Overloaded, TooCostly
 
 PLAIN, REASONING = 0, 1
 #: Texts per reasoning call: the longest a plain request may wait behind reasoning work.
@@ -36,6 +36,9 @@ class Admission:
         self.limit, self.inflight = limit, 0
 
     def take(self, texts: int) -> None:
+        if texts > self.limit:  # could never be admitted: a retry cannot help
+            raise TooCostly(f"{texts} texts are more than this server ever queues "
+                            f"(MAX_QUEUE={self.limit}): send at most {self.limit} per request")
         if self.inflight + texts > self.limit:
             raise Overloaded("too many texts are waiting for the model; retry shortly",
                              {"Retry-After": "1"})

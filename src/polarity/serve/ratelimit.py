@@ -71,9 +71,7 @@ class RateLimiter:
         more than the whole limit (no retry could succeed), :class:`RateLimited` when the
         window is full (nothing is spent), :class:`LimiterUnavailable` when the storage
         fails and the limit fails closed."""
-        if cost > self.item.amount:
-            raise TooCostly(f"{cost} texts are more than this key's whole limit of {self.item}:"
-                            f" send at most {self.item.amount} texts per request")
+        self.check_cost(cost)
         try:
             decision = await self._hit(identity, cost)
         except Exception as exc:  # noqa: BLE001 - redis and network errors of every kind
@@ -88,6 +86,13 @@ class RateLimiter:
             raise RateLimited(f"rate limit of {self.item} per key exceeded; retry after the "
                               "Retry-After seconds", decision.headers())
         return decision
+
+    def check_cost(self, cost: int) -> None:
+        """:class:`TooCostly` when ``cost`` is more than the whole limit: no retry could
+        succeed, so it is refused before anything else."""
+        if cost > self.item.amount:
+            raise TooCostly(f"{cost} texts are more than this key's whole limit of {self.item}:"
+                            f" send at most {self.item.amount} texts per request")
 
     async def _hit(self, identity: str, cost: int) -> Decision:
         async with self._locks[identity]:

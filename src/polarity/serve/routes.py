@@ -156,6 +156,7 @@ async def _admitted(request: Request, state: ServiceState, key: str, texts: int,
                     response: Response, work: Callable[[], Awaitable]):
     """Admit ``texts`` (503 when the queue is full: before any quota is spent), spend the
     key's quota, then do ``work``, dropped if the client disconnects before it is done."""
+    state.limiter.check_cost(texts)  # refusals no retry can change come first
     state.admission.take(texts)
     try:
         decision = await state.limiter.spend(key, texts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import logging
 import os
 import socket
 
@@ -55,6 +56,10 @@ def serve(settings: Settings) -> None:
     if settings.workers == 1:
         uvicorn.Server(server_config(create_app(settings), settings)).run()
         return
+    if not settings.redis_url:
+        logging.getLogger("polarity.serve").warning(
+            "%d workers without REDIS_URL: each worker counts rate limits on its own, so a "
+            "key gets up to %d times RATE_LIMIT", settings.workers, settings.workers)
     os.environ.update(to_environ(settings))
     from uvicorn.supervisors import Multiprocess
 

@@ -1,0 +1,47 @@
+"""A teacher file (``data/teacher/NAME.parquet``) from a ``polarity batch`` output: each
+distinct text's P(POSITIVE), keyed by its hash, with the teacher's provenance.
+
+    python scripts/teacher_file.py data/distill/scored-mpnet data/teacher/mpnet.parquet \
+        --report reports/teacher-dev/metrics.json --command "polarity batch ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+from polarity.data.teacher import write_teacher_file
+from polarity.data.writers import read_rows
+from polarity.modelcard import read_card
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scored", type=Path, help="a polarity batch output folder")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--report", type=Path, help="metrics.json of the teacher on SST-2 dev")
+    parser.add_argument("--command", default="", help="the polarity batch command that scored")
+    args = parser.parse_args()
+    manifest = json.loads((args.scored / "_batch.json").read_text())
+    texts, probs = [], []
+    for row in read_rows(args.scored):
+        texts.append(row["text"])
+        probs.append(row["scores"]["POSITIVE"])
+    card = read_card(manifest["model"])
+    provenance = {"model": card.name, "model_folder": manifest["model"],
+                  "base_model": card.base_model, "validation": card.metrics.get("validation"),
+                  "input": manifest["input"], "rows": len(texts), "command": args.command,
+                  "date": datetime.datetime.now(datetime.UTC).isoformat()}
+    if args.report:
+        report = json.loads(args.report.read_text())
+        model = report["models"][manifest["model"]]
+        provenance["sst2_dev"] = {"accuracy": model["metrics"]["accuracy"],
+                                  "setup": {k: model["setup"][k] for k in
+                                            ("backend", "dtype", "model_sha256")}}
+    print(json.dumps(write_teacher_file(texts, probs, args.output, provenance), indent=2))
+
+
+if __name__ == "__main__":
+    main()
