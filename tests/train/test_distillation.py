@@ -10,8 +10,8 @@ from helpers import synthetic_rows, tiny_train_config, write_jsonl
 from polarity.errors import InputError
 from polarity.predictor import load_classifier
 from polarity.train.config import load_train_config
+from polarity.train.data import teacher_probability
 from polarity.train.encoder_task import distillation_loss
-from polarity.train.loop import teacher_probability
 from polarity.train.run import train
 
 

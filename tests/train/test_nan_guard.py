@@ -11,7 +11,7 @@ from helpers import tiny_train_config
 from polarity.errors import InputError
 from polarity.predictor import load_classifier
 from polarity.train.encoder_task import EncoderTask
-from polarity.train.loop import fit
+from polarity.train.recipe import fit
 
 
 def poisoned(task, bad_calls):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from polarity.train.config import TrainConfig
 from polarity.train.distributed import finish
-from polarity.train.loop import fit
+from polarity.train.recipe import fit
 
 
 def train(config: TrainConfig, resume: Path | str | None = None, command: str | None = None
