@@ -108,10 +108,9 @@ def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
 
 
 def engine_rows(model: str, runtime: str, sets: dict, threads: int) -> list[dict]:
-    os.environ["POLARITY_NUM_THREADS"] = str(threads)
     from polarity.predictor import load_classifier
 
-    predictor = load_classifier(model, runtime=runtime)
+    predictor = load_classifier(model, runtime=runtime, threads=threads)
     rows = []
     for name, items in sets.items():
         predictor.predict(items[:64], batch_size=32)

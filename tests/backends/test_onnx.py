@@ -47,7 +47,7 @@ def test_exported_folder_loads_on_its_own(exported):
 def test_runtime_onnx_exports_once_and_reuses_the_cache(trained_tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("POLARITY_CACHE", str(tmp_path))
     first = load_classifier(trained_tiny, runtime="onnx")
-    [folder] = list((tmp_path / "onnx").iterdir())
+    [folder] = [p for p in (tmp_path / "onnx").iterdir() if p.is_dir()]
     stamp = (folder / "model.int8.onnx").stat().st_mtime_ns
     second = load_classifier(trained_tiny, runtime="onnx")
     assert (folder / "model.int8.onnx").stat().st_mtime_ns == stamp

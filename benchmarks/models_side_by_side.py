@@ -1,0 +1,128 @@
+"""Two encoder models side by side in one run (the shipped default and a candidate): the raw
+engine's texts/s on unique tweet-length texts, the service's requests/s at concurrency 64
+and its p50 at concurrency 1, accuracy on SST-2 dev and on the validation split, and, for a
+model with early exits, the share of texts that leave at each exit.
+
+    python benchmarks/models_side_by_side.py default runs/student-mpnet [--requests 3000]
+
+The load generator and server start are benchmarks/serve_load.py's; every row of one run
+shares the machine's state, so compare ratios across runs, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
+       "&local_copy=tsv:../shared/data/sst2/dev.tsv")
+_spec = importlib.util.spec_from_file_location("serve_load",
+                                               Path(__file__).with_name("serve_load.py"))
+serve_load = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(serve_load)
+
+
+def accuracy(model, data) -> float:
+    probs = np.asarray(model.positive_probabilities(data.texts, 64))
+    return float(((probs >= 0.5) == np.asarray([g == "POSITIVE" for g in data.labels])).mean())
+
+
+def exit_shares(model, texts: list[str]) -> dict | None:
+    """Share of texts answered after each exit layer (None: no exits)."""
+    plan = getattr(model, "plan", None)
+    if plan is None or not plan.active:
+        return None
+    from polarity.backends.exits import cascade
+    from polarity.backends.windows import special_tokens
+    from polarity.preprocess import apply_all
+
+    head, tail = special_tokens(model.tokenizer)
+    ids = model.tokenizer(apply_all(texts, model.card.preprocessing), add_special_tokens=False,
+                          truncation=True, max_length=model.card.max_length - 2)["input_ids"]
+    left = []
+    for start in range(0, len(ids), 64):
+        chunk = [head + x + tail for x in ids[start:start + 64]]
+        width = max(map(len, chunk))
+        x = np.full((len(chunk), width), model.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros_like(x)
+        for i, row in enumerate(chunk):
+            x[i, :len(row)], mask[i, :len(row)] = row, 1
+        left += cascade(x, mask, model._run_stage, plan, model.card.temperature)[1].tolist()
+    left = np.asarray(left)
+    return {f"after layer {k or 'last'}": float((left == k).mean())
+            for k in sorted(set(plan.layers) | {0})}
+
+
+def measure(name: str, requests: int, seconds: float, dev, val) -> dict:
+    from polarity.predictor import load_classifier
+
+    model = load_classifier(name, runtime="onnx")
+    tweets = serve_load.texts(requests, 20, 7)
+    model.predict(tweets[:64], batch_size=32)
+    started = time.perf_counter()
+    model.predict(tweets, batch_size=32)
+    engine = len(tweets) / (time.perf_counter() - started)
+    row = {"model": name, "engine_texts_per_s": engine, "sst2_dev": accuracy(model, dev),
+           "validation": accuracy(model, val), "exits": exit_shares(model, val.texts)}
+    port = serve_load.free_port()
+    env = {**serve_load.os.environ, "POLARITY_RUNTIME": "onnx", "LOG_LEVEL": "warning"}
+    server = serve_load.start([sys.executable, "-m", "polarity", "serve", "--model", name,
+                               "--port", str(port), "--api-key", serve_load.KEY,
+                               "--rate-limit", "100000000/hour", "--log-level", "warning"],
+                              port, env)
+    try:
+        bodies = [json.dumps({"text": t}).encode() for t in serve_load.texts(requests, 20, 8)]
+        asyncio.run(serve_load.load(port, "/api/v1/analyze", bodies[:200], 16, 10))
+        one = asyncio.run(serve_load.load(port, "/api/v1/analyze", bodies, 1, seconds))
+        many = asyncio.run(serve_load.load(port, "/api/v1/analyze", bodies, 64, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    row.update({"service_rps_c64": many["rps"], "service_errors_c64": many["errors"],
+                "service_p50_c1_ms": one["p50"], "service_p99_c64_ms": many["p99"]})
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--val-file", default="data/default/val.jsonl")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--max-seconds", type=float, default=20.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    from polarity.evaluate.data import load_test_set
+    from polarity.evaluate.setup import cpu
+
+    dev, val = load_test_set(DEV), load_test_set(args.val_file)
+    rows = [measure(m, args.requests, args.max_seconds, dev, val) for m in args.models]
+    machine = cpu()
+    print(f"CPU {machine['name']}, {machine['cores']} cores, "
+          f"{', '.join(machine['extensions']) or 'no AVX2'}; ONNX Runtime int8; tweets ~20 "
+          f"words, unique")
+    print("| model | SST-2 dev | validation | engine texts/s (b32) | service req/s c64 "
+          "(errors) | p50 c1 ms | exits |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        exits = ", ".join(f"{k}: {v:.0%}" for k, v in r["exits"].items()) if r["exits"] \
+            else "-"
+        print(f"| {r['model']} | {r['sst2_dev']:.4f} | {r['validation']:.4f} | "
+              f"{r['engine_texts_per_s']:.0f} | {r['service_rps_c64']:.0f} "
+              f"({r['service_errors_c64']}) | {r['service_p50_c1_ms']:.1f} | {exits} |")
+    if len(rows) == 2:
+        print(f"\nengine {rows[1]['engine_texts_per_s'] / rows[0]['engine_texts_per_s']:.2f}x, "
+              f"service {rows[1]['service_rps_c64'] / rows[0]['service_rps_c64']:.2f}x")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"cpu": machine, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
