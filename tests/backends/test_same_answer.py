@@ -2,6 +2,7 @@
 runtime of the encoder tier (labels exactly, probabilities within 1e-5)."""
 
 import random
+from pathlib import Path
 
 import pytest
 from helpers import FILLER, synthetic_rows
@@ -34,3 +35,40 @@ def test_answers_do_not_depend_on_batch_size_neighbours_or_order(model):
             assert pred.scores["POSITIVE"] == pytest.approx(alone[text].scores["POSITIVE"],
                                                             abs=1e-5)
             assert pred.windows == alone[text].windows
+
+
+def test_every_entry_point_gives_the_same_answer(trained_tiny, tmp_path, capsys, monkeypatch):
+    """Python, the CLI, the HTTP API and `polarity batch` all answer through the same
+    Predictor: the same text gets the same label and probability from each."""
+    import json
+    import sys
+
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "serve"))
+    from serve_helpers import KEY, make_client, wait_ready
+
+    from polarity.batch import BatchOptions, run_batch
+    from polarity.cli import main
+    from polarity.contract import LoadOptions
+
+    texts = TEXTS[:12]
+    python = [p.scores["POSITIVE"] for p in
+              load_classifier(trained_tiny, runtime="torch").predict(texts)]
+    monkeypatch.setenv("POLARITY_RUNTIME", "torch")
+    assert main(["analyze", "--model", str(trained_tiny), "--json", *texts]) == 0
+    cli = [json.loads(line)["scores"]["POSITIVE"]
+           for line in capsys.readouterr().out.splitlines()]
+    with make_client(predictor=None, model_path=str(trained_tiny)) as client:
+        wait_ready(client)
+        http = [client.post("/api/v1/analyze", json={"text": t},
+                            headers={"X-API-Key": KEY}).json()["scores"]["POSITIVE"]
+                for t in texts]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.jsonl",
+                           output=tmp_path / "out", load=LoadOptions(runtime="torch"),
+                           progress=False))
+    rows = sorted(pq.read_table(tmp_path / "out").to_pylist(), key=lambda r: r["row_id"])
+    batch = [r["scores"]["POSITIVE"] for r in rows]
+    for other in (cli, http, batch):
+        assert other == pytest.approx(python, abs=1e-5)
