@@ -71,7 +71,7 @@ def test_occlusion_ranks_words_by_log_odds_even_when_confident():
     def score(texts, batch_size):  # a confident model: "good" adds 3 log-odds, "fine" 0.5
         logit = [4.0 + 3.0 * t.split().count("good") + 0.5 * t.split().count("fine")
                  for t in texts]
-        return [1 / (1 + math.exp(-x)) for x in logit], [1] * len(texts)
+        return [1 / (1 + math.exp(-x)) for x in logit], [1] * len(texts), [None] * len(texts)
 
     text = "a good and fine day"
     reason = explain_by_occlusion(text, score([text], 1)[0][0], score)

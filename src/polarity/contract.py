@@ -31,17 +31,23 @@ class Prediction:
     windows: int = 1
     """How many windows of the model's token limit the text was read in (1 unless it is
     longer than one window; see :mod:`polarity.backends.windows`)."""
+    exit_layer: int | None = None
+    """Debug only: the layer after which an early exit answered (None: the full model).
+    Left out of the JSON answers unless debug output is asked for."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def to_json(self) -> dict:
+    def to_json(self, debug: bool = False) -> dict:
         """The one JSON shape of a prediction, shared by the HTTP API, the CLI and batch
         outputs' columns: ``predicted_sentiment``, ``confidence``, ``scores``, ``reasoning``,
-        ``windows``."""
-        return {"predicted_sentiment": self.label, "confidence": self.confidence,
-                "scores": dict(self.scores), "reasoning": self.reasoning,
-                "windows": self.windows}
+        ``windows`` (and with ``debug``, ``exit_layer``)."""
+        out = {"predicted_sentiment": self.label, "confidence": self.confidence,
+               "scores": dict(self.scores), "reasoning": self.reasoning,
+               "windows": self.windows}
+        if debug:
+            out["exit_layer"] = self.exit_layer
+        return out
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,13 @@ def label_of(p_positive: float) -> str:
 
 
 def from_positive_probability(p_positive: float, reasoning: str | None = None,
-                              windows: int = 1) -> Prediction:
+                              windows: int = 1, exit_layer: int | None = None) -> Prediction:
     """Build a :class:`Prediction` from P(POSITIVE)."""
     p = min(max(float(p_positive), 0.0), 1.0)
     label = label_of(p)
     scores = {POSITIVE: p, NEGATIVE: 1.0 - p}
     return Prediction(label=label, confidence=scores[label], scores=scores, reasoning=reasoning,
-                      windows=windows)
+                      windows=windows, exit_layer=exit_layer)
 
 
 # One character worth reading: not whitespace, not a control character (Cc), not an

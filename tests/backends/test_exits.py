@@ -62,6 +62,18 @@ def test_the_cascade_gives_each_text_one_answer_in_any_batch(exit_model, runtime
     assert accuracy >= 0.85
 
 
+def test_which_exit_answered_is_in_debug_output_only(exit_model, capsys, monkeypatch):
+    from polarity.cli import main
+
+    preds = load_classifier(exit_model, runtime="torch").predict(TEXTS)
+    layers = {p.exit_layer for p in preds}
+    assert layers == {1, None}  # some texts left after layer 1, the others went all the way
+    assert "exit_layer" not in preds[0].to_json() and "exit_layer" in preds[0].to_json(True)
+    monkeypatch.setenv("POLARITY_RUNTIME", "torch")
+    assert main(["analyze", "--model", str(exit_model), "--json", "--debug", TEXTS[0]]) == 0
+    assert "exit_layer" in capsys.readouterr().out
+
+
 def test_onnx_stages_match_pytorch(exit_model, tmp_path):
     pytest.importorskip("onnxruntime")
     from polarity.export import export_onnx

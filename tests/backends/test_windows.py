@@ -32,7 +32,8 @@ def test_a_confident_window_is_not_diluted_by_neutral_ones():
         return np.stack([np.zeros(len(z)), z], axis=1)
 
     text = " ".join(["1"] * 40 + ["9", "9"])
-    z, windows = window_log_odds(Tokenizer(), [text, "7"], 12, 4, run)
+    z, windows, exits = window_log_odds(Tokenizer(), [text, "7"], 12, 4, run)
+    assert exits == [None, None]
     assert windows == [8, 1]  # starts 0, 5, ..., 30 and 32 (the last ends at the end)
     assert z[0] == pytest.approx(-4.0) and z[1] == pytest.approx(2.0)
 

@@ -180,17 +180,18 @@ class EncoderPredictor:
                               "float32", torch.get_num_threads(), card.drift_reference)
 
     @torch.inference_mode()
-    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray):
         ids = torch.from_numpy(input_ids).to(self.device)
         mask = torch.from_numpy(attention_mask).to(self.device)
         if self.plan is not None and self.plan.active and self.device == "cpu":
             return cascade(input_ids, attention_mask, torch_stage_runner(self.model, self.plan),
-                           self.plan, self.card.temperature)[0]
+                           self.plan, self.card.temperature)
         return self.model(ids, mask).float().cpu().numpy()
 
     def score(self, texts: Sequence[str], batch_size: int = 32
-              ) -> tuple[list[float], list[int]]:
-        """P(POSITIVE) per text, calibrated by the card's temperature, and the windows read."""
+              ) -> tuple[list[float], list[int], list[int | None]]:
+        """P(POSITIVE) per text, calibrated by the card's temperature, the windows read and
+        the early exit that answered."""
         return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
 
     def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:

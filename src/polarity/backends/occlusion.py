@@ -15,8 +15,8 @@ MAX_WORDS = 48
 MIN_SUPPORT = 0.1  # log-odds; about a 10% change in the odds
 
 
-Scorer = Callable[[Sequence[str], int], tuple[list[float], list[int]]]
-"""``score(texts, batch_size) -> (P(POSITIVE) per text, windows read per text)``."""
+Scorer = Callable[[Sequence[str], int], tuple[list[float], list[int], list[int | None]]]
+"""``score(texts, batch_size) -> (P(POSITIVE), windows read, early exit)`` per text."""
 
 
 def predict_with_occlusion(texts: Sequence[str], score: Scorer, batch_size: int = 32,
@@ -24,12 +24,12 @@ def predict_with_occlusion(texts: Sequence[str], score: Scorer, batch_size: int 
     """The ``predict`` of a model that gives P(POSITIVE) per text: predictions, and on
     request a reason found by occlusion with the same scorer."""
     texts = check_texts(texts, batch_size)
-    probs, windows = score(texts, batch_size)
+    probs, windows, exits = score(texts, batch_size)
     if not include_reasoning:
-        return [from_positive_probability(p, windows=w)
-                for p, w in zip(probs, windows, strict=True)]
-    return [from_positive_probability(p, explain_by_occlusion(t, p, score, batch_size), w)
-            for t, p, w in zip(texts, probs, windows, strict=True)]
+        return [from_positive_probability(p, windows=w, exit_layer=e)
+                for p, w, e in zip(probs, windows, exits, strict=True)]
+    return [from_positive_probability(p, explain_by_occlusion(t, p, score, batch_size), w, e)
+            for t, p, w, e in zip(texts, probs, windows, exits, strict=True)]
 
 
 def explain_by_occlusion(
@@ -46,7 +46,7 @@ def explain_by_occlusion(
     if len(words) < 2:
         return f"{label}: the whole text is a single word, no finer attribution."
     variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
-    probs, _ = score(variants, batch_size)
+    probs = score(variants, batch_size)[0]
     # Support for the label = how much its log-odds drop without the word. Log-odds, not
     # probability: at 0.998 a decisive word moves the probability by 0.001 and would be
     # invisible, while its log-odds change is as large as in an uncertain text.

@@ -51,10 +51,10 @@ class OnnxPredictor:
                               card.extra.get("quantize") or "float32", used,
                               card.drift_reference)
 
-    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray):
         if len(self.sessions) > 1:
             return cascade(input_ids, attention_mask, self._run_stage, self.plan,
-                           self.card.temperature)[0]
+                           self.card.temperature)
         return self.sessions[0].run(["logits"], {"input_ids": input_ids,
                                                  "attention_mask": attention_mask})[0]
 
@@ -65,8 +65,9 @@ class OnnxPredictor:
         return hidden, logits
 
     def score(self, texts: Sequence[str], batch_size: int = 32
-              ) -> tuple[list[float], list[int]]:
-        """P(POSITIVE) per text, calibrated by the card's temperature, and the windows read."""
+              ) -> tuple[list[float], list[int], list[int | None]]:
+        """P(POSITIVE) per text, calibrated by the card's temperature, the windows read and
+        the early exit that answered."""
         return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
 
     def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:

@@ -31,8 +31,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: ``run(input_ids, attention_mask) -> logits``: both inputs int64 ``[batch, tokens]``.
-Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: ``run(input_ids, attention_mask) -> logits``, both inputs int64 ``[batch, tokens]``; a
+#: model with early exits gives ``(logits, exit layer per row, 0 for the full model)``.
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]]
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|\s*\n\s*")
 
 
@@ -51,21 +52,25 @@ def token_windows(ids: Sequence[int], width: int) -> list[list[int]]:
 
 
 def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
-                    run: Runner, temperature: float = 1.0) -> tuple[np.ndarray, list[int]]:
-    """Per text: calibrated log-odds of POSITIVE, and how many pieces (windows) were read."""
+                    run: Runner, temperature: float = 1.0
+                    ) -> tuple[np.ndarray, list[int], list[int | None]]:
+    """Per text: calibrated log-odds of POSITIVE, how many pieces (windows) were read, and
+    the early exit that answered (None: the full model, for any of its pieces)."""
     head, tail = special_tokens(tokenizer)
     width = max_length - len(head) - len(tail)
     windows, owner = [], []
     for i, pieces in enumerate(_pieces(tokenizer, texts, width)):
         windows += [head + piece + tail for piece in pieces]
         owner += [i] * len(pieces)
-    z = _score_windows(windows, batch_size, run, tokenizer.pad_token_id) / temperature
+    z, left = _score_windows(windows, batch_size, run, tokenizer.pad_token_id)
+    z = z / temperature
     owner_arr = np.asarray(owner)
     counts = np.bincount(owner_arr, minlength=len(texts))
+    exits = _exits(owner_arr, left, len(texts))
     if counts.max() == 1:  # the common case: one window per text, nothing to combine
         combined = np.empty(len(texts))
         combined[owner_arr] = z
-        return combined, counts.tolist()
+        return combined, counts.tolist(), exits
     weight = np.abs(z)
     numerator = np.bincount(owner_arr, weights=z * weight, minlength=len(texts))
     denominator = np.bincount(owner_arr, weights=weight, minlength=len(texts))
@@ -74,7 +79,18 @@ def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size
                          where=denominator > 0)
     # One window: its own log-odds exactly (z*|z|/|z| would round).
     combined[single] = np.bincount(owner_arr, weights=z, minlength=len(texts))[single]
-    return combined, counts.tolist()
+    return combined, counts.tolist(), exits
+
+
+def _exits(owner: np.ndarray, left: np.ndarray | None, n: int) -> list[int | None]:
+    if left is None:
+        return [None] * n
+    out: list[int | None] = [None] * n
+    full = set(owner[left == 0].tolist())
+    for i, layer in zip(owner.tolist(), left.tolist(), strict=True):
+        if i not in full:
+            out[i] = max(out[i] or 0, layer)
+    return out
 
 
 def _pieces(tokenizer, texts: Sequence[str], width: int) -> list[list[list[int]]]:
@@ -107,9 +123,11 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
 
 def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_id: int
                    ) -> np.ndarray:
-    """Log-odds (logit POSITIVE - logit NEGATIVE) per window, in batches sorted by length."""
+    """Log-odds (logit POSITIVE - logit NEGATIVE) per window, in batches sorted by length,
+    and the exit layer per window when the runner gives them."""
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
     out = np.zeros(len(windows))
+    left = None
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         width = max(len(windows[i]) for i in idx)
@@ -118,9 +136,14 @@ def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_i
         for row, i in enumerate(idx):
             ids[row, :len(windows[i])] = windows[i]
             mask[row, :len(windows[i])] = 1
-        logits = np.asarray(run(ids, mask), dtype=np.float64)
+        result = run(ids, mask)
+        if isinstance(result, tuple):
+            result, layers = result
+            left = np.zeros(len(windows), dtype=np.int64) if left is None else left
+            left[idx] = layers
+        logits = np.asarray(result, dtype=np.float64)
         out[idx] = logits[:, 1] - logits[:, 0]
-    return out
+    return out, left
 
 
 def positive_probability(log_odds: np.ndarray) -> list[float]:
@@ -129,11 +152,11 @@ def positive_probability(log_odds: np.ndarray) -> list[float]:
 
 
 def score_texts(tokenizer, card, texts: Sequence[str], batch_size: int, run: Runner
-                ) -> tuple[list[float], list[int]]:
-    """An encoder tier's scorer: the card's preprocessing, then windows; returns P(POSITIVE)
-    and the windows read, per text."""
+                ) -> tuple[list[float], list[int], list[int | None]]:
+    """An encoder tier's scorer: the card's preprocessing, then windows; returns P(POSITIVE),
+    the windows read and the early exit that answered, per text."""
     from polarity.preprocess import apply_all
 
-    z, windows = window_log_odds(tokenizer, apply_all(texts, card.preprocessing),
-                                 card.max_length, batch_size, run, card.temperature)
-    return positive_probability(z), windows
+    z, windows, exits = window_log_odds(tokenizer, apply_all(texts, card.preprocessing),
+                                        card.max_length, batch_size, run, card.temperature)
+    return positive_probability(z), windows, exits

@@ -73,6 +73,8 @@ def _add_analyze(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--reasoning", action="store_true", help="explain each prediction")
     p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--debug", action="store_true",
+                   help="also say which early exit answered (models trained with exits)")
     add_load_flags(p)
     p.set_defaults(func=cmd_analyze)
 
@@ -94,7 +96,7 @@ def cmd_analyze(args) -> int:
         predictions = classifier.predict(texts, batch_size=args.batch_size,
                                          include_reasoning=args.reasoning)
         for text, pred in zip(texts, predictions, strict=True):
-            _print_prediction(text, pred, args.json, args.reasoning)
+            _print_prediction(text, pred, args.json, args.reasoning, args.debug)
         sys.stdout.flush()
     if classifier is None:
         raise PolarityError("stdin held no non-empty lines")
@@ -125,11 +127,12 @@ def _stdin_chunks(stream, size: int):
         yield chunk
 
 
-def _print_prediction(text: str, pred, as_json: bool, reasoning: bool) -> None:
+def _print_prediction(text: str, pred, as_json: bool, reasoning: bool, debug: bool) -> None:
     if as_json:
-        print(json.dumps({"text": text, **pred.to_json()}, ensure_ascii=False))
+        print(json.dumps({"text": text, **pred.to_json(debug)}, ensure_ascii=False))
     else:
-        print(f"{pred.label}\t{pred.confidence:.3f}\t{text}")
+        where = (f"\texit {pred.exit_layer or 'none'}") if debug else ""
+        print(f"{pred.label}\t{pred.confidence:.3f}{where}\t{text}")
         if reasoning and pred.reasoning:
             print(f"\t{pred.reasoning}")
 

@@ -4,6 +4,7 @@ failure is a domain error that ``errors.STATUS`` turns into a status code."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ from polarity.serve.schemas import (
 from polarity.serve.settings import Settings
 
 router = APIRouter()
+access_log = logging.getLogger("polarity.access")
 
 
 @dataclass
@@ -95,6 +97,8 @@ async def analyze(body: AnalyzeRequest, request: Request, response: Response, st
     state.metrics.queue_depth.set(model.batcher.depth)
     request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
                              "confidence": round(pred.confidence, 4)}
+    if access_log.isEnabledFor(logging.DEBUG):  # which early exit answered: debug only
+        request.state.summary["exit_layer"] = pred.exit_layer
     if state.settings.log_texts:
         request.state.summary["text"] = body.text
     return _result(state, body.text, pred, time.perf_counter() - start)
