@@ -41,3 +41,32 @@ def test_ray_serve_answers_through_the_same_api(trained_tiny):
         assert denied.status_code == 401 and denied.json()["error"]["code"]
     finally:
         shutdown()
+
+
+def test_sigterm_takes_the_deployment_down_cleanly(monkeypatch):
+    """ray.init replaces SIGTERM's handler with sys.exit; the handler that shuts the
+    deployment down must be the one in place while serving."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from polarity.serve import ray_serve
+
+    calls = []
+
+    def fake_deploy(settings, replicas, address=None):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # as ray.init
+        calls.append("deploy")
+
+    monkeypatch.setattr(ray_serve, "deploy", fake_deploy)
+    monkeypatch.setattr(ray_serve, "shutdown", lambda: calls.append("shutdown"))
+    previous = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        ray_serve.serve_on_ray(Settings(api_key=KEY), replicas=1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert calls == ["deploy", "shutdown"]

@@ -61,10 +61,12 @@ def shutdown() -> None:
 
 def serve_on_ray(settings: Settings, replicas: int, address: str | None = None) -> None:
     """Deploy and block until SIGINT or SIGTERM, then take the deployment down."""
+    deploy(settings, replicas, address)
+    # After deploy: ray.init sets SIGTERM to sys.exit, which skipped the shutdown below and
+    # left Serve's actors to die mid-request, printing their stack dumps.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    deploy(settings, replicas, address)
     log.info("serving on http://%s:%d with %d Ray Serve replicas", settings.host,
              settings.port, replicas)
     stop.wait()
