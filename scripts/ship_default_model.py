@@ -1,43 +1,65 @@
 """Copy a trained encoder model into the package as the shipped default, recording its
 SST-2 dev accuracy in the metadata, and measure its int8 calibration ranges on its training
-texts (``calibration.json``: numbers, not texts, so the package carries no training data and
-every later ONNX export quantises with the same scales).
+texts (``calibration.json``, or one ``calibration-stage-I.json`` per stage of a model with
+early exits: numbers, not texts, so the package carries no training data and every later
+ONNX export quantises with the same scales).
 
-    python scripts/ship_default_model.py runs/default reports/sst2-dev/metrics.json
+    python scripts/ship_default_model.py runs/student reports/sst2-dev/metrics.json \
+        [--keep-previous minilm-v1]
+
+``--keep-previous NAME`` first moves the model shipped so far to ``resources/models/NAME``,
+so that ``load_classifier("NAME")`` still loads it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from polarity.export import export_onnx
 from polarity.modelcard import read_card
-from polarity.predictor import default_model_path
-from polarity.quantize import CALIBRATION_FILE
+from polarity.predictor import default_model_path, packaged_models_path
+
+#: What a model folder holds that the package needs (not checkpoints, logs or resume state).
+MODEL_FILES = ("adapter", "encoder.safetensors", "head.safetensors", "exits.safetensors")
 
 
-def main(model: str, sst2_metrics: str) -> None:
-    src, dst = Path(model), default_model_path()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("sst2_metrics", type=Path, help="metrics.json of polarity evaluate")
+    parser.add_argument("--keep-previous", metavar="NAME")
+    args = parser.parse_args()
+    src, dst = args.model, default_model_path()
     card = read_card(src)
-    metrics = json.loads(Path(sst2_metrics).read_text())
+    metrics = json.loads(args.sst2_metrics.read_text())
     card.metrics["sst2_dev"] = {"accuracy": metrics["accuracy"],
                                 "macro_f1": metrics["macro"]["f1"],
                                 "ece": metrics["calibration"]["ece"], "n": metrics["n"],
-                                "file": "sst2/dev.tsv (GLUE SST-2 dev, 872 sentences)"}
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src / "adapter", dst / "adapter")
-    shutil.copy2(src / "head.safetensors", dst / "head.safetensors")
+                                "setup": metrics.get("setup"),
+                                "file": "GLUE SST-2 dev (stanfordnlp/sst2 validation, 872)"}
+    if args.keep_previous:
+        previous = packaged_models_path() / args.keep_previous
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(dst, previous)
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    for name in MODEL_FILES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name)
+        elif (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
     card.save(dst)
     with tempfile.TemporaryDirectory() as tmp:
-        export_onnx(dst, Path(tmp) / "onnx", "int8")
-        shutil.copyfile(Path(tmp) / "onnx" / CALIBRATION_FILE, dst / CALIBRATION_FILE)
+        exported = export_onnx(dst, Path(tmp) / "onnx", "int8")
+        for ranges in exported.glob("calibration*.json"):
+            shutil.copyfile(ranges, dst / ranges.name)
     print(f"shipped {src} -> {dst} (SST-2 dev accuracy {metrics['accuracy']:.4f})")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main()

@@ -30,6 +30,7 @@ __all__ = [
     "Predictor",
     "check_texts",
     "default_model_path",
+    "packaged_models_path",
     "from_positive_probability",
     "load_classifier",
     "resolve_model",
@@ -42,6 +43,11 @@ ALIASES = {"vader": "lexicon", "lexicon": "lexicon"}
 def default_model_path() -> Path:
     """The shipped default model: an encoder adapter inside the package."""
     return Path(str(resources.files("polarity") / "resources" / "default_model"))
+
+
+def packaged_models_path() -> Path:
+    """Earlier defaults, kept in the package and loadable by name."""
+    return Path(str(resources.files("polarity") / "resources" / "models"))
 
 
 def resolve_model(name_or_path: str | Path) -> Path | str:
@@ -57,6 +63,9 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
         return path
     if name in ALIASES:
         return ALIASES[name]
+    kept = packaged_models_path() / name
+    if name and "/" not in name and (kept / CARD_NAME).is_file():
+        return kept
     path = Path(name).expanduser()
     if path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
         return path
@@ -65,7 +74,7 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
     if name in RELEASES:
         return pulled_folder(name)
     raise ModelNotFoundError(
-        f"model {name!r} not found: pass 'default', 'vader', a folder made by "
+        f"model {name!r} not found: pass 'default', 'vader', {_kept_names()}a folder made by "
         "`polarity train`, a Hugging Face model folder or .gguf file, or a name from "
         f"`polarity models pull` ({', '.join(sorted(RELEASES))})"
     )
@@ -114,6 +123,13 @@ def load_classifier(name_or_path: str | Path = "default", options: LoadOptions |
     raise ModelNotFoundError(
         f"{target}: backend {card.backend!r} is not available in this installation"
     )
+
+
+def _kept_names() -> str:
+    folder = packaged_models_path()
+    names = sorted(p.name for p in folder.iterdir() if (p / CARD_NAME).is_file()) \
+        if folder.is_dir() else []
+    return "".join(f"'{n}', " for n in names)
 
 
 def _check_device(device: str) -> None:

@@ -71,3 +71,37 @@ def test_malformed_keys_file_is_rejected(tmp_path):
     bad.write_text("# comment\nnot-a-hash\n")
     with pytest.raises(InputError, match="keys.txt:2"):
         read_key_hashes(bad)
+
+
+@pytest.mark.parametrize("variable, value, field", [
+    ("BATCH_SIZE", "0", "batch_size"), ("MAX_QUEUE", "0", "max_queue"),
+    ("WORKERS", "0", "workers"), ("PORT", "70000", "port"), ("MAX_WAIT_MS", "-1", "max_wait_ms"),
+    ("LOG_LEVEL", "loud", "log_level"), ("RUNTIME", "gpu", "runtime"),
+    ("HEADER_TIMEOUT_S", "0", "header_timeout_s"), ("RATE_LIMIT_ON_ERROR", "maybe",
+                                                    "rate_limit_on_error")])
+def test_every_setting_has_bounds(variable, value, field):
+    # BATCH_SIZE=0 used to start, then answer 500 to every request
+    with pytest.raises(InputError, match=field):
+        load_settings(None, environ={"API_KEY": "k", variable: value})
+
+
+def test_library_variables_reach_the_model_options():
+    s = load_settings(None, environ={"POLARITY_RUNTIME": "torch", "POLARITY_NUM_THREADS": "3",
+                                     "MAX_LENGTH": "64"})
+    options = s.load_options()
+    assert (options.runtime, options.threads, options.max_length) == ("torch", 3, 64)
+    assert load_settings(None, environ={"POLARITY_RUNTIME": "torch", "RUNTIME": "onnx"}
+                         ).runtime == "onnx"  # the service's own name wins
+
+
+def test_overrides_reach_the_model(trained_tiny):
+    from serve_helpers import KEY, make_client, wait_ready
+
+    with make_client(predictor=None, model_path=str(trained_tiny), max_length=16,
+                     threads=1) as c:
+        wait_ready(c)
+        model = c.app.state.service.predictor
+        assert model.card.max_length == 16 and model.info.threads == 1
+        long = " ".join(["the movie was great"] * 10)  # 40 words: more than one 16-token window
+        r = c.post("/api/v1/analyze", json={"text": long}, headers={"X-API-Key": KEY})
+        assert r.json()["windows"] > 1
