@@ -50,3 +50,53 @@ def test_sigterm_finishes_requests_in_flight(tmp_path):
     assert results == [200] * 6
     # uvicorn re-raises SIGTERM after its graceful shutdown, as a killed process would
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_sigterm_with_two_workers_answers_every_connection_before_closing():
+    """64 keep-alive connections under load; SIGTERM to the supervisor: every request sent
+    gets its answer, the last one on each connection says `connection: close`, none is
+    reset."""
+    import asyncio
+    import json
+
+    port = free_port()
+    env = {**os.environ, "API_KEY": KEY, "MODEL_PATH": "vader", "PORT": str(port),
+           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour"}
+    proc = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_server(f"http://127.0.0.1:{port}", proc)
+    counts = {"answered": 0, "closed_after_answer": 0, "reset": 0, "errors": 0}
+    body = json.dumps({"text": "good day"}).encode()
+    request = (b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: "
+               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (KEY.encode(), len(body),
+                                                                     body))
+
+    async def connection(deadline):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.time() < deadline:
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                counts["reset"] += 1
+                return
+            counts["answered"] += 1
+            counts["errors"] += not head.startswith(b"HTTP/1.1 200")
+            if b"connection: close" in head.lower():
+                counts["closed_after_answer"] += 1
+                return
+
+    async def scenario():
+        tasks = [asyncio.create_task(connection(time.time() + 4)) for _ in range(64)]
+        await asyncio.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    proc.wait(timeout=60)
+    assert counts["reset"] == 0 and counts["errors"] == 0, counts
+    assert counts["closed_after_answer"] == 64 and counts["answered"] > 64
+    assert proc.returncode == 0
