@@ -105,3 +105,19 @@ def test_overrides_reach_the_model(trained_tiny):
         long = " ".join(["the movie was great"] * 10)  # 40 words: more than one 16-token window
         r = c.post("/api/v1/analyze", json={"text": long}, headers={"X-API-Key": KEY})
         assert r.json()["windows"] > 1
+
+
+def test_settings_built_directly_read_no_environment(monkeypatch, tmp_path):
+    # environment variables are read once, by load_settings at the process edge
+    monkeypatch.setenv("PORT", "9999")
+    monkeypatch.setenv("POLARITY_RUNTIME", "torch")
+    from polarity.serve.settings import Settings
+
+    assert (Settings().port, Settings().runtime) == (8000, None)
+    assert load_settings(None).port == 9999
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("port: 9001\n")
+    assert load_settings(flat, environ={}).port == 9001
+    flat.write_text("service: 3\n")
+    with pytest.raises(InputError, match="'service' must hold a mapping"):
+        load_settings(flat, environ={})

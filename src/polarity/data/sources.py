@@ -7,21 +7,16 @@ caller can count it and go on.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from polarity.data.tables import Row, allow_long_fields, iter_rows, open_text
 from polarity.errors import InputError, validation_message
 from polarity.labels import NEGATIVE, POSITIVE, LabelError, parse_label
-
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +101,6 @@ class SourceSpec(BaseModel):
             raise InputError(f"bad source spec {spec!r}: {validation_message(exc)}") from exc
 
 
-def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:
-    """Open a text file, gzip or plain, replacing undecodable bytes rather than failing."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder: name each file as its own source")
-    if not path.is_file():
-        raise InputError(f"input file not found: {path}")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, errors="replace",
-                                newline="")
-    return open(path, encoding=encoding, errors="replace", newline="")
-
-
 def _label(raw: object, spec: SourceSpec) -> str:
     key = str(raw).strip().lower()
     if key in {v.lower() for v in spec.positive}:
@@ -159,6 +141,7 @@ def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
 
 def read_sentiment140(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """Sentiment140: 6 columns, no header, latin-1; polarity 0 NEGATIVE, 4 POSITIVE, 2 dropped."""
+    allow_long_fields()
     with open_text(spec.path, "latin-1") as f:
         for n, row in enumerate(csv.reader(f), 1):
             where = f"{spec.path}:{n}"
@@ -178,47 +161,28 @@ def read_sentiment140(spec: SourceSpec) -> Iterator[Record | Rejected]:
 
 def read_table(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """CSV or TSV with a header row; columns named by ``text_column`` and ``label_column``."""
-    tsv = spec.kind == "tsv"
-    with open_text(spec.path, spec.encoding) as f:
-        # TSV files like GLUE's have bare quotes inside texts: read them without quoting.
-        reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
-                                quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
-        if not reader.fieldnames:
-            raise InputError(f"{spec.path} is empty: expected a header line and rows")
-        missing = {spec.text_column, spec.label_column} - set(reader.fieldnames)
-        if missing:
-            # A binary or misnamed file can have a huge first line: show only its start.
-            header = [str(name)[:40] for name in reader.fieldnames[:8]]
-            raise InputError(
-                f"{spec.path}: column(s) {sorted(missing)} not found; the header has "
-                f"{header}{' ...' if len(reader.fieldnames) > 8 else ''}. "
-                "Map them with ?text_column=...&label_column=..."
-            )
-        for n, row in enumerate(reader, 2):
-            yield record_from_mapping(row, spec, f"{spec.path}:{n}", extra=None in row)
+    rows = iter_rows(spec.path, spec.kind, spec.encoding,
+                     required=(spec.text_column, spec.label_column),
+                     hint="Map them with ?text_column=...&label_column=...")
+    return _records(rows, spec)
 
 
 def read_jsonl(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """JSON lines with ``text_column`` and ``label_column`` fields."""
-    with open_text(spec.path, spec.encoding) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError
-            except ValueError:
-                yield Rejected("malformed", f"{spec.path}:{n}")
-                continue
-            yield record_from_mapping(obj, spec, f"{spec.path}:{n}")
+    return _records(iter_rows(spec.path, "jsonl", spec.encoding), spec)
 
 
-def record_from_mapping(row: dict, spec: SourceSpec, where: str, extra: bool = False
-                  ) -> Record | Rejected:
+def _records(rows: Iterator[Row], spec: SourceSpec) -> Iterator[Record | Rejected]:
+    for row in rows:
+        where = f"{spec.path}:{row.line}"
+        if row.fields is None:
+            yield Rejected("malformed", where)
+        else:
+            yield record_from_mapping(row.fields, spec, where)
+
+
+def record_from_mapping(row: dict, spec: SourceSpec, where: str) -> Record | Rejected:
     text, raw_label = row.get(spec.text_column), row.get(spec.label_column)
-    if extra:
-        return Rejected("malformed", where)
     if not isinstance(text, str) or not text.strip():
         return Rejected("missing_text", where)
     if raw_label is None or str(raw_label).strip() == "":

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from polarity.data.tables import iter_rows
 from polarity.errors import InputError
 
 
@@ -88,18 +89,10 @@ def read_rows(path: str | Path, on_bad: Callable[[int, str], None] | None = None
         raise InputError(f"{path}: training reads JSONL or Parquet with text and label; "
                          f"convert it with `polarity prepare --source {path.suffix[1:].lower()}"
                          f":{path}` (which also cleans and splits it)")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                reason = None if isinstance(row, dict) else "not a JSON object"
-            except ValueError as exc:
-                reason = f"not valid JSON: {exc}"
-            if reason is None:
-                yield row
-            elif on_bad is None:
-                raise InputError(f"{path}:{n} is {reason}")
-            else:
-                on_bad(n, reason)
+    for row in iter_rows(path, "jsonl"):
+        if row.fields is not None:
+            yield row.fields
+        elif on_bad is None:
+            raise InputError(f"{path}:{row.line} is {row.problem}")
+        else:
+            on_bad(row.line, row.problem)

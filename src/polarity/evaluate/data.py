@@ -3,13 +3,11 @@ category. Bad rows are counted and reported, never fatal."""
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from polarity.data.sources import open_text
+from polarity.data.tables import iter_rows
 from polarity.errors import InputError
 from polarity.labels import LabelError, parse_label
 
@@ -37,21 +35,13 @@ def load_test_set(path: str | Path | None = None, text_column: str = "text",
     if not path.is_file():
         raise InputError(f"test file not found: {path}")
     out = TestSet(path.name)
-    suffix = Path(path.name.lower().removesuffix(".gz")).suffix
-    with open_text(path) as f:
-        if suffix in (".csv", ".tsv"):
-            tsv = suffix == ".tsv"
-            reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
-                                    quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
-            if text_column not in (reader.fieldnames or []) or label_column not in (
-                    reader.fieldnames or []):
-                raise InputError(f"{path}: needs columns {text_column!r} and {label_column!r}; "
-                                 f"found {reader.fieldnames} (use --text-column/--label-column)")
-            rows = ((n, row) for n, row in enumerate(reader, 2))
+    rows = iter_rows(path, required=(text_column, label_column),
+                     hint="Use --text-column/--label-column.")
+    for row in rows:
+        if row.fields is None:
+            out.bad_rows.append(f"line {row.line}: {row.problem}")
         else:
-            rows = _json_rows(f, out)
-        for n, row in rows:
-            _add(out, n, row, text_column, label_column)
+            _add(out, row.line, row.fields, text_column, label_column)
     if not out.texts:
         raise InputError(f"{path} has no usable rows ({len(out.bad_rows)} bad)")
     return out
@@ -76,21 +66,6 @@ def _hub_test_set(spec: str) -> TestSet:
     if not out.texts:
         raise InputError(f"{spec} has no usable rows ({len(out.bad_rows)} bad)")
     return out
-
-
-def _json_rows(f, out: TestSet):
-    for n, line in enumerate(f, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            out.bad_rows.append(f"line {n}: not valid JSON")
-            continue
-        if not isinstance(row, dict):
-            out.bad_rows.append(f"line {n}: not a JSON object")
-            continue
-        yield n, row
 
 
 def _add(out: TestSet, n: int, row: dict, text_column: str, label_column: str) -> None:

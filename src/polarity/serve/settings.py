@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from polarity.configfile import read_yaml_mapping
 from polarity.contract import LoadOptions
 from polarity.errors import InputError, validation_message
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Everything the service reads. Each field maps to the environment variable of the same
-    name in upper case (``MODEL_PATH``, ``RATE_LIMIT`` ...)."""
+    name in upper case (``MODEL_PATH``, ``RATE_LIMIT`` ...) and to the key of the same name
+    under ``service:`` in the YAML file; ``load_settings`` is where both are read."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+    model_config = SettingsConfigDict(use_attribute_docstrings=True, extra="forbid",
+                                      case_sensitive=False)
 
     model_path: str = "default"
     """Model to serve: 'default', 'vader' or a model folder."""
@@ -42,13 +56,14 @@ class Settings(BaseModel):
     """Largest request body; larger ones get 413."""
     api_key: str | None = None
     """One accepted API key (plain text)."""
-    api_keys: list[str] = []
+    api_keys: Annotated[list[str], NoDecode] = []
     """Several accepted API keys (comma-separated in the environment)."""
     api_keys_file: str | None = None
     """File of hashed keys written by `polarity keys create`."""
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
-    open_endpoints: list[str] = ["/api/v1/health", "/metrics", "/docs", "/openapi.json"]
+    open_endpoints: Annotated[list[str], NoDecode] = [
+        "/api/v1/health", "/metrics", "/docs", "/openapi.json"]
     """Paths reachable without a key."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
@@ -64,7 +79,8 @@ class Settings(BaseModel):
     """Port to bind."""
     workers: int = Field(1, ge=1, le=256)
     """Worker processes."""
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1,
+                                validation_alias=AliasChoices("threads", "polarity_num_threads"))
     """Model threads per worker, PyTorch or ONNX Runtime (None: all cores divided by workers)."""
     max_reasoning_texts: int = Field(16, ge=0)
     """Most texts of one request that may ask for a reason: a reason costs up to 48 extra
@@ -86,12 +102,20 @@ class Settings(BaseModel):
     unmetered), ``open`` serves the request unmetered and logs a warning."""
     redis_timeout_s: float = Field(0.5, gt=0)
     """Socket timeout for the rate-limit storage: a stalled Redis costs at most this."""
-    runtime: Literal["auto", "onnx", "torch"] | None = None
+    runtime: Literal["auto", "onnx", "torch"] | None = Field(
+        None, validation_alias=AliasChoices("runtime", "polarity_runtime"))
     """Encoder-tier runtime: ``auto`` (ONNX Runtime int8 when installed, exported on first
     use and cached), ``onnx`` or ``torch``; None: ``POLARITY_RUNTIME``, then ``auto``."""
-    dtype: Literal["float32", "bfloat16", "float16"] | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
+        None, validation_alias=AliasChoices("dtype", "polarity_dtype"))
     """Causal LM tier precision; None: ``POLARITY_DTYPE``, then float32 on the CPU and the
     model's own on a GPU."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **_other_sources):
+        # Built directly, settings are exactly their arguments; the environment and the YAML
+        # file are read once, by load_settings at the process edge.
+        return (init_settings,)
 
     def load_options(self) -> LoadOptions:
         return LoadOptions(device=self.device, runtime=self.runtime, dtype=self.dtype,
@@ -116,31 +140,40 @@ class Settings(BaseModel):
 DEFAULT_CONFIG = Path("configs/deployment_config.yaml")
 
 
-def load_settings(config_file: str | Path | None = None, environ: dict | None = None,
+class _Environment(EnvSettingsSource):
+    """Variables from a given mapping: ``os.environ`` at the process edge, a dict in tests."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
+
+
+def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   **overrides) -> Settings:
-    """Merge the YAML file (``config_file``, ``$POLARITY_CONFIG`` or the default path if it
-    exists), environment variables, and explicit non-None overrides."""
+    """Settings from, in rising priority: the YAML file (``config_file``, ``$POLARITY_CONFIG``
+    or the default path if it exists), environment variables (the service's own names, then
+    the library-wide ``POLARITY_RUNTIME``, ``POLARITY_DTYPE``, ``POLARITY_NUM_THREADS``), and
+    explicit non-None overrides (``polarity serve`` flags)."""
     environ = os.environ if environ is None else environ
-    data: dict = {}
+    init = {k: v for k, v in overrides.items() if v is not None}
+    sources: list[PydanticBaseSettingsSource] = [InitSettingsSource(Settings, init),
+                                                 _Environment(Settings, environ)]
     path = Path(config_file or environ.get("POLARITY_CONFIG") or DEFAULT_CONFIG)
     if config_file or path.is_file():  # a file named explicitly must exist
+        # read once more here for configfile's one-line errors (missing, not YAML, no mapping)
         loaded = read_yaml_mapping(path, "service settings")
-        service = loaded.get("service", loaded)
-        if not isinstance(service, dict):
+        section = "service" if "service" in loaded else None
+        if section and not isinstance(loaded[section], dict | None):
             raise InputError(f"{path}: 'service' must hold a mapping of service settings")
-        data.update(service)
-    # The library-wide variables, under the names the other commands read.
-    for name, variable in (("runtime", "POLARITY_RUNTIME"), ("dtype", "POLARITY_DTYPE"),
-                           ("threads", "POLARITY_NUM_THREADS")):
-        if environ.get(variable):
-            data[name] = environ[variable]
-    for name in Settings.model_fields:
-        if name.upper() in environ:
-            data[name] = environ[name.upper()]
-    data.update({k: v for k, v in overrides.items() if v is not None})
+        sources.append(YamlConfigSettingsSource(Settings, yaml_file=path,
+                                                yaml_config_section=section))
     try:
-        return Settings.model_validate(data)
-    except ValueError as exc:
+        return Settings(_build_sources=(tuple(sources), init))
+    except (ValidationError, SettingsError) as exc:
         raise InputError(f"invalid service settings: {validation_message(exc)}") from exc
 
 

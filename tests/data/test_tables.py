@@ -1,0 +1,33 @@
+import gzip
+
+import pytest
+
+from polarity.data.tables import iter_rows, table_format
+from polarity.errors import InputError
+
+
+def test_every_row_comes_back_with_its_line_or_its_problem(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "good"}\n\n[1, 2]\n{broken\n{"text": "bad"}\n')
+    rows = list(iter_rows(path))
+    assert [(r.line, r.fields, r.problem and r.problem.split(":")[0]) for r in rows] == [
+        (1, {"text": "good"}, None), (3, None, "not a JSON object"), (4, None, "not valid JSON"),
+        (5, {"text": "bad"}, None)]
+
+
+def test_delimited_rows_and_their_header(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wt", newline="") as f:
+        f.write('text,label\n"great, really",1\nbad,0,extra\n')
+    assert table_format(path) == "csv"
+    rows = list(iter_rows(path, required=("text", "label")))
+    assert rows[0].fields == {"text": "great, really", "label": "1"}
+    assert (rows[1].line, rows[1].problem) == (3, "more fields than the header")
+    with pytest.raises(InputError, match=r"column\(s\) \['review'\] not found.*Use --flag"):
+        list(iter_rows(path, required=("review",), hint="Use --flag."))
+
+
+def test_tsv_reads_bare_quotes_as_text(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text('sentence\tlabel\nit \'s a "gem\t1\n')
+    assert next(iter_rows(path)).fields == {"sentence": 'it \'s a "gem', "label": "1"}
