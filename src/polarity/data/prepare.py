@@ -16,6 +16,7 @@ import json
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +74,19 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
+@dataclass
+class _Tally:
+    """What the passes counted, for stats.json."""
+
+    rows_in: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # one location per drop reason
+    source_in: Counter[str] = field(default_factory=Counter)
+    source_out: Counter[str] = field(default_factory=Counter)
+    counts: dict[str, Counter[str]] = field(
+        default_factory=lambda: {s: Counter() for s in SPLITS})
+
+
 def prepare(config: PrepareConfig, cache_dir: Path | None = None,
             progress: bool = True) -> dict:
     """Run the whole preparation and return the statistics written to ``stats.json``."""
@@ -80,47 +94,64 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".prepare-candidates.jsonl"
-    dropped: Counter[str] = Counter()
-    source_in: Counter[str] = Counter()
-    rows_in = 0
-    exact_seen: set[bytes] = set()
-    label_mask: dict[bytes, int] = {}  # normalised key -> bit per label seen
-    examples: dict[str, str] = {}  # one location per drop reason, to help users find it
+    tally = _Tally()
+    try:
+        label_mask = _write_candidates(config, tmp, tally, cache_dir, progress)
+        conflicts = {k for k, mask in label_mask.items() if mask == 3}
+        del label_mask
+        final = _write_splits(config, tmp, conflicts, tally, progress)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stats = _stats(config, tally, time.perf_counter() - start)
+    for split, path in final.items():
+        os.replace(path, out / f"{split}.{config.format}")
+    write_atomically(out / "stats.json", json.dumps(stats, indent=2) + "\n")
+    return stats
 
+
+def _write_candidates(config: PrepareConfig, tmp: Path, tally: _Tally, cache_dir: Path | None,
+                      progress: bool) -> dict[bytes, int]:
+    """Pass 1: read, clean, drop short texts and duplicates; returns, per normalised text,
+    a bit per label it was seen with."""
+    exact_seen: set[bytes] = set()
+    label_mask: dict[bytes, int] = {}
     with open(tmp, "w", encoding="utf-8") as cand, tqdm(
         desc="prepare: reading", unit=" rows", disable=not progress
     ) as bar:
         for spec in config.sources:
             for item in iter_source(spec, cache_dir):
-                rows_in += 1
+                tally.rows_in += 1
                 bar.update()
                 if not isinstance(item, Record):
-                    dropped[item.reason] += 1
-                    examples.setdefault(item.reason, item.where)
+                    tally.dropped[item.reason] += 1
+                    tally.examples.setdefault(item.reason, item.where)
                     continue
-                source_in[item.source] += 1
+                tally.source_in[item.source] += 1
                 text = clean_text(item.text, config.cleaning)
                 if len(text) < config.min_chars:
-                    dropped["too_short"] += 1
+                    tally.dropped["too_short"] += 1
                     continue
                 key = _digest(normalized_key(text))
                 bit = 1 << LABELS.index(item.label)
                 exact = _digest(text)
-                if exact in exact_seen:
-                    dropped["duplicate_exact"] += 1
-                    label_mask[key] |= bit
-                    continue
+                duplicate = ("duplicate_exact" if exact in exact_seen
+                             else "duplicate_normalized" if key in label_mask else None)
                 exact_seen.add(exact)
-                if key in label_mask:
-                    dropped["duplicate_normalized"] += 1
-                    label_mask[key] |= bit
+                label_mask[key] = label_mask.get(key, 0) | bit
+                if duplicate:
+                    tally.dropped[duplicate] += 1
                     continue
-                label_mask[key] = bit
                 cand.write(json.dumps({"text": text, "label": item.label,
                                        "source": item.source, "k": key.hex()}) + "\n")
-    del exact_seen
+    return label_mask
 
-    conflicts = {k for k, mask in label_mask.items() if mask == 3}
+
+def _write_splits(config: PrepareConfig, tmp: Path, conflicts: set[bytes], tally: _Tally,
+                  progress: bool) -> dict[str, Path]:
+    """Pass 2: drop texts seen with both labels, balance if asked, and assign each row to a
+    split by a seeded per-class permutation. Returns the complete split files, still under
+    temporary names so that a killed run never leaves half a train file next to the previous
+    run's stats.json."""
     class_n: Counter[str] = Counter()
     with open(tmp, encoding="utf-8") as f:
         for line in f:
@@ -129,42 +160,34 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
                 class_n[row["label"]] += 1
     keep_n = {lab: class_n[lab] for lab in LABELS}
     if config.balance and all(class_n[lab] for lab in LABELS):
-        smallest = min(keep_n.values())
-        keep_n = {lab: smallest for lab in LABELS}
+        keep_n = dict.fromkeys(LABELS, min(keep_n.values()))
     rng = np.random.default_rng(config.seed)
     ranks = {lab: rng.permutation(class_n[lab]) for lab in LABELS}
     seen_per_class: Counter[str] = Counter()
-    counts = {s: Counter() for s in SPLITS}
-    source_out: Counter[str] = Counter()
-
-    # Splits are written under temporary names and renamed only when complete, so a killed
-    # run never leaves half a train file next to the previous run's stats.json.
-    final = {s: out / f"{s}.{config.format}" for s in SPLITS}
-    partial = {s: out / f".{s}.{config.format}.partial" for s in SPLITS}
+    partial = {s: Path(config.output_dir) / f".{s}.{config.format}.partial" for s in SPLITS}
     writers = {s: open_writer(partial[s], config.format) for s in SPLITS}
     try:
         with open(tmp, encoding="utf-8") as f:
             for line in tqdm(f, desc="prepare: writing", unit=" rows", disable=not progress):
                 row = json.loads(line)
                 if bytes.fromhex(row.pop("k")) in conflicts:
-                    dropped["conflicting_labels"] += 1
+                    tally.dropped["conflicting_labels"] += 1
                     continue
                 lab = row["label"]
                 rank = int(ranks[lab][seen_per_class[lab]])
                 seen_per_class[lab] += 1
                 if rank >= keep_n[lab]:
-                    dropped["balanced_out"] += 1
+                    tally.dropped["balanced_out"] += 1
                     continue
                 split = _split_of(rank, keep_n[lab], config.split)
                 writers[split].write(row)
-                counts[split][lab] += 1
-                source_out[row["source"]] += 1
-        rows_out = sum(sum(c.values()) for c in counts.values())
-        if rows_out == 0:
+                tally.counts[split][lab] += 1
+                tally.source_out[row["source"]] += 1
+        if not any(sum(c.values()) for c in tally.counts.values()):
             raise InputError(
-                f"no rows survived preparation (read {rows_in}, dropped {dict(dropped)}); "
-                "check the column mapping and label values of your sources"
-            )
+                f"no rows survived preparation (read {tally.rows_in}, dropped "
+                f"{dict(tally.dropped)}); check the column mapping and label values of your "
+                "sources")
     except BaseException:
         for path in partial.values():
             path.unlink(missing_ok=True)
@@ -172,25 +195,25 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
     finally:
         for w in writers.values():
             w.close()
-        tmp.unlink(missing_ok=True)
+    return partial
 
-    stats = {
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "dropped": dict(sorted(dropped.items())),
-        "dropped_examples": examples,
+
+def _stats(config: PrepareConfig, tally: _Tally, seconds: float) -> dict:
+    counts = tally.counts
+    return {
+        "rows_in": tally.rows_in,
+        "rows_out": sum(sum(c.values()) for c in counts.values()),
+        "dropped": dict(sorted(tally.dropped.items())),
+        "dropped_examples": tally.examples,
         "splits": {s: {"rows": sum(counts[s].values()), **{lab: counts[s][lab] for lab in LABELS}}
                    for s in SPLITS},
         "classes": {lab: sum(counts[s][lab] for s in SPLITS) for lab in LABELS},
-        "sources": {name: {"rows_in": source_in[name], "rows_out": source_out[name]}
-                    for name in sorted(source_in)},
-        "seconds": round(time.perf_counter() - start, 2),
+        "sources": {name: {"rows_in": tally.source_in[name],
+                           "rows_out": tally.source_out[name]}
+                    for name in sorted(tally.source_in)},
+        "seconds": round(seconds, 2),
         "config": json.loads(config.model_dump_json()),
     }
-    for split in SPLITS:
-        os.replace(partial[split], final[split])
-    write_atomically(out / "stats.json", json.dumps(stats, indent=2) + "\n")
-    return stats
 
 
 def _split_of(rank: int, n: int, fractions: tuple[float, float, float]) -> str:
