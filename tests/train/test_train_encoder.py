@@ -189,11 +189,14 @@ def test_sources_and_min_chars_select_rows_for_training_and_validation(tiny_enco
         train(tiny_train_config(tiny_encoder, tmp_path, tmp_path / "none", sources=["zzz"]))
 
 
+@pytest.mark.parametrize("method", ["lora", "full"])
 def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encoder, toy_splits,
-                                                       tmp_path):
+                                                       tmp_path, method):
+    # full: the saved LoRA adapter is merged into the weights that will train
     from polarity.train.encoder_task import EncoderTask
 
-    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, init_from=trained_tiny)
+    config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, init_from=trained_tiny,
+                               method=method)
     task = EncoderTask(config)
     task.model.eval()
     rows = synthetic_rows(32, seed=11)

@@ -13,6 +13,7 @@ from polarity.backends.encoder import (
     ENCODER_FILE,
     HEAD_FILE,
     build_for_training,
+    load_base_encoder,
     load_tokenizer,
     load_tuned_encoder,
     save_encoder,
@@ -38,7 +39,7 @@ class EncoderTask:
                                         config.head_dropout, config.method,
                                         config.frozen_layers, config.exit_layers)
         if config.init_from:
-            warm_start(self.model, Path(config.init_from))
+            warm_start(self.model, Path(config.init_from), base)
         self.world = init_world()
         self.device = self.world.device
         self.model.to(self.device)
@@ -119,19 +120,26 @@ def distillation_loss(logits: torch.Tensor, p_teacher: torch.Tensor, temperature
     return per_row.mean() if reduction == "mean" else per_row
 
 
-def warm_start(model, folder: Path) -> None:
+def warm_start(model, folder: Path, base: Path | str) -> None:
     """Load a saved model's adapter (or tuned encoder tensors) and head into a freshly built
-    training model of the same kind."""
+    training model. A model to be fully fine-tuned may start from a LoRA model: the adapter
+    is merged into its weights first."""
     from safetensors.torch import load_file
 
     if not (folder / HEAD_FILE).is_file():
         raise InputError(f"init_from {folder} has no adapter and head to start from")
     lora = hasattr(model.encoder, "peft_config")
-    if lora != (folder / ADAPTER_DIR).is_dir():
-        raise InputError(f"init_from {folder} was trained with "
-                         f"{'full' if lora else 'lora'}; warm-start it with the same method")
+    saved_lora = (folder / ADAPTER_DIR).is_dir()
+    if lora and not saved_lora:
+        raise InputError(f"init_from {folder} was trained with method full; a LoRA model "
+                         "cannot start from it (use method: full)")
     if lora:
         load_adapter_weights(model.encoder, folder / ADAPTER_DIR)
+    elif saved_lora:
+        from peft import PeftModel
+
+        merged = PeftModel.from_pretrained(load_base_encoder(base), str(folder / ADAPTER_DIR))
+        model.encoder.load_state_dict(merged.merge_and_unload().state_dict())
     else:
         load_tuned_encoder(model.encoder, folder / ENCODER_FILE)
     model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
