@@ -15,6 +15,7 @@ from pathlib import Path
 from polarity.data.teacher import write_teacher_file
 from polarity.data.writers import read_rows
 from polarity.modelcard import read_card
+from polarity.predictor import resolve_model
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     for row in read_rows(args.scored):
         texts.append(row["text"])
         probs.append(row["scores"]["POSITIVE"])
-    card = read_card(manifest["model"])
+    card = read_card(resolve_model(manifest["model"]))
     provenance = {"model": card.name, "model_folder": manifest["model"],
                   "base_model": card.base_model, "validation": card.metrics.get("validation"),
                   "input": manifest["input"], "rows": len(texts), "command": args.command,

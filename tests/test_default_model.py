@@ -65,3 +65,12 @@ def test_a_verdict_after_token_300_decides_the_label(default, verdict, label):
     assert len(default.tokenizer(text)["input_ids"]) > 300
     [pred] = default.predict([text])
     assert pred.windows == 41 and pred.label == label
+
+
+@pytest.mark.parametrize("good, bad", [("😍😍😍", "🤮"), (":)", ":("), ("👍", "😡😡"),
+                                       ("Loved the show 🎉", "Missed my train again 😭")])
+def test_emoji_and_emoticons_carry_sentiment(default, good, bad):
+    # all-MiniLM-L6-v2's vocabulary maps every emoji to [UNK]: the model card's emoji step
+    # turns them into words first
+    assert "emoji" in default.card.preprocessing
+    assert [p.label for p in default.predict([good, bad])] == ["POSITIVE", "NEGATIVE"]

@@ -29,21 +29,45 @@ def write_teacher_file(texts: list[str], p_positive: list[float], path: Path,
     """Write the keyed probabilities (one row per distinct text) and ``provenance`` (model,
     data, command, date ...) as file metadata; returns a summary."""
     import numpy as np
+
+    keys = np.fromiter((text_key(t) for t in texts), dtype=np.int64, count=len(texts))
+    probs = np.asarray(p_positive, dtype=np.float32)
+    keys, first = np.unique(keys, return_index=True)  # sorted; a repeated text keeps one row
+    return {"texts": len(texts), **_write_keyed(keys, probs[first], path, provenance)}
+
+
+def average_teacher_files(paths: list[Path], weights: list[float], output: Path) -> dict:
+    """A teacher that is the weighted mean of others' P(POSITIVE), over the texts they all
+    scored; each parent's provenance and weight go into the new file's metadata."""
+    import numpy as np
+
+    if len(paths) != len(weights) or len(paths) < 2 or min(weights) < 0 or sum(weights) <= 0:
+        raise InputError("average needs two or more teacher files and one non-negative weight "
+                         "each (not all zero)")
+    tables = [read_teacher_file(p) for p in paths]
+    keys = np.asarray(sorted(set.intersection(*(set(t) for t in tables))), dtype=np.int64)
+    if not len(keys):
+        raise InputError(f"{[str(p) for p in paths]} share no texts")
+    total = sum(weights)
+    probs = sum(w / total * np.asarray([t[int(k)] for k in keys], dtype=np.float64)
+                for w, t in zip(weights, tables, strict=True))
+    provenance = {"average_of": [{"file": str(p), "weight": w, **teacher_provenance(p)}
+                                 for p, w in zip(paths, weights, strict=True)]}
+    return _write_keyed(keys, np.asarray(probs, dtype=np.float32), output, provenance)
+
+
+def _write_keyed(keys, probs, path: Path, provenance: dict) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from polarity.folders import write_atomically
 
-    keys = np.fromiter((text_key(t) for t in texts), dtype=np.int64, count=len(texts))
-    probs = np.asarray(p_positive, dtype=np.float32)
-    keys, first = np.unique(keys, return_index=True)  # sorted; a repeated text keeps one row
-    table = pa.table({"key": keys, "p_positive": probs[first]})
+    table = pa.table({"key": keys, "p_positive": probs})
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(provenance).encode()})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     write_atomically(path, sink.getvalue().to_pybytes())
-    return {"texts": len(texts), "rows": len(keys), "file": str(path),
-            "bytes": Path(path).stat().st_size}
+    return {"rows": len(keys), "file": str(path), "bytes": Path(path).stat().st_size}
 
 
 def read_teacher_file(path: str | Path, column: str = "p_positive") -> dict[int, float]:
