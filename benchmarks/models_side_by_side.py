@@ -56,8 +56,8 @@ def exit_shares(model, texts: list[str]) -> dict | None:
             x[i, :len(row)], mask[i, :len(row)] = row, 1
         left += cascade(x, mask, model._run_stage, plan, model.card.temperature)[1].tolist()
     left = np.asarray(left)
-    return {f"after layer {k or 'last'}": float((left == k).mean())
-            for k in sorted(set(plan.layers) | {0})}
+    shares = {f"after layer {k}": float((left == k).mean()) for k in sorted(plan.layers)}
+    return {**shares, "full depth": float((left == 0).mean())}
 
 
 def measure(name: str, requests: int, seconds: float, dev, val) -> dict:
@@ -116,9 +116,12 @@ def main() -> None:
         print(f"| {r['model']} | {r['sst2_dev']:.4f} | {r['validation']:.4f} | "
               f"{r['engine_texts_per_s']:.0f} | {r['service_rps_c64']:.0f} "
               f"({r['service_errors_c64']}) | {r['service_p50_c1_ms']:.1f} | {exits} |")
-    if len(rows) == 2:
-        print(f"\nengine {rows[1]['engine_texts_per_s'] / rows[0]['engine_texts_per_s']:.2f}x, "
-              f"service {rows[1]['service_rps_c64'] / rows[0]['service_rps_c64']:.2f}x")
+    first = rows[0]
+    for r in rows[1:]:
+        print(f"\n{r['model']} / {first['model']}: engine "
+              f"{r['engine_texts_per_s'] / first['engine_texts_per_s']:.2f}x, service "
+              f"{r['service_rps_c64'] / first['service_rps_c64']:.2f}x", end="")
+    print()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpu": machine, "rows": rows}, indent=2))

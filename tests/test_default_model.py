@@ -74,3 +74,10 @@ def test_emoji_and_emoticons_carry_sentiment(default, good, bad):
     # turns them into words first
     assert "emoji" in default.card.preprocessing
     assert [p.label for p in default.predict([good, bad])] == ["POSITIVE", "NEGATIVE"]
+
+
+def test_the_previous_default_stays_loadable_by_name():
+    previous = load_classifier("minilm-v1", runtime="torch")
+    assert previous.card.preprocessing == []  # it keeps the preprocessing it was trained with
+    preds = previous.predict(POSITIVE[:2] + NEGATIVE[:2])
+    assert [p.label for p in preds] == ["POSITIVE"] * 2 + ["NEGATIVE"] * 2
