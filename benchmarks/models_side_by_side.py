@@ -17,9 +17,8 @@ import importlib.util
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
        "&local_copy=tsv:../shared/data/sst2/dev.tsv")
@@ -29,35 +28,23 @@ serve_load = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(serve_load)
 
 
-def accuracy(model, data) -> float:
-    probs = np.asarray(model.positive_probabilities(data.texts, 64))
-    return float(((probs >= 0.5) == np.asarray([g == "POSITIVE" for g in data.labels])).mean())
+def scored(model, data) -> tuple[float, list[int | None]]:
+    """Accuracy on a test set, and the early exit that answered each text (None: the full
+    model), from one scoring pass through the model's own scorer."""
+    from polarity.contract import label_of
+
+    probs, _, exits = model.score(data.texts, 64)
+    hits = [label_of(p) == gold for p, gold in zip(probs, data.labels, strict=True)]
+    return sum(hits) / len(hits), exits
 
 
-def exit_shares(model, texts: list[str]) -> dict | None:
-    """Share of texts answered after each exit layer (None: no exits)."""
-    plan = getattr(model, "plan", None)
-    if plan is None or not plan.active:
+def exit_shares(exits: list[int | None]) -> dict | None:
+    """Share of texts answered after each exit layer (None: a model without exits)."""
+    if all(e is None for e in exits):
         return None
-    from polarity.backends.exits import cascade
-    from polarity.backends.windows import special_tokens
-    from polarity.preprocess import apply_all
-
-    head, tail = special_tokens(model.tokenizer)
-    ids = model.tokenizer(apply_all(texts, model.card.preprocessing), add_special_tokens=False,
-                          truncation=True, max_length=model.card.max_length - 2)["input_ids"]
-    left = []
-    for start in range(0, len(ids), 64):
-        chunk = [head + x + tail for x in ids[start:start + 64]]
-        width = max(map(len, chunk))
-        x = np.full((len(chunk), width), model.tokenizer.pad_token_id, dtype=np.int64)
-        mask = np.zeros_like(x)
-        for i, row in enumerate(chunk):
-            x[i, :len(row)], mask[i, :len(row)] = row, 1
-        left += cascade(x, mask, model._run_stage, plan, model.card.temperature)[1].tolist()
-    left = np.asarray(left)
-    shares = {f"after layer {k}": float((left == k).mean()) for k in sorted(plan.layers)}
-    return {**shares, "full depth": float((left == 0).mean())}
+    counts = Counter(exits)
+    shares = {f"after layer {k}": counts[k] / len(exits) for k in sorted(filter(None, counts))}
+    return {**shares, "full depth": counts[None] / len(exits)}
 
 
 def measure(name: str, requests: int, seconds: float, dev, val) -> dict:
@@ -69,8 +56,9 @@ def measure(name: str, requests: int, seconds: float, dev, val) -> dict:
     started = time.perf_counter()
     model.predict(tweets, batch_size=32)
     engine = len(tweets) / (time.perf_counter() - started)
-    row = {"model": name, "engine_texts_per_s": engine, "sst2_dev": accuracy(model, dev),
-           "validation": accuracy(model, val), "exits": exit_shares(model, val.texts)}
+    val_accuracy, val_exits = scored(model, val)
+    row = {"model": name, "engine_texts_per_s": engine, "sst2_dev": scored(model, dev)[0],
+           "validation": val_accuracy, "exits": exit_shares(val_exits)}
     port = serve_load.free_port()
     env = {**serve_load.os.environ, "POLARITY_RUNTIME": "onnx", "LOG_LEVEL": "warning"}
     server = serve_load.start([sys.executable, "-m", "polarity", "serve", "--model", name,
