@@ -11,8 +11,9 @@ TEXT   ?= I love it
 setup: $(STAMP)
 
 # torch first, pinned. On PyPI, Linux torch is the CUDA build (several GB): without an NVIDIA
-# GPU (no nvidia-smi) the CPU build comes from PyTorch's index when that index answers.
-# Override: make setup TORCH_INDEX=            (pip's own indexes, e.g. a local wheel)
+# GPU (no nvidia-smi) PyTorch's CPU index is added as an extra index when it answers, beside
+# pip's own configured index, and its 2.13.0+cpu wins for the pinned version.
+# Override: make setup TORCH_INDEX=            (pip's own indexes only, e.g. a local wheel)
 #           make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_INDEX ?= $(shell command -v nvidia-smi >/dev/null 2>&1 || { curl -s -m 3 -o /dev/null \
 	-w '%{http_code}' https://download.pytorch.org/whl/cpu/torch/ 2>/dev/null | grep -q 200 \
@@ -21,8 +22,7 @@ TORCH_INDEX ?= $(shell command -v nvidia-smi >/dev/null 2>&1 || { curl -s -m 3 -
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) \
-		--extra-index-url https://pypi.org/simple)
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 

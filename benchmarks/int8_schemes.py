@@ -23,12 +23,13 @@ DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
 
 
 def measure(folder: Path, file: str, texts: list[str], gold: np.ndarray) -> dict:
-    from polarity.backends.onnx import OnnxPredictor
+    from polarity.backends.onnx import OnnxBackend
+    from polarity.classifier import Classifier
     from polarity.modelcard import read_card
 
     card = read_card(folder)
     card.extra["file"] = file
-    model = OnnxPredictor(folder, card)
+    model = Classifier(OnnxBackend(folder, card), card.temperature)
     model.positive_probabilities(texts[:64], 32)  # warm-up
     out = {}
     for batch in (1, 32):

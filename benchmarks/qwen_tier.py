@@ -52,19 +52,19 @@ def main() -> None:
     score_s = (time.perf_counter() - started) / len(texts)
     accuracy = float(np.mean([p.label == y for p, y in zip(predictions, labels, strict=True)]))
     result = {"model": args.model, "test_file": args.test_file, "rows": len(texts),
-              "accuracy": round(accuracy, 4), "dtype": getattr(model, "dtype", None),
+              "accuracy": round(accuracy, 4), "dtype": model.info.dtype,
               "threads": torch.get_num_threads(), "load_s": round(load_s, 1),
               "scoring_s_per_text": round(score_s, 3), "batch_size": args.batch_size}
 
     if args.generate:
-        tok, pieces = model.tokenizer, model.pieces
+        tok, pieces = model.backend.tokenizer, model.backend.pieces
         head_and_body = [generation_ids(tok, pieces, t, model.card.max_length,
                                         args.max_new_tokens) for t in texts[:args.generate]]
         started = time.perf_counter()
         answers = []
         for start in range(0, len(head_and_body), args.batch_size):
             answers += [decode(tok, ids) for ids in generate_after(
-                model.model, tok, head_and_body[start:start + args.batch_size],
+                model.backend.model, tok, head_and_body[start:start + args.batch_size],
                 args.max_new_tokens, pieces.end_of_turn)]
         gen_s = (time.perf_counter() - started) / len(answers)
         parsed = [parse_answer(a)[0] for a in answers]

@@ -88,7 +88,7 @@ def test_jsonl_and_parquet_inputs(trained_tiny, tmp_path):
 
 def test_a_crashed_run_resumes_without_losing_or_repeating_rows(trained_tiny, tmp_path,
                                                                monkeypatch):
-    import polarity.batch.run as batch
+    import polarity.batch.passes as batch
 
     write_csv(tmp_path / "in.csv", 100, bad=False)
     options = BatchOptions(model=str(trained_tiny), load=TORCH, input=tmp_path / "in.csv",
@@ -157,3 +157,45 @@ def test_ray_engine_matches_local_row_for_row_and_resumes(trained_tiny, tmp_path
     assert [r["row_id"] for r in b] == list(range(2000))
     assert [r["predicted_sentiment"] for r in a] == [r["predicted_sentiment"] for r in b]
     assert [r["confidence"] for r in a] == pytest.approx([r["confidence"] for r in b], abs=1e-6)
+
+
+def test_a_cascade_runs_in_two_passes_and_resumes_in_either(trained_tiny, tiny_qwen, tmp_path,
+                                                           monkeypatch):
+    import numpy as np
+
+    import polarity.batch.passes as passes
+    from polarity.modelcard import ModelCard
+
+    texts = write_csv(tmp_path / "in.csv", 60)
+    fast = load_classifier(trained_tiny, runtime="torch")
+    p = np.asarray(fast.positive_probabilities(texts))
+    threshold = float(np.median(np.maximum(p, 1 - p)))
+    cascade = tmp_path / "cascade"
+    ModelCard(name="c", backend="cascade", extra={"stages": [str(trained_tiny), str(tiny_qwen)],
+                                                  "threshold": threshold}).save(cascade)
+    options = BatchOptions(model=str(cascade), load=TORCH, input=tmp_path / "in.csv",
+                           output=tmp_path / "out", shard_rows=20, progress=False)
+    real = passes.escalate_part
+
+    def crash_on_second_part(predictor, name, *args, **kwargs):
+        if name == "part-00001":
+            raise KeyboardInterrupt  # killed in the second pass
+        return real(predictor, name, *args, **kwargs)
+
+    monkeypatch.setattr(passes, "escalate_part", crash_on_second_part)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(options)
+    assert len(list((tmp_path / "out" / "_fast").glob("part-*.parquet"))) == 4  # pass 1 done
+    assert len(list((tmp_path / "out").glob("part-*.parquet"))) == 1
+    monkeypatch.setattr(passes, "escalate_part", real)
+    summary = run_batch(options)
+    assert summary["scored_rows"] == 60 and summary["error_rows"] == 2
+    rows = read_output(tmp_path / "out")
+    assert [r["row_id"] for r in rows] == list(range(60))
+    expected = load_classifier(cascade, runtime="torch").predict(texts)
+    assert [r["tier"] for r in rows] == [e.tier for e in expected]
+    assert {r["tier"] for r in rows} == {"fast", "accurate"}
+    assert [r["escalation"] for r in rows] == [e.escalation for e in expected]
+    assert [r["predicted_sentiment"] for r in rows] == [e.label for e in expected]
+    errors = (tmp_path / "out" / "_errors.jsonl").read_text().splitlines()
+    assert len(errors) == 2  # each bad row reported once, not once per pass

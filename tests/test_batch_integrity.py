@@ -151,3 +151,68 @@ def test_a_rerun_after_a_kill_changes_nothing(tmp_path):
     assert second["scored_rows"] == first["scored_rows"] == 20
     assert second["error_rows"] == first["error_rows"] == 1
     assert io.BytesIO(parts["part-00000.parquet"]).getvalue()  # the parts are real files
+
+
+def read_parts(out):
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("part-*.parquet"))],
+                            promote_options="default").sort_by("row_id").to_pylist()
+
+
+def test_input_columns_named_like_output_columns_are_renamed_not_dropped(tmp_path, capsys):
+    source = tmp_path / "t.csv"
+    source.write_text("row_id,confidence,tier,text\nA7,high,gold,good\nB9,low,tin,bad\n")
+    out = tmp_path / "o"
+    run_batch(BatchOptions(model="vader", input=source, output=out, progress=False))
+    rows = read_parts(out)
+    assert [r["input_row_id"] for r in rows] == ["A7", "B9"]
+    assert [r["input_confidence"] for r in rows] == ["high", "low"]
+    assert [r["input_tier"] for r in rows] == ["gold", "tin"]
+    assert [r["row_id"] for r in rows] == [0, 1] and rows[0]["tier"] == "baseline"
+    assert "'confidence' is written as 'input_confidence'" in capsys.readouterr().err
+
+
+def test_a_header_with_a_column_twice_is_refused(tmp_path):
+    from polarity.errors import InputError
+
+    source = tmp_path / "t.csv"
+    source.write_text("text,note,note\ngood,a,b\n")
+    with pytest.raises(InputError, match=r"\['note'\] more than once"):
+        run_batch(BatchOptions(model="vader", input=source, output=tmp_path / "o",
+                               progress=False))
+
+
+def test_a_json_key_given_twice_is_reported_not_overwritten(tmp_path):
+    source = tmp_path / "t.jsonl"
+    source.write_text('{"text": "good", "text": "bad"}\n{"text": "fine"}\n')
+    out = tmp_path / "o"
+    summary = run_batch(BatchOptions(model="vader", input=source, output=out, progress=False))
+    assert (summary["scored_rows"], summary["error_rows"]) == (1, 1)
+    error = json.loads((out / "_errors.jsonl").read_text().splitlines()[0])
+    assert "'text' appears twice" in error["error"] and error["row_id"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path, fmt):
+    source = tmp_path / f"t.{fmt}"
+    body = '{"text": "good"}\n' if fmt == "jsonl" else "text\ngood\n"
+    source.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    out = tmp_path / "o"
+    summary = run_batch(BatchOptions(model="vader", input=source, output=out, progress=False))
+    assert summary["error_rows"] == 0 and read_parts(out)[0]["text"] == "good"
+
+
+def test_long_fields_and_nul_follow_the_same_rules_as_everywhere_else(tmp_path):
+    from polarity.contract import check_texts
+
+    long = "good " * 40_000  # 200 KB: over the csv module's 128 KiB default
+    nul = "good\x00movie"
+    check_texts([long, nul])  # the contract accepts both, as the service does
+    source = tmp_path / "t.csv"
+    with open(source, "w", newline="") as f:
+        csv.writer(f).writerows([["text"], [long], [nul]])
+    out = tmp_path / "o"
+    summary = run_batch(BatchOptions(model="vader", input=source, output=out, progress=False))
+    assert (summary["scored_rows"], summary["error_rows"]) == (2, 0)
+    assert [r["text"] for r in read_parts(out)] == [long, nul]

@@ -151,4 +151,4 @@ def test_interrupted_training_says_how_to_resume(tiny_encoder, toy_splits, tmp_p
     monkeypatch.setattr(polarity.train.run, "train", interrupted)
     assert main(["train", "--base-model", str(tiny_encoder), "--train-file",
                  str(toy_splits / "train.jsonl"), "--output-dir", str(tmp_path / "m")]) == 130
-    assert "--resume-from-checkpoint" in capsys.readouterr().err
+    assert "--resume" in capsys.readouterr().err

@@ -64,4 +64,4 @@ def test_sigterm_leaves_a_resumable_run_and_says_how(tiny_encoder, toy_splits, t
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert "terminated; continue from the last checkpoint" in err
-    assert "--resume-from-checkpoint" in err
+    assert "--resume" in err

@@ -62,7 +62,7 @@ def test_a_verdict_after_token_300_decides_the_label(default, verdict, label):
     for p in default.predict(NEUTRAL):
         assert abs(math.log(p.scores["POSITIVE"] / p.scores["NEGATIVE"])) < 1
     text = " ".join(NEUTRAL * 8 + [verdict])
-    assert len(default.tokenizer(text)["input_ids"]) > 300
+    assert len(default.backend.tokenizer(text)["input_ids"]) > 300
     [pred] = default.predict([text])
     assert pred.windows == 41 and pred.label == label
 

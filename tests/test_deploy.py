@@ -28,11 +28,22 @@ def test_every_manifest_parses_and_has_a_kind():
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "Secret"} <= kinds
 
 
-def test_probes_point_at_health():
+def test_liveness_and_readiness_probe_different_things():
+    """A Redis outage makes the service not ready (503 from /ready) but still alive: were
+    liveness on /api/v1/health, every pod would restart after a minute without Redis."""
     (c,) = list(containers())
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"]["path"] == "/api/v1/health"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
     assert c["resources"]["requests"] and c["resources"]["limits"]
+
+
+def test_no_package_registry_host_is_written_in_the_repository():
+    import subprocess
+
+    hosts = r"pypi\.org|pythonhosted\.org|deb\.debian\.org|registry\.npmjs"
+    found = subprocess.run(["git", "grep", "-n", "-I", "-E", hosts, "--", "."], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert found.stdout == "", found.stdout
 
 
 def test_keys_come_from_a_secret_and_redis_is_shared():

@@ -69,3 +69,26 @@ def test_a_gguf_converts_without_random_initialisation(tiny_qwen, tmp_path, monk
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.chat_template and tokenizer("the movie")["input_ids"] == \
         AutoTokenizer.from_pretrained(tiny_qwen)("the movie")["input_ids"]
+
+
+def test_a_file_of_the_right_size_but_wrong_bytes_is_joined_again(tmp_path):
+    parts = [b"a" * 10, b"b" * 10]
+    release = fake_release(tmp_path, parts)
+    target = tmp_path / "m" / "model.gguf"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x" * 20)  # a different file of exactly the release's size
+    assert join_parts(release, target, tmp_path, progress=False).read_bytes() == b"".join(parts)
+
+
+@pytest.mark.parametrize("entry", ["model/../../escaped.txt", "/etc/escaped.txt",
+                                   "model\\..\\..\\escaped.txt"])
+def test_an_archive_entry_outside_the_folder_is_refused(tmp_path, entry):
+    from polarity.pull import unpack_zip
+
+    archive = tmp_path / "m.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("model/config.json", "{}")
+        z.writestr(entry, "x")
+    with pytest.raises(InputError, match="outside the model folder"):
+        unpack_zip(archive, tmp_path / "out" / "model")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out" / "model").exists()

@@ -34,6 +34,13 @@ class Prediction:
     exit_layer: int | None = None
     """Debug only: the layer after which an early exit answered (None: the full model).
     Left out of the JSON answers unless debug output is asked for."""
+    tier: str | None = None
+    """Which tier answered: ``fast`` (the encoder), ``accurate`` (the causal LM),
+    ``baseline`` (VADER); in a cascade, the stage whose probability this is."""
+    escalation: str | None = None
+    """Cascades only: ``not_needed`` (the fast tier was sure), ``escalated`` (the accurate
+    tier answered), or why a text that should have gone on did not (``queue_full``,
+    ``rate_capped``): its answer is then the fast tier's. None for other models."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,13 +48,18 @@ class Prediction:
     def to_json(self, debug: bool = False) -> dict:
         """The one JSON shape of a prediction, shared by the HTTP API, the CLI and batch
         outputs' columns: ``predicted_sentiment``, ``confidence``, ``scores``, ``reasoning``,
-        ``windows`` (and with ``debug``, ``exit_layer``)."""
+        ``windows``, ``tier``, ``escalation`` (and with ``debug``, ``exit_layer``)."""
         out = {"predicted_sentiment": self.label, "confidence": self.confidence,
                "scores": dict(self.scores), "reasoning": self.reasoning,
-               "windows": self.windows}
+               "windows": self.windows, "tier": self.tier, "escalation": self.escalation}
         if debug:
             out["exit_layer"] = self.exit_layer
         return out
+
+
+#: The columns of :meth:`Prediction.to_json`, which ``polarity batch`` adds to each row.
+PREDICTION_FIELDS = ("predicted_sentiment", "confidence", "scores", "reasoning", "windows",
+                     "tier", "escalation")
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,6 @@ class ModelInfo:
     calibrate``), against which the service measures drift."""
 
 
-RUNTIMES = ("auto", "torch", "onnx")
-
-
 @dataclass(frozen=True)
 class LoadOptions:
     """How to load a model; every field None keeps the default."""
@@ -77,8 +86,10 @@ class LoadOptions:
     device: str | None = None
     """Torch device: cpu, cuda, cuda:N, mps (default cpu)."""
     runtime: str | None = None
-    """Encoder tier: ``onnx`` (ONNX Runtime, int8, exported on first use and cached),
-    ``torch`` or ``auto`` (the default: ONNX Runtime on the CPU when installed)."""
+    """``auto`` (the default: each backend's preferred runtime that is installed, see
+    :mod:`polarity.registry`) or a runtime by name: ``onnx`` (the encoder on ONNX Runtime,
+    static int8, exported on first use and cached), ``torch``; a backend without the named
+    runtime uses its own preferred one (a cascade's two stages share the options)."""
     dtype: str | None = None
     """Causal LM tier: float32, bfloat16 or float16 (default: float32 on the CPU, the
     model's own dtype on a GPU)."""
@@ -97,6 +108,35 @@ class LoadOptions:
                  "dtype": environ.get("POLARITY_DTYPE") or None,
                  "threads": int(threads) if threads and threads.isdigit() else None}
         return cls(**{**found, **{k: v for k, v in fields.items() if v is not None}})
+
+
+@dataclass
+class Scored:
+    """What a backend gives for texts the contract has already checked: per text, the
+    log-odds of POSITIVE *before* calibration (the contract divides by the card's
+    temperature), and what the answer should say about how it was reached."""
+
+    log_odds: Sequence[float]
+    windows: Sequence[int] | None = None
+    """Pieces read per text (1 each when None)."""
+    exit_layers: Sequence[int | None] | None = None
+    tiers: Sequence[str] | None = None
+    """Per text, the tier that answered (a cascade); None: the backend's own tier."""
+    escalations: Sequence[str | None] | None = None
+    calibrated: bool = False
+    """True when the log-odds are already calibrated (a cascade: each stage applies its
+    own temperature); the contract then leaves them as they are."""
+
+
+class Backend(Protocol):
+    """What a backend implements; :func:`polarity.predictor.load_classifier` wraps it in the
+    contract (input checks, temperature, the label rule, building each Prediction)."""
+
+    info: ModelInfo
+
+    def score(self, texts: Sequence[str], batch_size: int) -> Scored:
+        """Score already checked texts."""
+        ...
 
 
 @runtime_checkable
@@ -121,14 +161,24 @@ def label_of(p_positive: float) -> str:
     return POSITIVE if p_positive >= 0.5 else NEGATIVE
 
 
+def probability(log_odds) -> list[float]:
+    """P(POSITIVE) from calibrated log-odds: the sigmoid, stable for large magnitudes and
+    exact at +-inf."""
+    import numpy as np
+
+    return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(log_odds, dtype=np.float64)))).tolist()
+
+
 def from_positive_probability(p_positive: float, reasoning: str | None = None,
-                              windows: int = 1, exit_layer: int | None = None) -> Prediction:
+                              windows: int = 1, exit_layer: int | None = None,
+                              tier: str | None = None, escalation: str | None = None
+                              ) -> Prediction:
     """Build a :class:`Prediction` from P(POSITIVE)."""
     p = min(max(float(p_positive), 0.0), 1.0)
     label = label_of(p)
     scores = {POSITIVE: p, NEGATIVE: 1.0 - p}
     return Prediction(label=label, confidence=scores[label], scores=scores, reasoning=reasoning,
-                      windows=windows, exit_layer=exit_layer)
+                      windows=windows, exit_layer=exit_layer, tier=tier, escalation=escalation)
 
 
 # One character worth reading: not whitespace, not a control character (Cc), not an

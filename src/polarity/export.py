@@ -194,20 +194,8 @@ def check_output(model_dir: Path, output_dir: Path) -> None:
 
 def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     """The ONNX export of an encoder folder, built on first use into the cache and reused
-    while the adapter, head and metadata are unchanged."""
-    import hashlib
-
-    from polarity.cache import cache_root
-
-    digest = hashlib.sha256()
-    names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
-             "encoder.safetensors", "exits.safetensors", "calibration.json"]
-    for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
-        path = model_dir / name
-        if path.is_file():
-            digest.update(path.read_bytes())
-    digest.update(str(quantize).encode())
-    folder = cache_root() / "onnx" / f"{read_card(model_dir).name}-{digest.hexdigest()[:16]}"
+    while the adapter, head, metadata, base weights and polarity's version are unchanged."""
+    folder = onnx_cache_folder(model_dir, quantize)
     if (folder / "polarity.json").is_file():
         return folder
     from filelock import FileLock
@@ -219,3 +207,40 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
         if not (folder / "polarity.json").is_file():
             export_onnx(model_dir, folder, quantize)
     return folder
+
+
+def onnx_cache_folder(model_dir: Path, quantize: str | None = "int8") -> Path:
+    """Where :func:`cached_onnx` keeps a folder's export: named by the card's name (made
+    safe as a path component) and a digest of everything the graph depends on."""
+    import hashlib
+
+    from polarity import __version__
+    from polarity.backends.base_models import resolve_base
+    from polarity.cache import cache_root
+    from polarity.folders import slug
+
+    card = read_card(model_dir)
+    digest = hashlib.sha256(f"{__version__}\0{quantize}".encode())
+    names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
+             "encoder.safetensors", "exits.safetensors", "calibration.json"]
+    for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
+        path = model_dir / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    # The base weights and tokenizer go into the graph too: another version of the base
+    # package must not reuse an export of the old one (size and time of change: hashing
+    # 90 MB at every start would cost more than it guards against).
+    base = Path(resolve_base(card.base_model, model_dir))
+    for path in sorted(base.glob("*")) if base.is_dir() else []:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return cache_root() / "onnx" / f"{slug(card.name)[:64]}-{digest.hexdigest()[:16]}"
+
+
+def load_exported_encoder(folder: Path, card, options):
+    """The encoder tier on ONNX Runtime: its cached static-int8 export, loaded."""
+    from polarity.backends.onnx import load_onnx_backend
+
+    exported = cached_onnx(folder)
+    return load_onnx_backend(exported, read_card(exported), options)

@@ -4,6 +4,7 @@ never a half-written one (a run killed midway leaves only a temporary name behin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,3 +44,8 @@ def write_atomically(path: Path, data: bytes | str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     os.replace(tmp, path)
+
+
+def slug(name: str) -> str:
+    """A name made safe as one path component: letters, digits and ``_.-``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "model"

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from polarity.errors import ModelNotFoundError, validation_message
 from polarity.folders import write_atomically
 from polarity.labels import LABELS
 from polarity.preprocess import check_steps
+from polarity.registry import BACKENDS, BackendName
 
 CARD_NAME = "polarity.json"
 FORMAT_VERSION = 1
@@ -28,8 +29,9 @@ class ModelCard(BaseModel):
     """Human-readable model name, shown by the service's health endpoint."""
     version: str = "0.0.0"
     """Version of this trained model."""
-    backend: str = "encoder"
-    """Which backend loads the folder: ``encoder``, ``causal_lm``, ``onnx`` or ``lexicon``."""
+    backend: BackendName = "encoder"
+    """Which backend loads the folder (:data:`polarity.registry.BACKENDS`): ``encoder``,
+    ``onnx``, ``causal_lm``, ``lexicon`` or ``cascade``."""
     base_model: str = ""
     """The frozen base the adapter sits on: a folder path (relative to this folder or
     absolute), ``package:<distribution>`` for weights shipped in a Python package, or a hub id."""
@@ -52,12 +54,26 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Measured results, for example validation and SST-2 dev accuracy."""
     extra: dict[str, Any] = Field(default_factory=dict)
-    """Backend-specific settings (prompt options, label token ids ...)."""
+    """The backend's own settings: its typed section (:mod:`polarity.registry`), checked
+    when the card is read; :attr:`section` gives them typed."""
 
     @field_validator("preprocessing")
     @classmethod
     def _known_steps(cls, steps: list[str]) -> list[str]:
         return check_steps(steps)
+
+    @model_validator(mode="after")
+    def _section_fits_the_backend(self):
+        BACKENDS[self.backend].section.model_validate(self.extra)
+        if self.preprocessing and self.backend in ("causal_lm", "cascade"):
+            raise ValueError(f"preprocessing is not applied by the {self.backend} backend "
+                             "(its tokenizer reads emoji); leave it empty")
+        return self
+
+    @property
+    def section(self):
+        """``extra`` as the backend's typed section, defaults filled in."""
+        return BACKENDS[self.backend].section.model_validate(self.extra)
 
     @property
     def drift_reference(self) -> dict | None:

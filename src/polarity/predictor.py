@@ -11,8 +11,8 @@ import dataclasses
 from importlib import resources
 from pathlib import Path
 
+from polarity.classifier import Classifier
 from polarity.contract import (
-    RUNTIMES,
     LoadOptions,
     ModelInfo,
     Prediction,
@@ -21,9 +21,11 @@ from polarity.contract import (
     from_positive_probability,
 )
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.modelcard import CARD_NAME, read_card
+from polarity.modelcard import CARD_NAME, ModelCard, read_card
+from polarity.registry import BACKENDS, RUNTIMES, resolve
 
 __all__ = [
+    "Classifier",
     "LoadOptions",
     "ModelInfo",
     "Prediction",
@@ -81,48 +83,47 @@ def resolve_model(name_or_path: str | Path) -> Path | str:
 
 
 def load_classifier(name_or_path: str | Path = "default", options: LoadOptions | None = None,
-                    **fields) -> Predictor:
-    """Load a model by name (``default``, ``vader``, a pulled model) or from a saved folder.
+                    **fields) -> Classifier:
+    """Load a model by name (``default``, ``vader``, ``accurate``, ``cascade``, a pulled
+    model) or from a saved folder, behind the contract (:class:`polarity.classifier.Classifier`).
 
     ``options`` (or its fields as keywords: ``device``, ``runtime``, ``dtype``, ``threads``,
     ``max_length``) says how; see :class:`polarity.contract.LoadOptions`.
     """
     options = dataclasses.replace(options or LoadOptions(), **fields)
+    if options.runtime not in (None, *RUNTIMES):
+        raise ModelNotFoundError(f"runtime {options.runtime!r}; choose one of "
+                                 f"{', '.join(RUNTIMES)}")
     target = resolve_model(name_or_path)
-    if target == "lexicon":
-        from polarity.backends.lexicon import LexiconPredictor
-
-        return LexiconPredictor()
     if options.device not in (None, "cpu"):
         _check_device(options.device)
+    folder, card = _folder_and_card(target)
+    return load_folder(folder, card, options)
+
+
+def load_folder(folder: Path | None, card: ModelCard, options: LoadOptions) -> Classifier:
+    """A folder (None for built-ins) whose card is ``card``, on the runtime ``options`` ask
+    for (or the backend's preferred one: :mod:`polarity.registry`)."""
+    if options.max_length:
+        card = card.model_copy(update={"max_length": options.max_length})
+    backend = BACKENDS[card.backend]
+    asked = options.runtime if any(r.name == options.runtime for r in backend.runtimes) else None
+    runtime = backend.runtime(asked, options.device)
+    load = resolve(runtime.loader)
+    extra = {"load_stage": load_classifier} if runtime.composite else {}
+    return Classifier(load(folder, card, options, **extra), card.temperature, backend.tier,
+                      card)
+
+
+def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
+    if target == "lexicon":
+        return None, ModelCard(name="vader", backend="lexicon", version="3.3.2")
     target = Path(target)
     if not (target / CARD_NAME).is_file() and _is_causal_lm(target):
-        from polarity.backends.causal_lm import load_causal_lm_predictor, zero_shot_card
+        from polarity.backends.causal_lm import zero_shot_card
 
-        card = zero_shot_card(str(target))
-        return load_causal_lm_predictor(target if target.is_dir() else None, card, options)
-    card = read_card(target)
-    if card.backend == "causal_lm":
-        from polarity.backends.causal_lm import load_causal_lm_predictor
-
-        return load_causal_lm_predictor(target, card, options)
-    if card.backend == "encoder" and _use_onnx(options):
-        from polarity.backends.onnx import load_onnx_predictor
-        from polarity.export import cached_onnx
-
-        folder = cached_onnx(target)
-        return load_onnx_predictor(folder, read_card(folder), options)
-    if card.backend == "encoder":
-        from polarity.backends.encoder import load_encoder_predictor
-
-        return load_encoder_predictor(Path(target), card, options)
-    if card.backend == "onnx":
-        from polarity.backends.onnx import load_onnx_predictor
-
-        return load_onnx_predictor(target, card, options)
-    raise ModelNotFoundError(
-        f"{target}: backend {card.backend!r} is not available in this installation"
-    )
+        return (target if target.is_dir() else None), zero_shot_card(str(target))
+    return target, read_card(target)
 
 
 def _kept_names() -> str:
@@ -149,18 +150,6 @@ def _check_device(device: str) -> None:
                              "visible to PyTorch); use --device cpu")
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"device {device!r} is not available here; use --device cpu")
-
-
-def _use_onnx(options: LoadOptions) -> bool:
-    import importlib.util
-
-    runtime, device = options.runtime or "auto", options.device
-    if runtime not in RUNTIMES:
-        raise ModelNotFoundError(f"runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    available = importlib.util.find_spec("onnxruntime") is not None
-    if runtime == "onnx" and not available:
-        raise ModelNotFoundError("runtime onnx needs onnxruntime: pip install 'polarity[onnx]'")
-    return runtime == "onnx" or (runtime == "auto" and available and (device or "cpu") == "cpu")
 
 
 def _is_causal_lm(path: Path) -> bool:

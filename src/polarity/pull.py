@@ -80,7 +80,9 @@ def join_parts(release: Release, target: Path, cache_dir: Path | None = None,
     from tqdm import tqdm
 
     if target.is_file() and target.stat().st_size == release.size:
-        return target
+        if _sha256(target) == release.sha256:  # the right size is not the right file
+            return target
+        target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     digest = hashlib.sha256()
@@ -110,6 +112,14 @@ def join_parts(release: Release, target: Path, cache_dir: Path | None = None,
         )
     partial.replace(target)
     return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def convert_gguf(gguf: Path, folder: Path, progress: bool = True) -> Path:
@@ -175,6 +185,9 @@ def unpack_zip(archive: Path, folder: Path) -> Path:
             zipfile.ZipFile(archive) as z:
         for info in z.infolist():
             name = Path(info.filename)
+            if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
+                raise InputError(f"{archive}: entry {info.filename!r} would be written outside "
+                                 "the model folder; the archive is not safe to unpack")
             inner = Path(*name.parts[1:]) if len(name.parts) > 1 else name
             if info.is_dir() or not inner.parts or inner.name == "desktop.ini":
                 continue

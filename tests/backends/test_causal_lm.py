@@ -22,7 +22,8 @@ def test_a_plain_causal_lm_folder_loads_zero_shot(predictor, tiny_qwen):
 
 
 def test_scored_label_is_the_argmax_of_the_two_label_logits(predictor):
-    model, tok, pieces = predictor.model, predictor.tokenizer, predictor.pieces
+    backend = predictor.backend
+    model, tok, pieces = backend.model, backend.tokenizer, backend.pieces
     predictions = predictor.predict(TEXTS, batch_size=2)
     for text, pred in zip(TEXTS, predictions, strict=True):
         ids = torch.tensor([scoring_ids(tok, pieces, text, predictor.card.max_length)])
@@ -38,10 +39,11 @@ def test_scored_label_is_the_argmax_of_the_two_label_logits(predictor):
 def test_prefix_cache_and_padding_change_nothing(predictor):
     from polarity.backends.causal_lm import label_logits
 
-    args = (predictor.model, predictor.tokenizer, predictor.pieces, TEXTS, 512)
+    backend = predictor.backend
+    args = (backend.model, backend.tokenizer, backend.pieces, TEXTS, 512)
     plain = label_logits(*args, batch_size=5, prefix=None)
-    cached = label_logits(*args, batch_size=5, prefix=predictor.prefix)
-    one_by_one = label_logits(*args, batch_size=1, prefix=predictor.prefix)
+    cached = label_logits(*args, batch_size=5, prefix=predictor.backend.prefix)
+    one_by_one = label_logits(*args, batch_size=1, prefix=predictor.backend.prefix)
     assert torch.allclose(plain, cached, atol=1e-5)
     assert torch.allclose(plain, one_by_one, atol=1e-5)
 
@@ -53,9 +55,9 @@ def test_reasoning_is_bounded_and_the_label_does_not_move(predictor):
     assert all(p.reasoning is None for p in plain)
     labels = [p.label for p in plain]
     for bound in (1, 5):
-        ids = predictor.reasoning_ids(TEXTS[:3], labels, max_new_tokens=bound)
+        ids = predictor.backend.reasoning_ids(TEXTS[:3], labels, max_new_tokens=bound)
         assert all(len(row) <= bound for row in ids) and any(ids)
-        assert predictor.pieces.end_of_turn not in sum(ids, [])
+        assert predictor.backend.pieces.end_of_turn not in sum(ids, [])
 
 
 def test_bad_input_is_refused(predictor):

@@ -1,5 +1,7 @@
 """The encoder tier on ONNX Runtime: the exported graph gives the torch model's answers."""
 
+from pathlib import Path
+
 import pytest
 from helpers import synthetic_rows
 
@@ -115,3 +117,32 @@ def test_two_processes_building_the_onnx_cache_at_once_export_it_once(trained_ti
     [folder] = folders
     assert load_classifier(folder).predict(TEXTS[:3])
     assert not list((tmp_path / "onnx").glob("*.partial"))
+
+
+def test_the_export_cache_key_covers_version_base_and_a_safe_name(trained_tiny, tmp_path,
+                                                                  monkeypatch):
+    import shutil
+
+    import polarity
+    from polarity.export import onnx_cache_folder
+    from polarity.modelcard import read_card
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model)
+    card = read_card(model)
+    before = onnx_cache_folder(model)
+    monkeypatch.setattr(polarity, "__version__", "9.9.9")
+    assert onnx_cache_folder(model) != before  # a new polarity exports anew
+    monkeypatch.undo()
+    base = Path(card.base_model)
+    copy = tmp_path / "base"
+    shutil.copytree(base, copy)
+    card.base_model = str(copy)
+    card.save(model)
+    keyed = onnx_cache_folder(model)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
+    assert onnx_cache_folder(model) != keyed  # other base weights or tokenizer: anew
+    card.name = "../../etc/evil name"
+    card.save(model)
+    folder = onnx_cache_folder(model)
+    assert folder.parent.name == "onnx" and "/" not in folder.name and ".." not in folder.name

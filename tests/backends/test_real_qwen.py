@@ -19,8 +19,9 @@ def qwen():
 
 
 def test_label_tokens_are_qwens_space_prefixed_labels(qwen):
-    assert qwen.pieces.label_ids == (84065, 26494)  # " NEG...", " POS..."
-    assert qwen.tokenizer.convert_ids_to_tokens(list(qwen.pieces.label_ids)) == ["ĠNEG", "ĠPOS"]
+    assert qwen.backend.pieces.label_ids == (84065, 26494)  # " NEG...", " POS..."
+    tokens = qwen.backend.tokenizer.convert_ids_to_tokens(list(qwen.backend.pieces.label_ids))
+    assert tokens == ["ĠNEG", "ĠPOS"]
 
 
 def test_zero_shot_gets_unambiguous_sentences_right(qwen):

@@ -131,3 +131,29 @@ def test_a_run_killed_while_writing_leaves_the_previous_splits_whole(tmp_path, m
 def test_split_fractions_validated():
     with pytest.raises(ValueError):
         PrepareConfig(sources=["csv:x.csv"], split=(0.5, 0.1, 0.1))
+
+
+def test_a_lone_surrogate_row_is_counted_not_fatal(tmp_path):
+    rows = [json.dumps({"overall": 5, "reviewText": f"a fine product, review {i}"})
+            for i in range(20)]
+    rows.insert(3, '{"overall": 1, "reviewText": "broken \\ud800 half an emoji here"}')
+    (tmp_path / "a.jsonl").write_text("\n".join(rows) + "\n")
+    stats = prepare(PrepareConfig(sources=[f"amazon:{tmp_path / 'a.jsonl'}"],
+                                  output_dir=tmp_path / "out"), progress=False)
+    assert stats["dropped"]["invalid_unicode"] == 1 and stats["rows_out"] == 20
+
+
+def test_a_truncated_gzip_is_one_clear_line_from_the_cli(tmp_path, capsys):
+    import gzip
+
+    from polarity.cli import main
+
+    rows = "".join(json.dumps({"overall": 5, "reviewText": f"good thing number {i}"}) + "\n"
+                   for i in range(2000))
+    whole = gzip.compress(rows.encode())
+    (tmp_path / "a.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    code = main(["prepare", "--source", f"amazon:{tmp_path / 'a.jsonl.gz'}", "--output-dir",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "a.jsonl.gz: the file breaks off after line" in err and "truncated" in err

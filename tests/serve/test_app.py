@@ -14,6 +14,7 @@ def test_analyze_response_shape(client):
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"text", "predicted_sentiment", "confidence", "scores", "reasoning",
+                         "tier", "escalation",
                          "windows", "processing_time"}
     assert body["predicted_sentiment"] == "POSITIVE" and body["confidence"] == pytest.approx(0.9)
     assert body["scores"] == {"POSITIVE": pytest.approx(0.9), "NEGATIVE": pytest.approx(0.1)}
@@ -87,7 +88,7 @@ def test_missing_or_wrong_key_is_401(client, headers):
     ({"text": 5}, "text"),
     ({}, "text: required"),
     ({"text": "ok", "extra": 1}, "extra: unknown field"),
-    ({"text": "x" * 10_001}, "limit is 10000"),
+    ({"text": "x" * 10_001}, "longer than 10000 characters"),
     ({"text": "fine", "include_reasoning": "maybe"}, "include_reasoning"),
     ([1, 2], "JSON object"),
 ])
@@ -118,7 +119,7 @@ def test_bodies_sent_the_wrong_way_say_how_to_send_them(client, content_type, bo
 
 @pytest.mark.parametrize("body, fragment", [
     ({"texts": []}, "texts is empty"),
-    ({"texts": ["ok"] * 257}, "limit is 256"),
+    ({"texts": ["ok"] * 257}, "at most 256"),
     ({"texts": ["fine", " "]}, "texts[1]"),
     ({"texts": "not a list"}, "texts"),
 ])
@@ -282,3 +283,26 @@ def test_texts_are_logged_only_when_configured(caplog):
         wait_ready(c)
         c.post("/api/v1/analyze", json={"text": "visible good text"}, headers=H)
     assert json.loads(caplog.records[-1].getMessage())["text"] == "visible good text"
+
+
+@pytest.mark.parametrize("sent", ["x" * 30_000, "two\nlines", 'quote"d', ""])
+def test_a_request_id_that_is_not_a_short_token_is_replaced(client, sent):
+    r = client.get("/api/v1/health", headers={"X-Request-ID": sent})
+    rid = r.headers["X-Request-ID"]
+    assert rid != sent and len(rid) == 16 and rid.isalnum()
+
+
+def test_liveness_stays_200_when_readiness_is_503(client):
+    state = client.app.state.service
+
+    async def down():
+        return False
+
+    state.limiter.healthy = down  # as when Redis stops answering
+    assert client.get("/api/v1/health/ready").status_code == 503
+    assert client.get("/api/v1/health").status_code == 503
+    live = client.get("/api/v1/health/live")
+    assert live.status_code == 200 and live.json()["status"] == "alive"
+    for path, code in (("/api/v1/health/live", 200), ("/api/v1/health/ready", 503)):
+        head = client.head(path)
+        assert head.status_code == code and head.content == b""

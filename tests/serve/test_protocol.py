@@ -20,6 +20,7 @@ pytest.importorskip("httptools")
 @pytest.fixture(scope="module")
 def base():
     settings = Settings(api_key=KEY, port=free_port(), max_header_bytes=4096,
+                        rate_limit="100000/hour",
                         header_timeout_s=0.5, body_timeout_s=0.5, max_connections=20,
                         log_level="warning")
     server = uvicorn.Server(server_config(create_app(settings, predictor=WordCounter()),
@@ -84,3 +85,43 @@ def test_connections_over_the_cap_get_503_and_health_stays_quick(base):
     started = time.perf_counter()
     assert httpx.get(f"{url}/api/v1/health").status_code == 200
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("size", [40_000, 1_000_000, 1_990_000])
+def test_a_body_sent_in_one_write_with_its_head_is_not_counted_as_head(base, size):
+    import json
+
+    _, port = base
+    n = 256 if size > 1_000_000 else 128
+    text = "good " * ((size // n - 8) // 5)
+    body = json.dumps({"texts": [text] * n}).encode()
+    assert size * 0.9 < len(body) <= 2_000_000
+    head = (f"POST /api/v1/analyze/batch HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    reply = raw(port, head + body)  # one write: head and body arrive in the same reads
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_a_body_that_trickles_in_is_cut_off_at_the_body_deadline(base):
+    _, port = base
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/json\r\nX-API-Key: " + KEY.encode() +
+                  b"\r\nContent-Length: 1000\r\n\r\n")
+        closed = False
+        for _ in range(40):  # a byte every 0.1 s re-armed the old idle timer for ever
+            try:
+                s.sendall(b" ")
+                time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        if not closed:
+            s.settimeout(1)
+            try:
+                closed = s.recv(100) == b""
+            except (ConnectionResetError, TimeoutError):
+                closed = True
+    assert closed and time.perf_counter() - started < 3

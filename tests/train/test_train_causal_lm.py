@@ -111,7 +111,8 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp
     rows = synthetic_rows(4, seed=2)
     results = []
     for checkpointing in (False, True):
-        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out",
+        # both run every row's head itself (checkpointing cannot share it; tested below)
+        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=False,
                                    gradient_checkpointing=checkpointing))
         task.model.train()
         loss = task.batch_loss(rows)
@@ -123,14 +124,44 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp
                                                                 strict=True))
 
 
+def test_shared_head_gives_the_same_loss_and_gradients(tiny_qwen, tmp_path):
+    """The head's keys and values computed once and expanded over the batch (with their
+    gradients) equal every row running its own head, on rows of different lengths."""
+    from polarity.train.causal_lm_task import CausalLMTask
+
+    rows = synthetic_rows(6, seed=5)
+    assert len({len(r["text"]) for r in rows}) > 1  # padding between head and text is tested
+    results = []
+    for shared in (False, True):
+        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=shared))
+        assert task.shared_head is shared
+        torch.manual_seed(0)
+        with torch.no_grad():  # LoRA's B starts at zero, which leaves A without a gradient
+            for name, param in task.model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.1)
+        task.model.train()
+        loss = task.batch_loss(rows)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in task.model.named_parameters()
+                 if p.requires_grad}
+        results.append((loss.item(), grads))
+    (plain, plain_grads), (shared, shared_grads) = results
+    assert shared == pytest.approx(plain, rel=1e-5)
+    assert plain_grads.keys() == shared_grads.keys()
+    for name, grad in plain_grads.items():
+        assert grad.abs().sum() > 0, name  # every adapter has a gradient to compare
+        assert torch.allclose(grad, shared_grads[name], atol=1e-6, rtol=1e-4), name
+
+
 def test_reasoning_comes_from_the_base_model_and_labels_from_the_adapter(trained_qwen,
                                                                          tiny_qwen):
     out, data, before = trained_qwen
     rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
     texts, labels = [r["text"] for r in rows[:4]], [r["label"] for r in rows[:4]]
     tuned, base = load_classifier(out), load_classifier(tiny_qwen)
-    assert tuned.reasoning_ids(texts, labels, max_new_tokens=6) == \
-        base.reasoning_ids(texts, labels, max_new_tokens=6)
+    assert tuned.backend.reasoning_ids(texts, labels, max_new_tokens=6) == \
+        base.backend.reasoning_ids(texts, labels, max_new_tokens=6)
     # scoring still uses the adapter, before and after a reason was generated
     after = tuned.positive_probabilities([r["text"] for r in rows])
     assert after != pytest.approx(before, abs=1e-3)

@@ -234,3 +234,24 @@ def test_the_first_losses_of_the_tiny_encoder_are_pinned(tiny_encoder, toy_split
     fit(task, config)
     assert losses == pytest.approx([0.630145, 0.604172, 0.674289, 0.57798, 0.912045, 0.595417],
                                    abs=1e-4)
+
+
+def test_resuming_never_unpickles_code_from_a_checkpoint(tmp_path, monkeypatch):
+    import pickle
+
+    from polarity.train.checkpoint import TrainerState, load_checkpoint, save_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("open('PWNED', 'w').write('x')",))
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    folder = save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=3))
+    assert load_checkpoint(folder, model, optimizer, scheduler).step == 3  # the real format
+    (folder / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Payload()}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(folder, model, optimizer, scheduler)
+    assert not (tmp_path / "PWNED").exists()

@@ -19,9 +19,8 @@ from torch import nn
 from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
 from polarity.backends.exit_heads import exit_heads, pool, torch_stage_runner
 from polarity.backends.exits import EXITS_FILE, ExitPlan, cascade
-from polarity.backends.occlusion import predict_with_occlusion
-from polarity.backends.windows import score_texts
-from polarity.contract import LoadOptions, ModelInfo, Prediction
+from polarity.backends.windows import score_texts, text_tokens
+from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.errors import InputError
 from polarity.modelcard import ModelCard
 
@@ -166,8 +165,8 @@ def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
     return model.eval()
 
 
-class EncoderPredictor:
-    """Predictor over an :class:`EncoderClassifier`; batches sorted by length."""
+class EncoderBackend:
+    """The encoder on PyTorch: an :class:`EncoderClassifier`; batches sorted by length."""
 
     def __init__(self, model: EncoderClassifier, tokenizer, card: ModelCard,
                  device: str = "cpu", path: Path | None = None):
@@ -188,30 +187,21 @@ class EncoderPredictor:
                            self.plan, self.card.temperature)
         return self.model(ids, mask).float().cpu().numpy()
 
-    def score(self, texts: Sequence[str], batch_size: int = 32
-              ) -> tuple[list[float], list[int], list[int | None]]:
-        """P(POSITIVE) per text, calibrated by the card's temperature, the windows read and
-        the early exit that answered."""
+    def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
         return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
 
-    def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
-        return self.score(texts, batch_size)[0]
-
-    def predict(self, texts: Sequence[str], batch_size: int = 32,
-                include_reasoning: bool = False) -> list[Prediction]:
-        return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
+    def work(self, texts: Sequence[str]) -> list[int]:
+        return text_tokens(self.tokenizer, self.card, texts)
 
 
-def load_encoder_predictor(folder: Path, card: ModelCard, options: LoadOptions | None = None
-                           ) -> EncoderPredictor:
+def load_encoder_backend(folder: Path, card: ModelCard, options: LoadOptions | None = None
+                         ) -> EncoderBackend:
     options = options or LoadOptions()
     if options.threads:
         torch.set_num_threads(options.threads)
-    if options.max_length:
-        card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
     model = load_encoder_model(folder, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, folder))
-    predictor = EncoderPredictor(model, tokenizer, card, options.device or "cpu", folder)
-    predictor.load_seconds = time.perf_counter() - started
-    return predictor
+    backend = EncoderBackend(model, tokenizer, card, options.device or "cpu", folder)
+    backend.load_seconds = time.perf_counter() - started
+    return backend

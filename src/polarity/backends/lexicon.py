@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from polarity.contract import ModelInfo, Prediction, check_texts, from_positive_probability
+import numpy as np
+
+from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.errors import ModelNotFoundError
 
 
-class LexiconPredictor:
+class LexiconBackend:
     def __init__(self):
         try:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -23,16 +25,21 @@ class LexiconPredictor:
         self._analyzer = SentimentIntensityAnalyzer()
         self.info = ModelInfo("vader", "lexicon", "3.3.2", dtype="float64", threads=1)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32,
-                include_reasoning: bool = False) -> list[Prediction]:
-        texts = check_texts(texts, batch_size)
+    def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
+        p = np.array([(self._analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in texts])
+        with np.errstate(divide="ignore"):  # compound +-1: P 1 or 0, log-odds +-inf
+            return Scored(np.log(p / (1 - p)).tolist())
+
+    def explain(self, texts: Sequence[str], labels: Sequence[str], batch_size: int,
+                scored: Scored) -> list[str]:
         out = []
         for text in texts:
-            scores = self._analyzer.polarity_scores(text)
-            reason = None
-            if include_reasoning:
-                reason = (f"VADER lexicon: compound {scores['compound']:+.3f} "
-                          f"(pos {scores['pos']:.2f}, neg {scores['neg']:.2f}, "
-                          f"neu {scores['neu']:.2f})")
-            out.append(from_positive_probability((scores["compound"] + 1) / 2, reason))
+            s = self._analyzer.polarity_scores(text)
+            out.append(f"VADER lexicon: compound {s['compound']:+.3f} (pos {s['pos']:.2f}, "
+                       f"neg {s['neg']:.2f}, neu {s['neu']:.2f})")
         return out
+
+
+def load_lexicon_backend(folder=None, card=None, options: LoadOptions | None = None
+                         ) -> LexiconBackend:
+    return LexiconBackend()

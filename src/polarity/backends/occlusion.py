@@ -9,27 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from polarity.contract import Prediction, check_texts, from_positive_probability, label_of
+from polarity.contract import label_of
 
 MAX_WORDS = 48
 MIN_SUPPORT = 0.1  # log-odds; about a 10% change in the odds
 
 
 Scorer = Callable[[Sequence[str], int], tuple[list[float], list[int], list[int | None]]]
-"""``score(texts, batch_size) -> (P(POSITIVE), windows read, early exit)`` per text."""
-
-
-def predict_with_occlusion(texts: Sequence[str], score: Scorer, batch_size: int = 32,
-                           include_reasoning: bool = False) -> list[Prediction]:
-    """The ``predict`` of a model that gives P(POSITIVE) per text: predictions, and on
-    request a reason found by occlusion with the same scorer."""
-    texts = check_texts(texts, batch_size)
-    probs, windows, exits = score(texts, batch_size)
-    if not include_reasoning:
-        return [from_positive_probability(p, windows=w, exit_layer=e)
-                for p, w, e in zip(probs, windows, exits, strict=True)]
-    return [from_positive_probability(p, explain_by_occlusion(t, p, score, batch_size), w, e)
-            for t, p, w, e in zip(texts, probs, windows, exits, strict=True)]
+"""``score(texts, batch_size) -> (calibrated P(POSITIVE), ...)`` per text."""
 
 
 def explain_by_occlusion(

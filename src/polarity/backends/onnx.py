@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from polarity.backends.exits import ExitPlan, cascade
-from polarity.backends.occlusion import predict_with_occlusion
-from polarity.backends.windows import score_texts
-from polarity.contract import LoadOptions, ModelInfo, Prediction
+from polarity.backends.windows import score_texts, text_tokens
+from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
 
 
@@ -35,8 +34,8 @@ def session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxPredictor:
-    """Predictor over an ONNX encoder graph; texts sorted by length, padded per batch."""
+class OnnxBackend:
+    """The encoder on ONNX Runtime; texts sorted by length, padded per batch."""
 
     def __init__(self, folder: Path, card: ModelCard, threads: int | None = None):
         from transformers import AutoTokenizer
@@ -64,26 +63,17 @@ class OnnxPredictor:
                                               {name: x, "attention_mask": attention_mask})
         return hidden, logits
 
-    def score(self, texts: Sequence[str], batch_size: int = 32
-              ) -> tuple[list[float], list[int], list[int | None]]:
-        """P(POSITIVE) per text, calibrated by the card's temperature, the windows read and
-        the early exit that answered."""
+    def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
         return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
 
-    def positive_probabilities(self, texts: Sequence[str], batch_size: int = 32) -> list[float]:
-        return self.score(texts, batch_size)[0]
-
-    def predict(self, texts: Sequence[str], batch_size: int = 32,
-                include_reasoning: bool = False) -> list[Prediction]:
-        return predict_with_occlusion(texts, self.score, batch_size, include_reasoning)
+    def work(self, texts: Sequence[str]) -> list[int]:
+        return text_tokens(self.tokenizer, self.card, texts)
 
 
-def load_onnx_predictor(folder: Path, card: ModelCard, options: LoadOptions | None = None
-                        ) -> OnnxPredictor:
+def load_onnx_backend(folder: Path, card: ModelCard, options: LoadOptions | None = None
+                      ) -> OnnxBackend:
     options = options or LoadOptions()
-    if options.max_length:
-        card = card.model_copy(update={"max_length": options.max_length})
     started = time.perf_counter()
-    predictor = OnnxPredictor(folder, card, options.threads)
-    predictor.load_seconds = time.perf_counter() - started
-    return predictor
+    backend = OnnxBackend(folder, card, options.threads)
+    backend.load_seconds = time.perf_counter() - started
+    return backend

@@ -146,17 +146,23 @@ def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_i
     return out, left
 
 
-def positive_probability(log_odds: np.ndarray) -> list[float]:
-    """sigmoid, stable for large magnitudes."""
-    return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(log_odds, dtype=np.float64)))).tolist()
-
-
-def score_texts(tokenizer, card, texts: Sequence[str], batch_size: int, run: Runner
-                ) -> tuple[list[float], list[int], list[int | None]]:
-    """An encoder tier's scorer: the card's preprocessing, then windows; returns P(POSITIVE),
-    the windows read and the early exit that answered, per text."""
+def score_texts(tokenizer, card, texts: Sequence[str], batch_size: int, run: Runner):
+    """An encoder tier's scorer: the card's preprocessing, then windows; per text the
+    log-odds before calibration (the weighted mean is homogeneous, so dividing the combined
+    log-odds by the temperature equals combining calibrated ones), the windows read and the
+    early exit that answered."""
+    from polarity.contract import Scored
     from polarity.preprocess import apply_all
 
     z, windows, exits = window_log_odds(tokenizer, apply_all(texts, card.preprocessing),
-                                        card.max_length, batch_size, run, card.temperature)
-    return positive_probability(z), windows, exits
+                                        card.max_length, batch_size, run)
+    return Scored(z.tolist(), windows, exits)
+
+
+def text_tokens(tokenizer, card, texts: Sequence[str]) -> list[int]:
+    """Tokens per text once the card's preprocessing has run: what reading it costs."""
+    from polarity.preprocess import apply_all
+
+    ids = tokenizer(apply_all(texts, card.preprocessing), add_special_tokens=False,
+                    truncation=False, verbose=False)["input_ids"]
+    return [len(i) for i in ids]

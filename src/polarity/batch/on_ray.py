@@ -8,21 +8,23 @@ import json
 from collections.abc import Iterator
 
 from polarity.batch.options import BatchOptions
-from polarity.batch.scoring import score_shard
+from polarity.batch.passes import work_on_shard
 from polarity.batch.shards import Shard
 from polarity.ray_cluster import connect
 
 
 class ShardScorer:
-    """A Ray Data actor: one model, many shards."""
+    """A Ray Data actor: one model, many shards of one pass (``score`` or ``escalate``: a
+    cascade's two passes are two actor pools, each with its own stage)."""
 
-    def __init__(self, model: str, output: str, text_column: str, batch_size: int,
+    def __init__(self, model: str, output: str, options: dict, mode: str, threshold: float,
                  load: dict):
         from polarity.contract import LoadOptions
         from polarity.predictor import load_classifier
 
         self.predictor = load_classifier(model, LoadOptions(**load))
-        self.output, self.text_column, self.batch_size = output, text_column, batch_size
+        self.output, self.mode, self.threshold = output, mode, threshold
+        self.options = BatchOptions(**options)
 
     def __call__(self, batch: dict) -> dict:
         from pathlib import Path
@@ -31,12 +33,13 @@ class ShardScorer:
         for text in batch["shard"]:
             fields = json.loads(str(text))
             shard = Shard(**{**fields, "columns": tuple(fields["columns"])})
-            results.append(score_shard(self.predictor, shard, Path(self.output),
-                                       self.text_column, self.batch_size))
+            results.append(work_on_shard(self.predictor, self.mode, shard, Path(self.output),
+                                         self.options, self.threshold))
         return {key: [r[key] for r in results] for key in ("shard", "rows", "errors")}
 
 
-def run_on_ray(options: BatchOptions, pending: list[Shard]) -> Iterator[dict]:
+def run_on_ray(options: BatchOptions, pending: list[Shard], model: str, output,
+               mode: str = "score", threshold: float = 0.0) -> Iterator[dict]:
     import ray
 
     started = connect(options.ray_address)
@@ -51,10 +54,10 @@ def run_on_ray(options: BatchOptions, pending: list[Shard]) -> Iterator[dict]:
         load = {**dataclasses.asdict(options.load), "threads": options.threads_per_actor}
         scored = dataset.map_batches(
             ShardScorer, batch_size=1, compute=pool, num_cpus=options.threads_per_actor,
-            fn_constructor_kwargs={"model": options.model,
-                                   "output": str(options.output.resolve()),
-                                   "text_column": options.text_column,
-                                   "batch_size": options.batch_size, "load": load})
+            fn_constructor_kwargs={"model": model, "output": str(output.resolve()),
+                                   "options": {"text_column": options.text_column,
+                                               "batch_size": options.batch_size},
+                                   "mode": mode, "threshold": threshold, "load": load})
         for row in scored.iter_rows():
             yield {k: int(row[k]) for k in ("shard", "rows", "errors")}
     finally:

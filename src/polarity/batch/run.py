@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from polarity.batch.options import BatchOptions
-from polarity.batch.scoring import score_shard
+from polarity.batch.passes import FAST_DIR, work_on_shard
 from polarity.batch.shards import Shard, plan
 from polarity.errors import InputError
 from polarity.folders import write_atomically
@@ -63,10 +63,26 @@ def _check_text_column(shards: list[Shard], text_column: str) -> None:
                              f"{list(names)[:12]} (choose one with --text-column)")
 
 
+def _announce_renames(shards: list[Shard]) -> None:
+    from polarity.batch.scoring import output_name
+
+    seen = set()
+    for shard in shards:
+        names = shard.columns
+        if shard.format == "parquet":
+            import pyarrow.parquet as pq
+
+            names = tuple(pq.ParquetFile(shard.path).schema_arrow.names)
+        for name in names:
+            if output_name(name) != name and name not in seen:
+                seen.add(name)
+                print(f"polarity batch: input column {name!r} is written as "
+                      f"{output_name(name)!r}: the output has a {name!r} column of its own",
+                      file=sys.stderr)
+
+
 def run_batch(options: BatchOptions) -> dict:
     """Score every pending shard; returns totals over the whole output (this run and before)."""
-    from tqdm import tqdm
-
     if options.engine not in ("local", "ray"):
         raise InputError(f"engine {options.engine!r}; choose local or ray")
     options.output = Path(options.output)
@@ -78,27 +94,63 @@ def run_batch(options: BatchOptions) -> dict:
         options.shard_rows = max(1, math.ceil(rows / options.num_actors))
         shards = plan(options.input, options.shard_rows)
     _check_text_column(shards, options.text_column)
+    _announce_renames(shards)
     _check_manifest(options, shards)
-    pending = [s for s in shards
-               if not (options.output / f"part-{s.index:05d}.parquet").is_file()]
-    total = sum(s.rows for s in shards)
-    bar = tqdm(total=total, initial=total - sum(s.rows for s in pending), unit=" rows",
-               desc=f"batch ({options.engine})", disable=not options.progress, file=sys.stderr)
+    pending = [s for s in shards if not _part(options.output, s).is_file()]
     started = time.perf_counter()
-    if pending and options.engine == "local":
+    cascade = cascade_stages(options.model)
+    if cascade is None:
+        _run_pass(options, options.model, pending, options.output, "score", total=shards)
+    else:  # two passes: the fast stage over every row, then the accurate one over the hard
+        first, second, threshold = cascade
+        fast = options.output / FAST_DIR
+        fast.mkdir(parents=True, exist_ok=True)
+        _run_pass(options, first, [s for s in pending if not _part(fast, s).is_file()], fast,
+                  "score", total=pending, label="fast")
+        _run_pass(options, second, pending, options.output, "escalate", total=pending,
+                  label="accurate", threshold=threshold)
+    return _summarise(options.output, shards, len(pending), time.perf_counter() - started)
+
+
+def _part(folder: Path, shard: Shard) -> Path:
+    return folder / f"part-{shard.index:05d}.parquet"
+
+
+def cascade_stages(model: str) -> tuple[str, str, float] | None:
+    """A cascade's stages and threshold, unloaded (None for other models)."""
+    from polarity.backends.cascade import stages_of
+    from polarity.modelcard import CARD_NAME, read_card
+    from polarity.predictor import resolve_model
+
+    folder = resolve_model(model)
+    if not isinstance(folder, Path) or not (folder / CARD_NAME).is_file():
+        return None
+    card = read_card(folder)
+    return stages_of(folder, card) if card.backend == "cascade" else None
+
+
+def _run_pass(options: BatchOptions, model: str, todo: list[Shard], output: Path, mode: str,
+              total: list[Shard], label: str | None = None, threshold: float = 0.0) -> None:
+    """Score (or, ``escalate``: re-score a fast part's hard rows of) every shard of ``todo``
+    with ``model`` into ``output``, locally or on Ray; the bar counts rows of ``total``."""
+    from tqdm import tqdm
+
+    rows = sum(s.rows for s in total)
+    desc = f"batch ({options.engine}{', ' + label if label else ''})"
+    bar = tqdm(total=rows, initial=rows - sum(s.rows for s in todo), unit=" rows", desc=desc,
+               disable=not options.progress, file=sys.stderr)
+    if todo and options.engine == "local":
         from polarity.predictor import load_classifier
 
-        predictor = load_classifier(options.model, options.load)
-        for shard in pending:
-            score_shard(predictor, shard, options.output, options.text_column,
-                        options.batch_size, bar.update)
-    elif pending:
+        predictor = load_classifier(model, options.load)
+        for shard in todo:
+            work_on_shard(predictor, mode, shard, output, options, threshold, bar.update)
+    elif todo:
         from polarity.batch.on_ray import run_on_ray
 
-        for result in run_on_ray(options, pending):
+        for result in run_on_ray(options, todo, model, output, mode, threshold):
             bar.update(result["rows"] + result["errors"])
     bar.close()
-    return _summarise(options.output, shards, len(pending), time.perf_counter() - started)
 
 
 def _summarise(output: Path, shards: list[Shard], scored: int, seconds: float) -> dict:

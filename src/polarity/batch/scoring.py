@@ -9,18 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from polarity.batch.shards import Shard, read_shard
-from polarity.contract import is_blank
+from polarity.contract import PREDICTION_FIELDS, is_blank
 from polarity.folders import write_atomically
 
-RESULT_COLUMNS = ("row_id", "predicted_sentiment", "confidence", "scores", "windows")
+#: What each output row gets besides its input columns (``reasoning`` is never asked for).
+RESULT_COLUMNS = ("row_id", *(c for c in PREDICTION_FIELDS if c != "reasoning"))
 
 
-def _result_types() -> dict:
+def result_types() -> dict:
     import pyarrow as pa
 
     return {"predicted_sentiment": pa.string(), "confidence": pa.float64(),
             "scores": pa.struct([("NEGATIVE", pa.float64()), ("POSITIVE", pa.float64())]),
-            "windows": pa.int32()}
+            "windows": pa.int32(), "tier": pa.string(), "escalation": pa.string()}
 
 
 def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_size: int,
@@ -52,7 +53,7 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
     if on_rows and errors:
         on_rows(len(errors))
     table = _input_table([r for _, r in good], [row_id for row_id, _ in good])
-    for name, kind in _result_types().items():
+    for name, kind in result_types().items():
         table = table.append_column(name, pa.array([a[name] for a in answers], kind))
     name = f"part-{shard.index:05d}"
     if errors:
@@ -66,17 +67,27 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
     return {"shard": shard.index, "rows": len(good), "errors": len(errors)}
 
 
+def output_name(column: str) -> str:
+    """An input column's name in the output: ``input_<name>`` when the output has a column
+    of its own by that name (``row_id``, ``confidence`` ...), so that neither is lost."""
+    while column in RESULT_COLUMNS:
+        column = f"input_{column}"
+    return column
+
+
 def _input_table(rows: list[dict], row_ids: list[int]):
-    """The input columns (the union over rows, first-seen order) plus ``row_id``. A column
-    whose values do not share one type is kept as text rather than dropped."""
+    """The input columns (the union over rows, first-seen order, renamed by
+    :func:`output_name`) plus ``row_id``. A column whose values do not share one type is
+    kept as text rather than dropped."""
     import pyarrow as pa
 
     names: dict[str, None] = {}
     for row in rows:
-        names.update(dict.fromkeys(k for k in row if k not in RESULT_COLUMNS))
+        names.update(dict.fromkeys(row))
     columns = {}
     for name in names:
         values = [row.get(name) for row in rows]
+        name = output_name(name)
         try:
             columns[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):

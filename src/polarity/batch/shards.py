@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from polarity.data.tables import allow_long_fields
 from polarity.errors import InputError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
@@ -84,6 +85,8 @@ def _plan_parquet(file: Path, fmt: str, shard_rows: int):
 
 def _plan_text(file: Path, fmt: str, shard_rows: int):
     with open(file, "rb") as f:
+        if f.read(3) != codecs.BOM_UTF8:  # a UTF-8 byte-order mark is not part of row 1
+            f.seek(0)
         columns: tuple[str, ...] = ()
         if fmt in ("csv", "tsv"):
             columns = _header(f, file, fmt)
@@ -98,11 +101,13 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
 
 
 def _header(f, file: Path, fmt: str) -> tuple[str, ...]:
-    """The CSV/TSV header (a UTF-8 byte-order mark before it is skipped)."""
-    if f.read(3) != codecs.BOM_UTF8:
-        f.seek(0)
+    """The CSV/TSV header; two columns of one name are refused (one would be lost)."""
     for _, record in _records(f, fmt):
         if isinstance(record, list) and record:
+            twice = sorted({c for c in record if record.count(c) > 1})
+            if twice:
+                raise InputError(f"{file}: the header names column(s) {twice} more than "
+                                 "once; rename them so that no column is lost")
             return tuple(record)
         break
     raise InputError(f"{file}: empty file or no header row")
@@ -138,6 +143,7 @@ def _records(f, fmt: str, end: int | None = None
             consumed.append(raw.decode("utf-8", errors="surrogateescape"))
             yield consumed[-1]
 
+    allow_long_fields()  # the same field size rule as every other reader (data/tables.py)
     if fmt == "jsonl":
         for line in lines():
             consumed.clear()
@@ -197,9 +203,12 @@ def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, st
         return None, record.reason
     if shard.format == "jsonl":
         try:
-            row = json.loads(record)
+            row = json.loads(record, object_pairs_hook=_no_repeats)
         except json.JSONDecodeError as exc:
             return None, f"invalid JSON: {exc.msg}"
+        except _Repeated as exc:
+            return None, (f"key {exc.args[0]!r} appears twice in the object (one value would "
+                          "be lost)")
         if not isinstance(row, dict):
             return None, "a JSON line must be an object"
     elif len(record) != len(shard.columns):
@@ -208,15 +217,28 @@ def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, st
         row = dict(zip(shard.columns, record, strict=True))
     bad = next((k for k, v in row.items() if isinstance(v, str) and _undecodable(v)), None)
     if bad is not None:
-        return None, (f"column {bad!r} holds bytes that are not UTF-8 text, or a NUL "
-                      "(binary data?)")
+        return None, f"column {bad!r} holds bytes that are not UTF-8 text (binary data?)"
     return row, None
 
 
+class _Repeated(ValueError):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key)
+        out[key] = value
+    return out
+
+
 def _undecodable(text: str) -> bool:
-    # Bytes that are not UTF-8 were decoded as lone surrogates (surrogateescape).
+    # Bytes that are not UTF-8 were decoded as lone surrogates (surrogateescape). A NUL is
+    # a character like any other: the contract's rule for texts (polarity.contract).
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return True
-    return "\x00" in text
+    return False

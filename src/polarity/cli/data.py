@@ -1,4 +1,4 @@
-"""Data commands: prepare."""
+"""Data commands: prepare, subset, augment."""
 
 from __future__ import annotations
 
@@ -114,4 +114,32 @@ def cmd_augment(args) -> int:
     made = Counter(r["source"] for r in rows)
     print(json.dumps({"input_texts": len(texts), "excluded_texts": len(exclude),
                       "written": len(rows), "by_operation": dict(made)}, indent=2))
+    return 0
+
+
+def _add_subset(sub) -> None:
+    p = sub.add_parser("subset", help="draw a small balanced training set from prepared splits",
+                       description="Per source, a fixed number of rows (half per label) of a "
+                       "prepared folder's train and val splits, without any text of the "
+                       "exclude files; whole_texts keeps sentences, not their sub-phrases.")
+    p.add_argument("--config", type=Path, required=True, help="YAML file with SubsetConfig "
+                   "fields, e.g. configs/accurate_data.yaml")
+    p.add_argument("--output-dir", type=Path)
+    p.set_defaults(func=cmd_subset)
+
+
+def cmd_subset(args) -> int:
+    from polarity.configfile import read_yaml_mapping
+    from polarity.data.subset import SubsetConfig, subset
+
+    data = read_yaml_mapping(args.config, "SubsetConfig fields")
+    if args.output_dir is not None:
+        data["output_dir"] = args.output_dir
+    try:
+        config = SubsetConfig.model_validate(data)
+    except ValueError as exc:
+        raise PolarityError(f"{args.config}: {validation_message(exc)}") from exc
+    stats = subset(config)
+    print(json.dumps(stats["splits"], indent=2))
+    print(f"wrote {config.output_dir}/{{train,val}}.jsonl and stats.json", file=sys.stderr)
     return 0

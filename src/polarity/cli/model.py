@@ -27,7 +27,8 @@ def _add_train(sub) -> None:
     p.add_argument("--config", type=Path, action="append", help="YAML file with TrainConfig "
                    "fields; repeat to layer files (e.g. model_config.yaml then "
                    "training_config.yaml), later ones win")
-    p.add_argument("--resume-from-checkpoint", nargs="?", const="last", metavar="PATH",
+    p.add_argument("--resume", "--resume-from-checkpoint", dest="resume_from_checkpoint",
+                   nargs="?", const="last", metavar="PATH",
                    help="continue a killed run: a checkpoint folder, or no value for the latest")
     add_model_flags(p, TrainConfig)
     p.set_defaults(func=cmd_train)
@@ -57,7 +58,7 @@ def cmd_train(args) -> int:
             raise
         print(f"polarity train: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}"
               "; continue from the last checkpoint with the same command plus "
-              "--resume-from-checkpoint", file=sys.stderr)
+              "--resume", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -171,15 +172,48 @@ def cmd_evaluate(args) -> int:
 
 
 def _add_calibrate(sub) -> None:
-    p = sub.add_parser("calibrate", help="fit a temperature and store it in the model")
-    p.add_argument("--model", required=True, help="a model folder made by `polarity train`")
+    p = sub.add_parser("calibrate", help="fit a temperature (or a cascade's threshold)",
+                       description="--model: fit a temperature on validation data and store "
+                       "it in the model. --cascade FAST ACCURATE --output DIR: score validation "
+                       "with both, write the accuracy/escalation curve and a cascade model "
+                       "folder whose threshold sends on --share of the texts (or reaches "
+                       "--target-accuracy).")
+    p.add_argument("--model", help="a model folder made by `polarity train`")
+    p.add_argument("--cascade", nargs=2, metavar=("FAST", "ACCURATE"),
+                   help="two models (names or folders): the first answers what it is sure of")
+    p.add_argument("--output", type=Path, help="with --cascade: the folder to write")
+    p.add_argument("--share", type=float, help="with --cascade: share of texts to send on "
+                   "(default 0.15)")
+    p.add_argument("--target-accuracy", type=float,
+                   help="with --cascade: the lowest share that reaches this accuracy instead")
     p.add_argument("--val-file", required=True, help="validation JSONL/CSV/TSV")
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(args) -> int:
+    if bool(args.model) == bool(args.cascade):
+        raise PolarityError("say what to calibrate: --model FOLDER (a temperature) or "
+                            "--cascade FAST ACCURATE --output DIR (a threshold)")
+    if args.cascade:
+        from polarity.evaluate.cascade import calibrate_cascade
+
+        if args.output is None:
+            raise PolarityError("--cascade needs --output DIR: the cascade folder to write")
+        for name, value in (("--share", args.share), ("--target-accuracy",
+                                                      args.target_accuracy)):
+            if value is not None and not 0 <= value <= 1:
+                raise PolarityError(f"{name} {value}: give a fraction from 0 to 1")
+        result = calibrate_cascade(*args.cascade, args.val_file, args.output, args.share,
+                                   args.target_accuracy, args.batch_size,
+                                   text_column=args.text_column, label_column=args.label_column)
+        print(json.dumps({k: result[k] for k in ("threshold", "chosen_for", "validation")},
+                         indent=2))
+        print(f"cascade written to {args.output} (curve: {args.output}/cascade_curve.png)",
+              file=sys.stderr)
+        return 0
     from polarity.evaluate.run import calibrate
 
     result = calibrate(args.model, args.val_file, args.text_column, args.label_column)

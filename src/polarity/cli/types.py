@@ -20,9 +20,11 @@ def positive_int(value: str) -> int:
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--runtime``, for the commands that load a model."""
     parser.add_argument("--device", help="cpu (default), cuda, cuda:N or mps")
-    parser.add_argument("--runtime", choices=["auto", "onnx", "torch"],
-                        help="encoder runtime (default: $POLARITY_RUNTIME, else auto: ONNX "
-                        "Runtime int8 on the CPU when installed)")
+    from polarity.registry import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES,
+                        help="runtime (default: $POLARITY_RUNTIME, else auto: each model's "
+                        "preferred installed runtime, ONNX Runtime int8 for the encoder)")
 
 
 def load_options(args):

@@ -70,6 +70,14 @@ class PrepareConfig(BaseModel):
         return value
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
@@ -128,6 +136,10 @@ def _write_candidates(config: PrepareConfig, tmp: Path, tally: _Tally, cache_dir
                     continue
                 tally.source_in[item.source] += 1
                 text = clean_text(item.text, config.cleaning)
+                if not text.isascii() and not _encodable(text):
+                    tally.dropped["invalid_unicode"] += 1  # a lone surrogate ("\ud800")
+                    tally.examples.setdefault("invalid_unicode", f"{item.source}")
+                    continue
                 if len(text) < config.min_chars:
                     tally.dropped["too_short"] += 1
                     continue

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from polarity.data.tables import Row, allow_long_fields, iter_rows, open_text
+from polarity.data.tables import Row, allow_long_fields, iter_rows, text_lines
 from polarity.errors import InputError, validation_message
 from polarity.labels import NEGATIVE, POSITIVE, LabelError, parse_label
 
@@ -113,7 +113,7 @@ def _label(raw: object, spec: SourceSpec) -> str:
 def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """Amazon reviews, JSON lines: ``overall``/``reviewText``/``summary`` (2014/2018 dumps)
     or ``rating``/``title``/``text`` (2023 dump). 1-3 stars NEGATIVE, 4-5 POSITIVE."""
-    with open_text(spec.path, spec.encoding) as f:
+    with text_lines(spec.path, spec.encoding) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -142,7 +142,7 @@ def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
 def read_sentiment140(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """Sentiment140: 6 columns, no header, latin-1; polarity 0 NEGATIVE, 4 POSITIVE, 2 dropped."""
     allow_long_fields()
-    with open_text(spec.path, "latin-1") as f:
+    with text_lines(spec.path, "latin-1") as f:
         for n, row in enumerate(csv.reader(f), 1):
             where = f"{spec.path}:{n}"
             if len(row) != 6:

@@ -13,7 +13,9 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -48,6 +50,24 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:
     return open(path, encoding=encoding, errors="replace", newline="")
 
 
+@contextmanager
+def text_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[Iterator[str]]:
+    """The lines of a text file (gzip or plain); a file that breaks off (a truncated or
+    corrupt gzip stream) ends the read with one :class:`InputError` naming the file and the
+    last line read whole, instead of an EOFError or zlib traceback."""
+    with open_text(path, encoding) as f:
+        def lines() -> Iterator[str]:
+            n = 0
+            try:
+                for n, line in enumerate(f, 1):  # noqa: B007 - n is reported below
+                    yield line
+            except (EOFError, OSError, zlib.error) as exc:
+                raise InputError(f"{path}: the file breaks off after line {n} ({exc}); "
+                                 "it is truncated or corrupt: fetch it again") from None
+
+        yield lines()
+
+
 def allow_long_fields() -> None:
     """Let the csv module read fields longer than its 128 KiB default (long reviews)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -58,7 +78,7 @@ def iter_rows(path: str | Path, fmt: TableFormat | None = None, encoding: str = 
     """The rows of ``path``. CSV and TSV need a header naming ``required`` columns (else an
     :class:`InputError` that ends with ``hint``); blank JSON lines are skipped."""
     fmt = fmt or table_format(path)
-    with open_text(path, encoding) as f:
+    with text_lines(path, encoding) as f:
         if fmt == "jsonl":
             yield from _json_rows(f)
         else:

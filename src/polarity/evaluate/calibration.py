@@ -1,7 +1,7 @@
 """Temperature scaling: one scalar T divides the logit so that confidences match accuracy.
 
-Probabilities from a model already scaled by T0 are turned back into logits
-(logit(p) * T0) and a new T is fitted by minimising the negative log-likelihood.
+The log-odds a model gives before its temperature (``Classifier.log_odds``) are fitted by
+minimising the negative log-likelihood.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ import numpy as np
 
 from polarity.evaluate.metrics import nll
 from polarity.labels import POSITIVE
-
-
-def logits_from_probabilities(p_positive: Sequence[float], temperature: float = 1.0
-                              ) -> np.ndarray:
-    p = np.clip(np.asarray(p_positive, dtype=float), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p)) * temperature
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:

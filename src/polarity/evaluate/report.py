@@ -7,16 +7,12 @@ import base64
 import csv
 import html
 import json
-import re
 from pathlib import Path
 
 from polarity.contract import label_of
 from polarity.evaluate import charts
+from polarity.folders import slug
 from polarity.labels import LABELS
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
 
 
 def write_report(out: Path, test_name: str, results: list[dict], texts: list[str],

@@ -10,11 +10,7 @@ from tqdm.auto import tqdm
 from polarity.contract import LoadOptions, label_of
 from polarity.drift import reference
 from polarity.errors import InputError
-from polarity.evaluate.calibration import (
-    apply_temperature,
-    fit_temperature,
-    logits_from_probabilities,
-)
+from polarity.evaluate.calibration import apply_temperature, fit_temperature
 from polarity.evaluate.data import load_test_set
 from polarity.evaluate.metrics import compute_metrics, nll, reliability
 from polarity.evaluate.profile import profile
@@ -86,10 +82,9 @@ def calibrate(model: str, val_file: str | Path, text_column: str = "text",
 
         logits, exits = exit_log_odds(folder, card, data.texts, batch_size)
         probs = apply_temperature(logits, card.temperature).tolist()
-    else:
-        predictor = load_classifier(folder)
-        probs, _ = predict_all(predictor, data.texts, batch_size, progress, "calibrate")
-        logits = logits_from_probabilities(probs, card.temperature)
+    else:  # the log-odds the contract divides by the card's temperature
+        logits = load_classifier(folder).log_odds(data.texts, batch_size)
+        probs = apply_temperature(logits, card.temperature).tolist()
     temperature = fit_temperature(logits, data.labels)
 
     def stats(p):

@@ -12,15 +12,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from polarity import __version__
+from polarity.backends.cascade import CascadeBackend
 from polarity.drift import DriftWatch
 from polarity.errors import PolarityError
 from polarity.predictor import Predictor, load_classifier
 from polarity.serve import errors
 from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
+from polarity.serve.deps import ServiceState
+from polarity.serve.escalation import Escalation
 from polarity.serve.metrics import ServiceMetrics
 from polarity.serve.middleware import BodyLimit, Observe, RequireKey
 from polarity.serve.ratelimit import RateLimiter
-from polarity.serve.routes import ServiceState, router
+from polarity.serve.routes import LOGGED_TAG, router
 from polarity.serve.security import KeyStore
 from polarity.serve.settings import Settings, load_settings
 
@@ -51,6 +54,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         yield
         if state.batcher:
             await state.batcher.drain()  # finish queued requests before the process exits
+        if state.escalation:
+            await state.escalation.close()
         if state.runner:
             state.runner.close()
 
@@ -63,8 +68,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequireKey, keys=None if settings.auth_disabled else keys,
                        open_paths=settings.open_endpoints)
-    app.add_middleware(Observe, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
-    app.include_router(router)
+    app.add_middleware(Observe, metrics=state.metrics, max_body_bytes=settings.max_body_bytes,
+                       logged_tag=LOGGED_TAG)
+    app.include_router(router(settings))
     return app
 
 
@@ -74,7 +80,14 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
         log.info("loading model %s", s.model_path)
         predictor = await asyncio.to_thread(load_classifier, s.model_path, s.load_options())
     state.metrics.drift = DriftWatch(predictor.info.reference)
-    state.runner = ModelRunner(predictor.predict, s.batch_size)
+    first = predictor
+    cascade = getattr(predictor, "backend", None)
+    if isinstance(cascade, CascadeBackend):  # the accurate stage gets a lane of its own
+        first = cascade.first
+        state.escalation = Escalation(cascade, s.batch_size, s.max_escalation_queue,
+                                      s.max_escalations_per_s, state.metrics)
+        state.escalation.start()
+    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens)
     state.batcher = MicroBatcher(state.runner, s.batch_size, s.max_wait_ms,
                                  on_batch=state.metrics.batch_size.observe)
     state.batcher.start()

@@ -8,8 +8,9 @@
 - :class:`ModelRunner` runs predictor calls on one dedicated thread (the model is not
   re-entrant), plain calls before reasoning ones: a reason costs up to 48 extra passes, so
   reasoning work is cut into small calls and a plain request waits for at most one of them
-  (a 256-text request with reasons used to hold the model for 70 s). A call whose client has
-  gone is dropped before it runs.
+  (a 256-text request with reasons used to hold the model for 70 s). Long plain requests are
+  cut the same way, by tokens (``slice_tokens``), so a request of long texts lets short ones
+  in between its slices. A call whose client has gone is dropped before it runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from polarity.contract import Prediction
-from polarity.serve.errors import Overloaded, TooCostly
+from polarity.serve.errors import Overloaded
 
 PLAIN, REASONING = 0, 1
 #: Texts per reasoning call: the longest a plain request may wait behind reasoning work.
@@ -30,15 +31,13 @@ REASONING_CHUNK = 2
 
 
 class Admission:
-    """Texts admitted and not yet answered, bounded."""
+    """Texts admitted and not yet answered, bounded (a request never holds more texts than
+    the queue: ``Settings.texts_per_request``)."""
 
     def __init__(self, limit: int):
         self.limit, self.inflight = limit, 0
 
     def take(self, texts: int) -> None:
-        if texts > self.limit:  # could never be admitted: a retry cannot help
-            raise TooCostly(f"{texts} texts are more than this server ever queues "
-                            f"(MAX_QUEUE={self.limit}): send at most {self.limit} per request")
         if self.inflight + texts > self.limit:
             raise Overloaded("too many texts are waiting for the model; retry shortly",
                              {"Retry-After": "1"})
@@ -51,20 +50,38 @@ class Admission:
 class ModelRunner:
     """Predictor calls on one thread, taken in lane order (plain before reasoning)."""
 
-    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int):
+    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int,
+                 slice_tokens: int = 2048):
         self.predict = predict
-        self.batch_size = batch_size
+        self.batch_size, self.slice_tokens = batch_size, slice_tokens
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._waiting: dict[int, deque[asyncio.Future]] = {PLAIN: deque(), REASONING: deque()}
         self._busy = False
 
-    async def run(self, texts: Sequence[str], reasoning: bool) -> list[Prediction]:
-        if not reasoning:
-            return await self._call(list(texts), False, PLAIN)
+    async def run(self, texts: Sequence[str], reasoning: bool,
+                  work: Sequence[int] | None = None) -> list[Prediction]:
+        """Predict ``texts``, in slices that each wait their turn: 2 texts at a time with
+        reasons, else at most ``batch_size`` texts and ``slice_tokens`` tokens of ``work``
+        (per text) at a time, so a long request lets short ones in between its slices."""
         out: list[Prediction] = []
-        for start in range(0, len(texts), REASONING_CHUNK):
-            out += await self._call(list(texts[start:start + REASONING_CHUNK]), True, REASONING)
+        for chunk in self._slices(len(texts), reasoning, work):
+            out += await self._call([texts[i] for i in chunk], reasoning,
+                                    REASONING if reasoning else PLAIN)
         return out
+
+    def _slices(self, n: int, reasoning: bool, work: Sequence[int] | None) -> list[range]:
+        if reasoning:
+            return [range(s, min(n, s + REASONING_CHUNK)) for s in range(0, n, REASONING_CHUNK)]
+        if work is None:
+            return [range(n)]
+        out, start, tokens = [], 0, 0
+        for i in range(n):
+            if i > start and (tokens + work[i] > self.slice_tokens
+                              or i - start >= self.batch_size):
+                out.append(range(start, i))
+                start, tokens = i, 0
+            tokens += work[i]
+        return [*out, range(start, n)] if n else out
 
     async def _call(self, texts: list[str], reasoning: bool, lane: int) -> list[Prediction]:
         loop = asyncio.get_running_loop()

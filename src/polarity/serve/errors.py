@@ -30,8 +30,9 @@ class Unauthorized(ServiceError):
 
 
 class TooCostly(ServiceError):
-    """The request asks for more work than one request may (texts with reasons, a batch
-    larger than the key's whole rate limit)."""
+    """The request asks for more work than one request may: a text longer than
+    MAX_TEXT_TOKENS tokens once emoji are read as words, or more quota units than the key's
+    whole rate limit."""
 
 
 class RateLimited(ServiceError):
@@ -56,7 +57,7 @@ class ClientGone(ServiceError):
 
 
 class BodyTooLarge(Exception):
-    pass
+    """The request body is larger than MAX_BODY_BYTES."""
 
 
 #: Domain error -> (status, error type). The only place where status codes are chosen.
@@ -115,6 +116,16 @@ def describe_validation(exc: RequestValidationError) -> str:
                          "characters: send some text")
         elif err.get("type") == "too_short":
             parts.append(f"{where} is empty: send at least one text")
+        elif err.get("type") == "too_long":
+            most = (err.get("ctx") or {}).get("max_length")
+            parts.append(f"{where} has too many items: send at most {most} per request "
+                         "(split the batch)")
+        elif err.get("type") == "string_too_long":
+            most = (err.get("ctx") or {}).get("max_length")
+            parts.append(f"{where} is longer than {most} characters (MAX_TEXT_CHARS): send "
+                         "a shorter text")
+        elif err.get("type") == "value_error":
+            parts.append(str(err.get("msg", "")).removeprefix("Value error, "))
         else:
             parts.append(f"{where}: {err.get('msg', 'invalid value')}")
     return "; ".join(parts) or "invalid request"
@@ -161,12 +172,16 @@ async def _domain_error(request: Request, exc: Exception):
     return error_response(request, code, kind, str(exc), getattr(exc, "headers", None))
 
 
-ERROR_RESPONSES = {
-    400: {"model": ErrorResponse, "description": "Invalid request: the message says what to fix."},
-    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
-    413: {"model": ErrorResponse, "description": "Request body too large."},
-    429: {"model": ErrorResponse, "description": "Rate limit of this key exceeded; see "
-          "Retry-After and X-RateLimit-* headers."},
-    500: {"model": ErrorResponse, "description": "Model error; carries a request_id."},
-    503: {"model": ErrorResponse, "description": "Model loading or service overloaded; retry."},
-}
+def error_responses(*codes: int) -> dict[int, dict]:
+    """OpenAPI ``responses`` for these status codes, derived from ``STATUS`` (each error's
+    docstring says when it happens): the table the schema shows is the table the service
+    uses."""
+    described: dict[int, list[str]] = {500: ["The model failed; the answer carries a "
+                                            "request_id to report."]}
+    for kind, (code, _) in {**STATUS, BodyTooLarge: (413, "")}.items():
+        if code in codes:
+            doc = (kind.__doc__ or "").strip().split("\n\n")[0]
+            described.setdefault(code, []).append(" ".join(doc.split()))
+    described = {c: d for c, d in described.items() if c in codes}
+    return {code: {"model": ErrorResponse, "description": " Or: ".join(parts)}
+            for code, parts in sorted(described.items())}

@@ -36,6 +36,15 @@ class ServiceMetrics:
                                     "the recent answers", registry=r)
         self.drift_reference = Gauge("polarity_drift_reference_positive_share", "Share of "
                                      "POSITIVE on validation data", registry=r)
+        self.escalations = Counter("polarity_escalations_total", "Texts a cascade sent to "
+                                   "its accurate stage and that stage answered", registry=r)
+        self.escalation_fallbacks = Counter(
+            "polarity_escalation_fallbacks_total", "Texts a cascade should have sent on that "
+            "kept the fast answer, by reason", ["reason"], registry=r)
+        self.stage_latency = Histogram(
+            "polarity_stage_latency_seconds", "Seconds per text in each stage of a cascade",
+            ["stage"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.drift_answers = Gauge("polarity_drift_window_answers", "Answers in the drift "
                                    "window", registry=r)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -21,19 +22,20 @@ access_log = logging.getLogger("polarity.access")
 
 
 class Observe:
-    """Gives every request an id (``X-Request-ID``, taken from the request when sent),
-    counts it in the metrics, writes one access-log line per analyze call and answers 413
-    before reading a body whose declared length is over the limit."""
+    """Gives every request an id (``X-Request-ID``: :func:`request_id`), counts it in the
+    metrics, writes one access-log line per request to a route tagged ``logged_tag`` and
+    answers 413 before reading a body whose declared length is over the limit."""
 
-    def __init__(self, app, metrics: ServiceMetrics, max_body_bytes: int):
+    def __init__(self, app, metrics: ServiceMetrics, max_body_bytes: int, logged_tag: str):
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+        self.logged_tag = logged_tag
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex[:16]
+        rid = request_id(headers.get(b"x-request-id", b""))
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         status = 500
@@ -63,11 +65,22 @@ class Observe:
         self.metrics.latency.labels(path).observe(elapsed)
         if status >= 400:
             self.metrics.errors.labels(str(status)).inc()
-        if path.startswith("/api/v1/analyze") and access_log.isEnabledFor(logging.INFO):
+        logged = route is not None and self.logged_tag in (getattr(route, "tags", None) or ())
+        if logged and access_log.isEnabledFor(logging.INFO):
             record = {"request_id": state["request_id"], "key_id": state.get("key_id"),
                       "path": path, "status": status, "ms": round(elapsed * 1000, 2),
                       **state.get("summary", {})}
             access_log.info(json.dumps(record))
+
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(sent: bytes) -> str:
+    """The client's X-Request-ID when it is a plain token of at most 64 characters (letters,
+    digits, ``._:-``), else a new one: an id goes into every log line and response, so it
+    may not be 30 KB long or hold newlines and quotes that forge log lines."""
+    return sent.decode() if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
 
 
 class BodyLimit:

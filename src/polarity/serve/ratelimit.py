@@ -30,13 +30,15 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # epoch seconds when the window frees up
+    reset: int  # epoch seconds when the window frees its oldest unit
+    retry_after: int | None = None
+    """Seconds until a refused request's whole cost is free again."""
 
     def headers(self) -> dict[str, str]:
         h = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
              "X-RateLimit-Reset": str(self.reset)}
         if not self.allowed:
-            h["Retry-After"] = str(max(1, self.reset - math.floor(time.time())))
+            h["Retry-After"] = str(self.retry_after or max(1, self.reset - math.floor(time.time())))
         return h
 
 
@@ -83,16 +85,27 @@ class RateLimiter:
                                      f"({type(exc).__name__}); retry shortly",
                                      {"Retry-After": "5"}) from exc
         if not decision.allowed:
+            decision.retry_after = self._retry_after(decision, cost)
             raise RateLimited(f"rate limit of {self.item} per key exceeded; retry after the "
                               "Retry-After seconds", decision.headers())
         return decision
+
+    def _retry_after(self, decision: Decision, cost: int) -> int:
+        """When ``cost`` units will be free: the oldest unit's expiry frees one; a moving
+        window frees the others as they expire, which the storage does not tell, so for a
+        cost of several units the answer is the whole window (an upper bound: by then every
+        unit spent now has expired)."""
+        if cost - decision.remaining <= 1:
+            return max(1, decision.reset - math.floor(time.time()))
+        return int(self.item.get_expiry())
 
     def check_cost(self, cost: int) -> None:
         """:class:`TooCostly` when ``cost`` is more than the whole limit: no retry could
         succeed, so it is refused before anything else."""
         if cost > self.item.amount:
-            raise TooCostly(f"{cost} texts are more than this key's whole limit of {self.item}:"
-                            f" send at most {self.item.amount} texts per request")
+            raise TooCostly(f"this request costs {cost} units (a text costs one per "
+                            f"QUOTA_UNIT_TOKENS tokens), more than this key's whole limit of "
+                            f"{self.item}: send fewer or shorter texts")
 
     async def _hit(self, identity: str, cost: int) -> Decision:
         async with self._locks[identity]:

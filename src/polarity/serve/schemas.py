@@ -4,29 +4,55 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from polarity.contract import NOT_BLANK
 
 Label = Literal["POSITIVE", "NEGATIVE"]
 
 
-class AnalyzeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_texts: int
+                   ) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``AnalyzeRequest`` and ``BatchRequest`` with this server's limits in their schema,
+    so that the OpenAPI document says what the service accepts: text length, texts per
+    request, and texts per request with reasons (``if include_reasoning then maxItems``)."""
+    Text = Annotated[StrictStr, Field(min_length=1, max_length=max_text_chars,
+                                      pattern=NOT_BLANK)]
+    Reasoning = StrictBool if max_reasoning_texts else Literal[False]
+    about = ("Explain the prediction (costs extra model passes; docs/service.md)"
+             + ("." if max_reasoning_texts else "; reasons are off on this server."))
 
-    text: StrictStr = Field(description="Text to classify; not empty or only whitespace.",
-                            min_length=1, pattern=NOT_BLANK, examples=["I love it"])
-    include_reasoning: StrictBool = Field(False, description="Explain the prediction (costs "
-                                          "extra model passes; docs/service.md).")
+    class AnalyzeRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
 
+        text: Text = Field(description="Text to classify; not empty or only whitespace, at "
+                           f"most {max_text_chars} characters.", examples=["I love it"])
+        include_reasoning: Reasoning = Field(False, description=about)
 
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    reasons_cap = {"if": {"properties": {"include_reasoning": {"const": True}},
+                          "required": ["include_reasoning"]},
+                   "then": {"properties": {"texts": {"maxItems": max_reasoning_texts}}}}
 
-    texts: list[Annotated[StrictStr, Field(min_length=1, pattern=NOT_BLANK)]] = Field(
-        description="Texts to classify, in order.", min_length=1,
-        examples=[["I love it", "Worst purchase ever"]])
-    include_reasoning: StrictBool = Field(False, description="Explain each prediction.")
+    class BatchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", json_schema_extra=reasons_cap
+                                  if max_reasoning_texts else None)
+
+        texts: list[Text] = Field(description=f"Texts to classify, in order: 1 to "
+                                  f"{max_batch_items}, at most {max_reasoning_texts} with "
+                                  "reasons.", min_length=1, max_length=max_batch_items,
+                                  examples=[["I love it", "Worst purchase ever"]])
+        include_reasoning: Reasoning = Field(False, description=about)
+
+        @model_validator(mode="after")
+        def _reasons_cap(self):
+            if self.include_reasoning and len(self.texts) > max_reasoning_texts:
+                raise ValueError(f"reasons were asked for {len(self.texts)} texts; the limit "
+                                 f"is {max_reasoning_texts} per request (MAX_REASONING_TEXTS), "
+                                 "as each costs up to 48 model passes: split the batch or "
+                                 "leave include_reasoning off")
+            return self
+
+    return AnalyzeRequest, BatchRequest
 
 
 class Scores(BaseModel):
@@ -42,6 +68,12 @@ class AnalyzeResponse(BaseModel):
     reasoning: str | None = Field(description="Why, when asked for; null otherwise.")
     windows: int = Field(1, ge=1, description="Windows of the model's token limit the text "
                          "was read in: more than 1 for a text longer than one window.")
+    tier: str | None = Field(None, description="Which tier answered: fast (the encoder), "
+                             "accurate (the causal LM), baseline (VADER).")
+    escalation: Literal["not_needed", "escalated", "queue_full", "rate_capped"] | None = Field(
+        None, description="Cascades only: not_needed (the fast tier was sure), escalated (the "
+        "accurate tier answered), or why a text that should have gone on kept the fast "
+        "answer (queue_full, rate_capped); null for other models.")
     processing_time: float = Field(description="Seconds spent on this text's request.")
 
 
@@ -67,6 +99,12 @@ class HealthResponse(BaseModel):
     uptime: float
     pid: int = Field(description="Worker process id: which worker answered.")
     model: ModelDescription | None
+
+
+class LiveResponse(BaseModel):
+    status: Literal["alive"]
+    pid: int
+    uptime: float
 
 
 class ErrorBody(BaseModel):

@@ -92,6 +92,19 @@ def revoke_keys(path: str | Path, which: str) -> list[tuple[str, str]]:
     return [(key_id(g.split()[0]), (g.split(maxsplit=1)[1:] or [""])[0].strip()) for g in gone]
 
 
+#: Values that templates ship in place of a key: never accepted as one.
+PLACEHOLDER_KEYS = frozenset({"replace-me", "replace_me", "changeme", "change-me", "change_me",
+                              "your-key-here", "your-api-key", "secret", "example", "xxx"})
+
+
+def refuse_placeholders(keys: list[str]) -> None:
+    for key in keys:
+        if key.strip().lower() in PLACEHOLDER_KEYS:
+            raise InputError(f"API key {key!r} is a placeholder from a template (for example "
+                             "deploy/k8s/secret.yaml): put real keys there, made with "
+                             "`polarity keys create`")
+
+
 @dataclass
 class KeyStore:
     hashes: list[bytes]
@@ -102,6 +115,7 @@ class KeyStore:
 
     @classmethod
     def build(cls, plain: list[str], keys_file: str | None) -> KeyStore:
+        refuse_placeholders(plain)
         digests = [bytes.fromhex(hash_key(k)) for k in plain]
         store = cls(list(digests), digests, Path(keys_file) if keys_file else None)
         store.reload()
@@ -121,12 +135,19 @@ class KeyStore:
 
     def refresh(self, every: float = 1.0) -> None:
         """Reload when the keys file changed (checked at most every ``every`` seconds): a key
-        removed from the file stops working without a restart. A file made unreadable or
-        malformed keeps the keys read last, with a warning."""
+        removed from the file stops working without a restart, and so does every key of a
+        deleted file (logged as an error). A file made unreadable or malformed keeps the keys
+        read last, with a warning."""
         now = time.monotonic()
         if self.path is None or now - self.checked < every:
             return
         self.checked = now
+        if not self.path.exists():
+            if self.stamp is not None:  # deleting the file revokes its keys, loudly
+                log.error("API keys file %s was deleted: every key it held is revoked (%d "
+                          "key(s) from settings remain)", self.path, len(self.plain))
+                self.hashes, self.stamp = list(self.plain), None
+            return
         try:
             stat = self.path.stat()
             if (stat.st_mtime_ns, stat.st_size) != self.stamp:

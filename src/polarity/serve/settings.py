@@ -23,6 +23,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from polarity.configfile import read_yaml_mapping
 from polarity.contract import LoadOptions
 from polarity.errors import InputError, validation_message
+from polarity.registry import RuntimeName
 
 
 class Settings(BaseSettings):
@@ -49,9 +50,24 @@ class Settings(BaseSettings):
     max_queue: int = Field(1024, ge=1)
     """Texts waiting for the model before new requests get 503."""
     max_batch_items: int = Field(256, ge=1)
-    """Most texts in one /analyze/batch request."""
+    """Most texts in one /analyze/batch request (lowered to MAX_QUEUE and to the rate
+    limit's amount when those are smaller: ``texts_per_request``, the one such limit)."""
     max_text_chars: int = Field(10_000, ge=1)
     """Longest accepted text, in characters."""
+    max_text_tokens: int = Field(16_384, ge=16)
+    """Longest accepted text in tokens once preprocessed (emoji read as words: one emoji
+    can become a dozen tokens); longer is 413."""
+    quota_unit_tokens: int = Field(512, ge=1)
+    """A text costs one rate-limit unit per this many tokens (at least one)."""
+    slice_tokens: int = Field(2048, ge=1)
+    """Most tokens in one model call of a long request: between its slices, other requests
+    get their turn."""
+    max_escalation_queue: int = Field(64, ge=0)
+    """Cascades: texts waiting for the accurate stage; past it a text keeps its fast answer
+    (``"escalation": "queue_full"``)."""
+    max_escalations_per_s: float | None = Field(None, gt=0)
+    """Cascades: most texts sent to the accurate stage per second (a token bucket); past it
+    a text keeps its fast answer (``"escalation": "rate_capped"``). None: no cap."""
     max_body_bytes: int = Field(2_000_000, ge=256)
     """Largest request body; larger ones get 413."""
     api_key: str | None = None
@@ -63,7 +79,8 @@ class Settings(BaseSettings):
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
-        "/api/v1/health", "/metrics", "/docs", "/openapi.json"]
+        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics", "/docs",
+        "/openapi.json"]
     """Paths reachable without a key."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
@@ -94,7 +111,8 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(10.0, gt=0)
     """Time a client has to send a request's head once it starts; then 408."""
     body_timeout_s: float = Field(10.0, gt=0)
-    """Longest pause while a request's body arrives; then the connection is closed."""
+    """Time a client has to send a request's whole body once its head is in; then the
+    connection is closed (2 MB needs 200 KB/s)."""
     keep_alive_s: float = Field(5.0, gt=0)
     """Idle time before a keep-alive connection is closed."""
     rate_limit_on_error: Literal["closed", "open"] = "closed"
@@ -102,10 +120,11 @@ class Settings(BaseSettings):
     unmetered), ``open`` serves the request unmetered and logs a warning."""
     redis_timeout_s: float = Field(0.5, gt=0)
     """Socket timeout for the rate-limit storage: a stalled Redis costs at most this."""
-    runtime: Literal["auto", "onnx", "torch"] | None = Field(
+    runtime: RuntimeName | None = Field(
         None, validation_alias=AliasChoices("runtime", "polarity_runtime"))
-    """Encoder-tier runtime: ``auto`` (ONNX Runtime int8 when installed, exported on first
-    use and cached), ``onnx`` or ``torch``; None: ``POLARITY_RUNTIME``, then ``auto``."""
+    """Runtime (:data:`polarity.registry.RUNTIMES`): ``auto`` (each backend's preferred
+    installed runtime: ONNX Runtime int8 for the encoder), or one by name; None:
+    ``POLARITY_RUNTIME``, then ``auto``."""
     dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
         None, validation_alias=AliasChoices("dtype", "polarity_dtype"))
     """Causal LM tier precision; None: ``POLARITY_DTYPE``, then float32 on the CPU and the
@@ -116,6 +135,18 @@ class Settings(BaseSettings):
         # Built directly, settings are exactly their arguments; the environment and the YAML
         # file are read once, by load_settings at the process edge.
         return (init_settings,)
+
+    @property
+    def texts_per_request(self) -> int:
+        """The one limit on texts per request: MAX_BATCH_ITEMS, unless the queue or a key's
+        whole rate limit holds fewer (a larger request could never be admitted)."""
+        from limits import parse
+
+        try:
+            amount = parse(self.rate_limit).amount
+        except ValueError:
+            amount = self.max_batch_items
+        return max(1, min(self.max_batch_items, self.max_queue, amount))
 
     def load_options(self) -> LoadOptions:
         return LoadOptions(device=self.device, runtime=self.runtime, dtype=self.dtype,

@@ -20,6 +20,10 @@ from polarity.backends.base_models import (
 from polarity.backends.causal_lm import (
     ADAPTER_DIR,
     LORA_TARGETS,
+    PrefixCache,
+    after_head,
+    cache_argument,
+    head_cache,
     label_logits,
     load_base_lm,
     load_lm_tokenizer,
@@ -57,34 +61,51 @@ class CausalLMTask:
             load_adapter_weights(self.model, Path(config.init_from) / ADAPTER_DIR)
         self.world = init_world()
         self.model.to(self.world.device)
+        # Gradient checkpointing recomputes each layer without a cache, so it runs every
+        # row's head itself.
+        self.shared_head = config.shared_head and not config.gradient_checkpointing
+        self.cache_argument = cache_argument(self.model)
 
     def batch_loss(self, rows: list[dict]) -> torch.Tensor:
         """Mean next-token loss over the answer tokens.
 
         Rows are padded on the left so that every answer ends at the last position; the
         vocabulary projection then runs only over the answer span (``logits_to_keep``),
-        not over every prompt token, which for a 152k vocabulary is a large saving.
+        not over every prompt token, which for a 152k vocabulary is a large saving. With
+        ``shared_head`` the prompt's head (the same tokens in every row) runs once per batch
+        and its keys and values, still in the autograd graph, are expanded over the rows.
         """
         examples = [training_example(self.tokenizer, self.pieces, r["text"], r["label"],
                                      self.config.max_length, r.get("reasoning"))
                     for r in rows]
-        ids, mask = pad_left([x for x, _ in examples], self.tokenizer.pad_token_id)
-        labels = torch.full_like(ids, -100)
-        for i, (_, y) in enumerate(examples):
-            labels[i, ids.shape[1] - len(y):] = torch.tensor(y)
         answer = max(sum(1 for t in y if t != -100) for _, y in examples)
-        position = (mask.cumsum(-1) - 1).clamp(min=0)
-        device = self.world.device
+        # Every row is longer than its answer (a prompt precedes it), so its last
+        # ``answer`` labels hold the whole answer, left-filled with -100.
+        targets = torch.tensor([y[-answer:] for _, y in examples])
+        pad, device = self.tokenizer.pad_token_id, self.world.device
+        inputs = [x for x, _ in examples]
+        if self.shared_head:
+            ids, mask, position = after_head(inputs, len(self.pieces.head), pad)
+            cache = head_cache(self.model, self.pieces.head, self.cache_argument)
+            cache.batch_repeat_interleave(len(rows))
+            extra = {"use_cache": True, self.cache_argument: cache}
+        else:
+            ids, mask = pad_left(inputs, pad)
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            extra = {}
         logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                            position_ids=position.to(device), logits_to_keep=answer + 1).logits
+                            position_ids=position.to(device), logits_to_keep=answer + 1,
+                            **extra).logits
         return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                               labels[:, -answer:].reshape(-1).to(device), ignore_index=-100)
+                               targets.reshape(-1).to(device), ignore_index=-100)
 
     @torch.inference_mode()
     def evaluate(self, rows: list[dict], batch_size: int) -> dict[str, float]:
-        """Label-scoring accuracy and two-way NLL, exactly as the predictor scores."""
+        """Label-scoring accuracy and two-way NLL, exactly as the predictor scores (the head's
+        cache is taken anew: the adapter has changed it)."""
         logits = label_logits(self.model, self.tokenizer, self.pieces, [r["text"] for r in rows],
-                              self.config.max_length, batch_size)
+                              self.config.max_length, batch_size,
+                              PrefixCache(self.model, self.pieces.head))
         labels = torch.tensor([LABELS.index(r["label"]) for r in rows])
         return {"accuracy": (logits.argmax(-1) == labels).float().mean().item(),
                 "loss": F.cross_entropy(logits, labels).item()}

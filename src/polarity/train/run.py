@@ -1,9 +1,10 @@
-"""``polarity train``: pick the task for the configured tier and run the loop."""
+"""``polarity train``: the task the registry names for the configured tier, run by the recipe."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from polarity.registry import BACKENDS, resolve
 from polarity.train.config import TrainConfig
 from polarity.train.distributed import finish
 from polarity.train.recipe import fit
@@ -15,16 +16,7 @@ def train(config: TrainConfig, resume: Path | str | None = None, command: str | 
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    if config.backend == "encoder":
-        from polarity.train.encoder_task import EncoderTask
-
-        task = EncoderTask(config)
-    elif config.backend == "causal_lm":
-        from polarity.train.causal_lm_task import CausalLMTask
-
-        task = CausalLMTask(config)
-    else:  # pragma: no cover - guarded by the config's Literal
-        raise ValueError(config.backend)
+    task = resolve(BACKENDS[config.backend].task)(config)
     task.command = command
     try:
         return fit(task, config, resume=resume)

@@ -1,0 +1,154 @@
+"""One table from a backend's name to everything that depends on it: how a folder of that
+backend loads on each runtime, which training task makes it, and the typed section of its
+model card. ``load_classifier``, ``polarity train``, the service settings, the CLI choices and
+``ModelCard.backend`` all read :data:`BACKENDS`; adding a backend is one module and one entry.
+
+Loaders and tasks are named as ``module:attribute`` and imported only when used, so that this
+table sits at the bottom of the house (beside the contract) and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    """A backend's own settings in ``polarity.json`` (its ``extra``); unknown keys are refused
+    so that a setting the backend would ignore is not silently kept."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class EncoderSection(Section):
+    exits: dict[str, Any] | None = None
+    """Early exits: layers, and after ``polarity calibrate`` thresholds, temperatures, rates."""
+
+
+class OnnxSection(EncoderSection):
+    file: str | None = None
+    """The graph of a model without exits (``model.onnx`` or ``model.int8.onnx``)."""
+    stages: list[str] | None = None
+    """One graph per stage of a model with early exits."""
+    quantize: str | None = None
+    """``int8`` (static, scales fixed at export) or None (float32)."""
+    calibration: str | None = None
+    """Where the int8 ranges came from."""
+    exported_from: str | None = None
+    """The encoder folder this was exported from."""
+    opset: int = 17
+    """ONNX opset of the graphs."""
+
+
+class CausalLMSection(Section):
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    """Precision the adapter was trained with (and the model's dtype on a GPU)."""
+    prompt_version: int = 1
+    """Version of :mod:`polarity.prompt` the model was trained with."""
+    label_token_ids: list[int] | None = None
+    """First token of `` NEGATIVE`` and `` POSITIVE``, as found at training time."""
+    max_new_tokens: int = Field(64, ge=1)
+    """Longest generated reason."""
+    prefix_cache: bool = True
+    """Compute the prompt head's KV cache once at load and reuse it for every text."""
+    merged_from: str | None = None
+    """The adapter folder that ``polarity export --merge`` folded in."""
+
+
+class CascadeSection(Section):
+    stages: list[str] = Field(min_length=2, max_length=2)
+    """The fast and the accurate model: names or folders (relative to this folder)."""
+    threshold: float = Field(ge=0.5, le=1.0)
+    """A text goes on when the first stage's calibrated confidence is below this."""
+    curve: list[dict[str, float]] = []
+    """Validation: per threshold, the share sent on and the accuracy (``polarity calibrate
+    --cascade``)."""
+    chosen_for: str | None = None
+    """What the threshold was picked for (a target share or accuracy on validation)."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One way to run a backend's folders."""
+
+    name: str
+    loader: str
+    """``module:function(folder, card, options) -> Backend`` (:mod:`polarity.contract`)."""
+    needs: str | None = None
+    """A module that must be importable (an optional dependency)."""
+    cpu_only: bool = False
+    composite: bool = False
+    """The loader also takes ``load_stage`` (``load_classifier``), to load the models it is
+    made of (a cascade's stages)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    tier: str
+    """What it is to a user: ``fast``, ``accurate``, ``baseline`` or ``cascade``."""
+    runtimes: tuple[Runtime, ...]
+    """In order of preference for ``runtime: auto``: the first that is installed (and fits
+    the device) is used."""
+    section: type[Section] = Section
+    task: str | None = None
+    """``module:Class`` of the training task (:mod:`polarity.train`), None if not trainable."""
+
+    def runtime(self, name: str | None, device: str | None = None) -> Runtime:
+        """The runtime to load with: ``name``, or for ``auto`` (None) the preferred one."""
+        from polarity.errors import ModelNotFoundError
+
+        if name not in (None, "auto"):
+            for runtime in self.runtimes:
+                if runtime.name == name:
+                    if runtime.needs and importlib.util.find_spec(runtime.needs) is None:
+                        raise ModelNotFoundError(
+                            f"runtime {name} needs the {runtime.needs} package: "
+                            f"pip install 'polarity[{runtime.name.replace('_', '-')}]'")
+                    return runtime
+            raise ModelNotFoundError(f"the {self.name} backend has no runtime {name!r}; "
+                                     f"choose {', '.join(r.name for r in self.runtimes)}")
+        on_cpu = (device or "cpu") == "cpu"
+        for runtime in self.runtimes:
+            if runtime.cpu_only and not on_cpu:
+                continue
+            if runtime.needs is None or importlib.util.find_spec(runtime.needs) is not None:
+                return runtime
+        return self.runtimes[-1]
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    Backend("encoder", "fast",
+            (Runtime("onnx", "polarity.export:load_exported_encoder", "onnxruntime", True),
+             Runtime("torch", "polarity.backends.encoder:load_encoder_backend")),
+            EncoderSection, "polarity.train.encoder_task:EncoderTask"),
+    Backend("onnx", "fast",
+            (Runtime("onnx", "polarity.backends.onnx:load_onnx_backend", "onnxruntime"),),
+            OnnxSection),
+    Backend("causal_lm", "accurate",
+            (Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend"),),
+            CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask"),
+    Backend("lexicon", "baseline",
+            (Runtime("python", "polarity.backends.lexicon:load_lexicon_backend"),)),
+    Backend("cascade", "cascade",
+            (Runtime("stages", "polarity.backends.cascade:load_cascade_backend",
+                     composite=True),),
+            CascadeSection),
+)}
+
+BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]
+TrainableBackend = Literal[tuple(n for n, b in BACKENDS.items() if b.task)]  # type: ignore
+#: Every runtime name a user may ask for (``auto`` picks per backend).
+RUNTIMES = ("auto", *dict.fromkeys(r.name for b in BACKENDS.values() for r in b.runtimes
+                                   if r.name not in ("python", "stages")))
+RuntimeName = Literal[RUNTIMES]  # type: ignore[valid-type]
+
+
+def resolve(reference: str):
+    """The object a ``module:attribute`` reference names."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,106 @@
+"""What a request depends on: the service's state, the model once it is ready, the caller's
+key, and admission (queue room, then quota, then the work, dropped if the client goes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request, Response, Security
+from fastapi.security import APIKeyHeader
+
+from polarity.contract import Prediction
+from polarity.predictor import Predictor
+from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
+from polarity.serve.errors import ClientGone, ModelNotReady
+from polarity.serve.escalation import Escalation
+from polarity.serve.metrics import ServiceMetrics
+from polarity.serve.ratelimit import RateLimiter
+from polarity.serve.settings import Settings
+
+
+@dataclass
+class ServiceState:
+    """Everything a request needs, built by the app factory and its lifespan."""
+
+    settings: Settings
+    metrics: ServiceMetrics
+    limiter: RateLimiter
+    admission: Admission
+    predictor: Predictor | None = None
+    batcher: MicroBatcher | None = None
+    runner: ModelRunner | None = None
+    escalation: Escalation | None = None
+    """A cascade's accurate stage, in its own lane; None for other models."""
+    started: float = field(default_factory=time.time)
+
+    async def one(self, text: str, reasoning: bool) -> Prediction:
+        started = time.perf_counter()
+        pred = await self.batcher.submit(text, reasoning)
+        if self.escalation is None:
+            return pred
+        self.metrics.stage_latency.labels("fast").observe(time.perf_counter() - started)
+        return await self.escalation.answer(text, pred, reasoning)
+
+    async def many(self, texts: list[str], reasoning: bool, work: list[int]
+                   ) -> list[Prediction]:
+        preds = await self.runner.run(texts, reasoning, work)
+        if self.escalation is None:
+            return preds
+        return list(await asyncio.gather(*(self.escalation.answer(t, p, reasoning)
+                                           for t, p in zip(texts, preds, strict=True))))
+
+
+def service(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+def ready(state: Annotated[ServiceState, Depends(service)]) -> ServiceState:
+    if state.predictor is None:
+        raise ModelNotReady("the model is still loading; retry shortly", {"Retry-After": "2"})
+    return state
+
+
+# Documents the key in the OpenAPI schema; the check itself runs in the RequireKey
+# middleware, before the body is read.
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
+                        description="An API key from `polarity keys create`.")
+
+
+def key_id(request: Request, _: Annotated[str | None, Security(_api_key)]) -> str:
+    return request.scope.get("state", {}).get("key_id") or "anonymous"
+
+
+Service = Annotated[ServiceState, Depends(service)]
+Model = Annotated[ServiceState, Depends(ready)]
+KeyId = Annotated[str, Depends(key_id)]
+
+
+async def admitted(request: Request, state: ServiceState, key: str, texts: int, cost: int,
+                   response: Response, work: Callable[[], Awaitable]):
+    """Admit ``texts`` (503 when the queue is full: before any quota is spent), spend the
+    key's ``cost`` units, then do ``work``, dropped if the client disconnects first."""
+    state.limiter.check_cost(cost)  # refusals no retry can change come first
+    state.admission.take(texts)
+    try:
+        decision = await state.limiter.spend(key, cost)
+        response.headers.update(decision.headers())
+        return await _unless_disconnected(request, work())
+    finally:
+        state.admission.give_back(texts)
+
+
+async def _unless_disconnected(request: Request, work: Awaitable):
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(request.receive())  # after the body: only a disconnect
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not task.done():
+        task.cancel()  # queued texts are dropped; a running model call finishes unused
+        raise ClientGone("the client disconnected before the answer was ready")
+    return task.result()

@@ -1,0 +1,112 @@
+"""``/api/v1/analyze`` and ``/api/v1/analyze/batch``.
+
+One request passes these checks once each: the request schema (built from the settings: text
+length, texts per request, reasons per request), the work the texts cause once emoji are
+read as words (a text over ``MAX_TEXT_TOKENS`` tokens is 413; a text costs one quota unit per
+``QUOTA_UNIT_TOKENS`` tokens, at least one), then admission and quota (:mod:`deps`). Long
+requests are scored in slices (:class:`~polarity.serve.batching.ModelRunner`), so one of
+them cannot hold the model while short ones wait.
+"""
+
+
+import asyncio
+import logging
+import math
+import time
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from polarity.contract import Prediction
+from polarity.serve.bodies import GuardedRoute
+from polarity.serve.deps import KeyId, Model, ServiceState, admitted
+from polarity.serve.errors import TooCostly, error_responses
+from polarity.serve.schemas import AnalyzeResponse, BatchResponse, request_models
+from polarity.serve.settings import Settings
+
+TAG = "analyze"
+access_log = logging.getLogger("polarity.access")
+
+
+def router(settings: Settings) -> APIRouter:
+    AnalyzeRequest, BatchRequest = request_models(  # noqa: N806 - classes
+        settings.max_text_chars, settings.texts_per_request,
+        min(settings.max_reasoning_texts, settings.texts_per_request))
+    errors = error_responses(400, 401, 413, 429, 500, 503)
+
+    async def analyze(body: AnalyzeRequest, request: Request, response: Response,
+                      state: Model, key: KeyId):
+        """Classify one text. Concurrent calls are micro-batched into one model call."""
+        start = time.perf_counter()
+        work = await work_of(state, [body.text])
+        if work[0] > state.settings.slice_tokens:  # its own call, in slices' turn
+            run = lambda: state.many([body.text], body.include_reasoning, work)  # noqa: E731
+        else:
+            run = lambda: state.one(body.text, body.include_reasoning)  # noqa: E731
+        pred = await admitted(request, state, key, 1, units(state.settings, work), response,
+                              lambda: _first(run()))
+        state.metrics.queue_depth.set(state.batcher.depth)
+        request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
+                                 "confidence": round(pred.confidence, 4), "tier": pred.tier}
+        if access_log.isEnabledFor(logging.DEBUG):  # which early exit answered: debug only
+            request.state.summary["exit_layer"] = pred.exit_layer
+        if state.settings.log_texts:
+            request.state.summary["text"] = body.text
+        return JSONResponse(result(state, body.text, pred, time.perf_counter() - start),
+                            headers=dict(response.headers))
+
+    async def analyze_batch(body: BatchRequest, request: Request, response: Response,
+                            state: Model, key: KeyId):
+        """Classify several texts; each costs at least one rate-limit unit."""
+        start = time.perf_counter()
+        work = await work_of(state, body.texts)
+        preds = await admitted(request, state, key, len(body.texts),
+                               units(state.settings, work), response,
+                               lambda: state.many(body.texts, body.include_reasoning, work))
+        state.metrics.batch_size.observe(len(body.texts))
+        elapsed = time.perf_counter() - start
+        request.state.summary = {"text_chars": sum(map(len, body.texts)),
+                                 "items": len(body.texts)}
+        return JSONResponse({"results": [result(state, t, p, elapsed) for t, p in
+                                         zip(body.texts, preds, strict=True)],
+                             "total_processing_time": elapsed}, headers=dict(response.headers))
+
+    r = APIRouter(tags=[TAG], route_class=GuardedRoute)
+    r.add_api_route("/api/v1/analyze", analyze, methods=["POST"], response_model=None,
+                    responses={200: {"model": AnalyzeResponse}, **errors})
+    r.add_api_route("/api/v1/analyze/batch", analyze_batch, methods=["POST"],
+                    response_model=None, responses={200: {"model": BatchResponse}, **errors})
+    return r
+
+
+async def _first(work) -> Prediction:
+    out = await work
+    return out[0] if isinstance(out, list) else out
+
+
+async def work_of(state: ServiceState, texts: list[str]) -> list[int]:
+    """Tokens per text once preprocessed (an ASCII text has at most as many tokens as
+    characters and no emoji to expand, so a short one is not tokenised here); 413 for a
+    text over ``MAX_TEXT_TOKENS``."""
+    s = state.settings
+    if all(t.isascii() and len(t) <= s.quota_unit_tokens for t in texts):
+        return [len(t) for t in texts]
+    count = getattr(state.predictor, "work", None)  # a Predictor need not count its work
+    work = await asyncio.to_thread(count, texts) if count else [len(t) for t in texts]
+    for i, tokens in enumerate(work):
+        if tokens > s.max_text_tokens:
+            where = "the text" if len(texts) == 1 else f"texts[{i}]"
+            raise TooCostly(f"{where} comes to {tokens:,} tokens once emoji and emoticons are "
+                            f"read as words; the limit is {s.max_text_tokens:,} a text "
+                            "(MAX_TEXT_TOKENS): send shorter texts")
+    return work
+
+
+def units(settings: Settings, work: list[int]) -> int:
+    """Quota units: one a text, and one more per ``QUOTA_UNIT_TOKENS`` tokens beyond."""
+    return sum(max(1, math.ceil(w / settings.quota_unit_tokens)) for w in work)
+
+
+def result(state: ServiceState, text: str, pred: Prediction, seconds: float) -> dict:
+    state.metrics.observe_prediction(pred.label, pred.confidence)
+    return {"text": text, **pred.to_json(), "processing_time": seconds}

@@ -1,0 +1,82 @@
+"""``/api/v1/health``: liveness (the process answers) apart from readiness (the model is
+loaded and the rate limiter answers), so that a Redis outage takes a pod out of the load
+balancer instead of restarting it. GET and HEAD both work."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from polarity.serve.deps import Service
+from polarity.serve.schemas import HealthResponse, LiveResponse
+from polarity.serve.settings import Settings
+
+TAG = "ops"
+
+
+def router(settings: Settings) -> APIRouter:
+    r = APIRouter(tags=[TAG])
+    ready = {200: {"model": HealthResponse, "description": "Ready."},
+             503: {"model": HealthResponse, "description": "Not ready."}}
+    alive = {200: {"model": LiveResponse, "description": "The process answers (whatever the "
+                   "model and the rate limiter say)."}}
+    for path, endpoint, responses in (("/api/v1/health", health, ready),
+                                      ("/api/v1/health/ready", health, ready),
+                                      ("/api/v1/health/live", live, alive)):
+        name = path.rsplit("/", 1)[-1]
+        r.add_api_route(path, endpoint, methods=["GET"], response_model=None, name=name,
+                        responses=responses)
+        # HEAD answers the same status without a body (load balancers and probes use it)
+        r.add_api_route(path, endpoint, methods=["HEAD"], response_model=None,
+                        name=f"{name}-head", include_in_schema=False)
+    return r
+
+
+async def health(state: Service):
+    """Readiness: 200 once the model is loaded and the rate limiter answers, 503 otherwise
+    (``status`` and ``checks`` say which)."""
+    p = state.predictor
+    limiter_ok = await state.limiter.healthy()
+    body = {"status": "ok" if p and limiter_ok else "loading" if not p else "degraded",
+            "model_loaded": p is not None, "gpu_available": _gpu_available(),
+            "memory_usage": _memory(), "uptime": time.time() - state.started,
+            "pid": os.getpid(), "checks": {"model": p is not None, "rate_limiter": limiter_ok},
+            "model": {"name": p.info.name, "backend": p.info.backend,
+                      "version": p.info.version} if p else None}
+    return JSONResponse(body, status_code=200 if p and limiter_ok else 503)
+
+
+async def live(state: Service):
+    """Liveness: 200 while the process serves HTTP, loading or degraded included."""
+    return JSONResponse({"status": "alive", "pid": os.getpid(),
+                         "uptime": time.time() - state.started})
+
+
+def _memory() -> dict[str, float]:
+    try:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+    except ImportError:  # pragma: no cover
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out = {"rss_mb": round(rss / 2**20, 1)}
+    if _gpu_available():
+        torch = sys.modules["torch"]
+        out["gpu_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+    return out
+
+
+def _gpu_available() -> bool:
+    # A backend that never imported torch (VADER) cannot be using a GPU; importing it here
+    # would block the event loop for seconds.
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_available())
+    except AttributeError:  # torch is being imported by the loader thread right now
+        return False
