@@ -32,9 +32,8 @@ def main() -> None:
 
     from polarity.evaluate.data import load_test_set
     from polarity.evaluate.setup import cpu
-    from polarity.train.causal_lm_task import CausalLMTask
     from polarity.train.config import TrainConfig
-    from polarity.train.recipe import make_optimizer
+    from polarity.train.recipe import build_task, make_optimizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,7 +52,7 @@ def main() -> None:
                                  shared_head=shared == "yes", batch_size=args.batch_size,
                                  progress=False, output_dir="/tmp/unused")
             if task is None:
-                task = CausalLMTask(config)
+                task = build_task(config)
             task.config, task.shared_head = config, shared == "yes"
             optimizer = make_optimizer(task.model, config)
             task.model.train()

@@ -13,7 +13,8 @@ def test_analyze_json_from_arguments(trained_tiny, capsys):
     assert [row["text"] for row in lines] == ["so great movie", "awful phone was"]
     for row in lines:
         assert set(row) == {"text", "predicted_sentiment", "confidence", "scores", "reasoning",
-                            "windows"}  # the one JSON shape, as the API answers
+                            "windows", "tier", "escalation"}  # the one JSON shape, as the API
+        assert row["tier"] == "fast" and row["escalation"] is None
         assert row["predicted_sentiment"] in ("POSITIVE", "NEGATIVE")
 
 

@@ -22,7 +22,7 @@ from polarity.contract import (
 )
 from polarity.errors import InputError, ModelNotFoundError
 from polarity.modelcard import CARD_NAME, ModelCard, read_card
-from polarity.registry import BACKENDS, RUNTIMES, resolve
+from polarity.registry import BACKENDS, RUNTIMES, RuntimeUnavailable, resolve
 
 __all__ = [
     "Classifier",
@@ -108,11 +108,17 @@ def load_folder(folder: Path | None, card: ModelCard, options: LoadOptions) -> C
         card = card.model_copy(update={"max_length": options.max_length})
     backend = BACKENDS[card.backend]
     asked = options.runtime if any(r.name == options.runtime for r in backend.runtimes) else None
-    runtime = backend.runtime(asked, options.device)
-    load = resolve(runtime.loader)
-    extra = {"load_stage": load_classifier} if runtime.composite else {}
-    return Classifier(load(folder, card, options, **extra), card.temperature, backend.tier,
-                      card)
+    candidates = backend.candidates(asked, options.device)
+    for i, runtime in enumerate(candidates):
+        extra = {"load_stage": load_classifier} if runtime.composite else {}
+        try:
+            loaded = resolve(runtime.loader)(folder, card, options, **extra)
+        except RuntimeUnavailable as exc:
+            if asked or i + 1 == len(candidates):
+                raise ModelNotFoundError(str(exc)) from None
+            continue
+        return Classifier(loaded, card.temperature, backend.tier, card)
+    raise AssertionError("unreachable: candidates is never empty")
 
 
 def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:

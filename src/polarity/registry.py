@@ -98,8 +98,10 @@ class Backend:
     task: str | None = None
     """``module:Class`` of the training task (:mod:`polarity.train`), None if not trainable."""
 
-    def runtime(self, name: str | None, device: str | None = None) -> Runtime:
-        """The runtime to load with: ``name``, or for ``auto`` (None) the preferred one."""
+    def candidates(self, name: str | None, device: str | None = None) -> list[Runtime]:
+        """The runtimes to try, in order: ``name``'s alone, or for ``auto`` (None) every
+        installed one that fits the device, preferred first (a loader that cannot run a
+        given folder raises :class:`RuntimeUnavailable` and the next one is tried)."""
         from polarity.errors import ModelNotFoundError
 
         if name not in (None, "auto"):
@@ -109,16 +111,13 @@ class Backend:
                         raise ModelNotFoundError(
                             f"runtime {name} needs the {runtime.needs} package: "
                             f"pip install 'polarity[{runtime.name.replace('_', '-')}]'")
-                    return runtime
+                    return [runtime]
             raise ModelNotFoundError(f"the {self.name} backend has no runtime {name!r}; "
                                      f"choose {', '.join(r.name for r in self.runtimes)}")
         on_cpu = (device or "cpu") == "cpu"
-        for runtime in self.runtimes:
-            if runtime.cpu_only and not on_cpu:
-                continue
-            if runtime.needs is None or importlib.util.find_spec(runtime.needs) is not None:
-                return runtime
-        return self.runtimes[-1]
+        found = [r for r in self.runtimes if (on_cpu or not r.cpu_only) and
+                 (r.needs is None or importlib.util.find_spec(r.needs) is not None)]
+        return found or [self.runtimes[-1]]
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
@@ -130,7 +129,9 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             (Runtime("onnx", "polarity.backends.onnx:load_onnx_backend", "onnxruntime"),),
             OnnxSection),
     Backend("causal_lm", "accurate",
-            (Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend"),),
+            (Runtime("llama_cpp", "polarity.backends.llama_cpp:load_llama_cpp_backend",
+                     "llama_cpp", True),
+             Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend")),
             CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask"),
     Backend("lexicon", "baseline",
             (Runtime("python", "polarity.backends.lexicon:load_lexicon_backend"),)),
@@ -146,6 +147,11 @@ TrainableBackend = Literal[tuple(n for n, b in BACKENDS.items() if b.task)]  # t
 RUNTIMES = ("auto", *dict.fromkeys(r.name for b in BACKENDS.values() for r in b.runtimes
                                    if r.name not in ("python", "stages")))
 RuntimeName = Literal[RUNTIMES]  # type: ignore[valid-type]
+
+
+class RuntimeUnavailable(Exception):
+    """A runtime cannot run this folder (a llama.cpp runtime without a GGUF base): with
+    ``runtime: auto`` the next one is tried."""
 
 
 def resolve(reference: str):

@@ -10,8 +10,7 @@ from helpers import tiny_train_config
 
 from polarity.errors import InputError
 from polarity.predictor import load_classifier
-from polarity.train.encoder_task import EncoderTask
-from polarity.train.recipe import fit
+from polarity.train.recipe import build_task, fit
 
 
 def poisoned(task, bad_calls):
@@ -30,14 +29,14 @@ def poisoned(task, bad_calls):
 
 def test_a_non_finite_step_is_skipped_and_recorded(tiny_encoder, toy_splits, tmp_path):
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, max_steps=48)
-    fit(poisoned(EncoderTask(config), {3, 4, 10}), config)
+    fit(poisoned(build_task(config), {3, 4, 10}), config)
     card = json.loads((tmp_path / "polarity.json").read_text())
     assert card["training"]["skipped_steps"] == 3 and card["training"]["steps"] == 48
     assert card["metrics"]["validation"]["accuracy"] > 0.8  # it still learned
     log = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if r["event"] == "skipped"] == [3, 4, 10]
     model = load_classifier(tmp_path, runtime="torch")
-    assert all(torch.isfinite(p).all() for p in model.model.parameters())
+    assert all(torch.isfinite(p).all() for p in model.backend.model.parameters())
     assert all(math.isfinite(p) for p in model.positive_probabilities(["great movie", "awful"]))
 
 
@@ -45,13 +44,13 @@ def test_too_many_bad_steps_in_a_row_stop_the_run(tiny_encoder, toy_splits, tmp_
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, max_steps=24,
                                max_bad_steps=3)
     with pytest.raises(InputError, match="diverged: 3 steps in a row up to step 7"):
-        fit(poisoned(EncoderTask(config), {5, 6, 7}), config)
+        fit(poisoned(build_task(config), {5, 6, 7}), config)
     assert not (tmp_path / "polarity.json").exists()
 
 
 def test_a_model_that_scores_nan_is_never_saved(tiny_encoder, toy_splits, tmp_path):
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, max_steps=4, eval_steps=2)
-    task = EncoderTask(config)
+    task = build_task(config)
     original = task.evaluate
     task.evaluate = lambda rows, bs: {**original(rows, bs), "loss": math.nan}
     with pytest.raises(InputError, match="no checkpoint .* has a finite validation loss"):

@@ -64,9 +64,9 @@ def test_saved_folder_describes_itself(trained_qwen, tiny_qwen):
 
 
 def test_prompt_tokens_carry_no_loss(tiny_qwen, tmp_path):
-    from polarity.train.causal_lm_task import CausalLMTask
+    from polarity.train.recipe import build_task
 
-    task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out"))
+    task = build_task(config(tiny_qwen, tmp_path, tmp_path / "out"))
     rows = synthetic_rows(4, seed=1)
     loss = task.batch_loss(rows)
     # The same loss by hand: full logits, every position, prompt labels -100.
@@ -106,13 +106,13 @@ def test_merge_refuses_an_encoder(trained_tiny, tmp_path, capsys):
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp_path):
-    from polarity.train.causal_lm_task import CausalLMTask
+    from polarity.train.recipe import build_task
 
     rows = synthetic_rows(4, seed=2)
     results = []
     for checkpointing in (False, True):
         # both run every row's head itself (checkpointing cannot share it; tested below)
-        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=False,
+        task = build_task(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=False,
                                    gradient_checkpointing=checkpointing))
         task.model.train()
         loss = task.batch_loss(rows)
@@ -127,13 +127,13 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_qwen, tmp
 def test_shared_head_gives_the_same_loss_and_gradients(tiny_qwen, tmp_path):
     """The head's keys and values computed once and expanded over the batch (with their
     gradients) equal every row running its own head, on rows of different lengths."""
-    from polarity.train.causal_lm_task import CausalLMTask
+    from polarity.train.recipe import build_task
 
     rows = synthetic_rows(6, seed=5)
     assert len({len(r["text"]) for r in rows}) > 1  # padding between head and text is tested
     results = []
     for shared in (False, True):
-        task = CausalLMTask(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=shared))
+        task = build_task(config(tiny_qwen, tmp_path, tmp_path / "out", shared_head=shared))
         assert task.shared_head is shared
         torch.manual_seed(0)
         with torch.no_grad():  # LoRA's B starts at zero, which leaves A without a gradient

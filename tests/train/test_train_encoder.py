@@ -72,9 +72,9 @@ def test_early_stopping_stops_before_the_end(tiny_encoder, toy_splits, tmp_path)
 
 
 def _task(config):
-    from polarity.train.encoder_task import EncoderTask
+    from polarity.train.recipe import build_task
 
-    return EncoderTask(config)
+    return build_task(config)
 
 
 class Crash(Exception):
@@ -193,11 +193,11 @@ def test_sources_and_min_chars_select_rows_for_training_and_validation(tiny_enco
 def test_warm_start_begins_where_the_saved_model_ended(trained_tiny, tiny_encoder, toy_splits,
                                                        tmp_path, method):
     # full: the saved LoRA adapter is merged into the weights that will train
-    from polarity.train.encoder_task import EncoderTask
+    from polarity.train.recipe import build_task
 
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, init_from=trained_tiny,
                                method=method)
-    task = EncoderTask(config)
+    task = build_task(config)
     task.model.eval()
     rows = synthetic_rows(32, seed=11)
     saved = load_classifier(trained_tiny, runtime="torch")
@@ -219,10 +219,10 @@ def test_without_validation_the_last_checkpoint_is_kept(tiny_encoder, toy_splits
 def test_the_first_losses_of_the_tiny_encoder_are_pinned(tiny_encoder, toy_splits, tmp_path):
     """A change to the data order, the schedule, the initialisation or the loss shows here
     first (values recorded on a 2-core AMD EPYC; fp32 math on another CPU agrees to 1e-4)."""
-    from polarity.train.encoder_task import EncoderTask
+    from polarity.train.recipe import build_task
 
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path, max_steps=6, eval_steps=6)
-    task, losses = EncoderTask(config), []
+    task, losses = build_task(config), []
     original = task.batch_loss
 
     def recorded(rows):

@@ -6,51 +6,46 @@ import json
 import sys
 from pathlib import Path
 
-from polarity.cli.types import add_load_flags, load_options, positive_int
+from polarity.cli.types import (
+    add_load_flags,
+    add_model_flags,
+    load_options,
+    model_flag_values,
+    positive_int,
+)
 from polarity.errors import PolarityError
 
 
 def _add_serve(sub) -> None:
+    from polarity.serve.settings import Settings
+
     p = sub.add_parser("serve", help="serve the HTTP API",
                        description="Serve /api/v1/analyze, /api/v1/analyze/batch, "
-                       "/api/v1/health and /metrics. Flags override environment variables, "
-                       "which override configs/deployment_config.yaml.")
+                       "/api/v1/health and /metrics. Every service setting is a flag; flags "
+                       "override environment variables, which override "
+                       "configs/deployment_config.yaml.")
     p.add_argument("--config", type=Path, help="deployment YAML (default: "
                    "configs/deployment_config.yaml when present)")
-    p.add_argument("--model", dest="model_path", help="'default', 'vader' or a model folder")
-    p.add_argument("--device")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=positive_int)
-    p.add_argument("--threads", type=positive_int,
-                   help="model threads per worker, PyTorch or ONNX Runtime")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--max-wait-ms", type=float)
-    p.add_argument("--max-length", type=positive_int)
-    p.add_argument("--api-key", help="accepted key (prefer API_KEY in the environment)")
-    p.add_argument("--api-keys-file", help="hashed keys written by `polarity keys create`")
-    p.add_argument("--rate-limit", help="per-key limit, e.g. 1000/hour")
-    p.add_argument("--redis-url", help="shared rate-limit storage, e.g. redis://localhost:6379")
-    p.add_argument("--log-level")
+    p.add_argument("--model", dest="field:model_path", metavar="NAME_OR_PATH",
+                   help="same as --model-path: 'default', 'accurate', 'cascade', 'vader' or a "
+                   "model folder")
+    p.add_argument("--no-auth", dest="field:auth_disabled", action="store_const",
+                   const="true", help="same as --auth-disabled true (local experiments only)")
     p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
                    help="uvicorn (default) or a Ray Serve deployment")
     p.add_argument("--replicas", type=positive_int, default=2,
                    help="Ray Serve replicas (--engine ray)")
     p.add_argument("--ray-address", help="Ray cluster to deploy to; default: a local Ray")
-    p.add_argument("--no-auth", dest="auth_disabled", action="store_true", default=None,
-                   help="serve without API keys (local experiments only)")
+    add_model_flags(p, Settings)
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     from polarity.predictor import resolve_model
     from polarity.serve.run import serve
-    from polarity.serve.settings import load_settings
+    from polarity.serve.settings import Settings, load_settings
 
-    names = ("model_path", "device", "host", "port", "workers", "threads", "batch_size",
-             "max_wait_ms", "max_length", "api_key", "api_keys_file", "rate_limit",
-             "redis_url", "log_level", "auth_disabled")
-    settings = load_settings(args.config, **{n: getattr(args, n) for n in names})
+    settings = load_settings(args.config, **model_flag_values(args, Settings))
     # The service loads the model in the background; a name that cannot resolve fails here,
     # before a server starts that could never become ready.
     resolve_model(settings.model_path)

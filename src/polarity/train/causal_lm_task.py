@@ -33,17 +33,15 @@ from polarity.labels import LABELS
 from polarity.modelcard import ModelCard
 from polarity.prompt import PROMPT_VERSION, prompt_pieces, training_example
 from polarity.train.config import TrainConfig
-from polarity.train.distributed import init_world
-from polarity.train.seed import seed_everything
+from polarity.train.distributed import World, init_world
 
 
 class CausalLMTask:
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, world: World | None = None):
         from peft import LoraConfig, get_peft_model
 
         self.config = config
         base = resolve_base(config.base_model)
-        seed_everything(config.seed)
         self.tokenizer = load_lm_tokenizer(base)
         self.pieces = prompt_pieces(self.tokenizer)
         # get_peft_model wraps the base in place; this task owns its own freshly loaded copy.
@@ -59,7 +57,7 @@ class CausalLMTask:
         self.model = get_peft_model(model, lora)
         if config.init_from:
             load_adapter_weights(self.model, Path(config.init_from) / ADAPTER_DIR)
-        self.world = init_world()
+        self.world = world or init_world()
         self.model.to(self.world.device)
         # Gradient checkpointing recomputes each layer without a cache, so it runs every
         # row's head itself.

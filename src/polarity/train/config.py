@@ -158,6 +158,16 @@ class TrainConfig(BaseModel):
         return ["emoji"] if self.backend == "encoder" else []
 
     @model_validator(mode="after")
+    def _fields_the_tier_reads(self):
+        fields = type(self).model_fields
+        ignored = sorted(f for f in IGNORED[self.backend]  # a dumped config repeats defaults
+                         if getattr(self, f) != fields[f].get_default(call_default_factory=True))
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} not read by the {self.backend} tier: "
+                             "remove it (a setting that does nothing would mislead the card)")
+        return self
+
+    @model_validator(mode="after")
     def _student_is_the_encoder(self):
         if self.method == "full" and self.backend != "encoder":
             raise ValueError("method: full trains the encoder tier; the causal_lm tier trains "
@@ -196,3 +206,11 @@ def load_train_config(paths: str | Path | list | None, **overrides) -> TrainConf
     except ValueError as exc:
         where = f" {', '.join(map(str, paths))}" if paths else ""
         raise InputError(f"invalid training config{where}: {validation_message(exc)}") from exc
+
+
+#: Fields each tier ignores: set in a config, they are refused.
+IGNORED: dict[str, set[str]] = {
+    "encoder": {"dtype", "gradient_checkpointing", "shared_head"},
+    "causal_lm": {"preprocessing", "method", "frozen_layers", "head_dropout", "exit_layers",
+                  "exit_weight"},
+}

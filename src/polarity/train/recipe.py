@@ -31,10 +31,12 @@ from polarity.train.checkpoint import (
 from polarity.train.config import TrainConfig
 from polarity.train.data import epoch_batches, training_rows
 from polarity.train.distributed import (
+    World,
     all_sum,
     average_gradients,
     barrier,
     broadcast_flag,
+    finish,
     init_world,
     shard,
 )
@@ -57,14 +59,42 @@ class Task(Protocol):
     def save_model(self, folder: Path, metrics: dict, training: dict) -> None: ...
 
 
+def build_task(config: TrainConfig, world: World | None = None) -> Task:
+    """The configured tier's training task (:data:`polarity.registry.BACKENDS`), built in a
+    process whose threads and seed are the config's (the adapter's initialisation draws
+    from the seed)."""
+    from polarity.registry import BACKENDS, resolve
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    seed_everything(config.seed)
+    return resolve(BACKENDS[config.backend].task)(config, world or init_world())
+
+
 class Recipe:
-    def __init__(self, task: Task, config: TrainConfig):
-        self.task, self.config = task, config
-        self.world = getattr(task, "world", None) or init_world()
+    """One run: ``Recipe.for_config(config, command).run(resume)`` (``fit`` for a task built
+    by hand, as tests do)."""
+
+    def __init__(self, task: Task, config: TrainConfig, command: str | None = None):
+        self.task, self.config, self.command = task, config, command
+        self.world = task.world
         self.out = Path(config.output_dir)
         self.checkpoints = self.out / "checkpoints"
         self.state = TrainerState()
         self.log = None
+
+    @classmethod
+    def for_config(cls, config: TrainConfig, command: str | None = None) -> Recipe:
+        return cls(build_task(config), config, command)
+
+    def run(self, resume: Path | str | None = None) -> dict:
+        """setup -> train -> save; returns the saved model's validation metrics."""
+        try:
+            self.setup(resume)
+            self.train()
+            return self.save()
+        finally:
+            finish(self.world)
 
     def setup(self, resume: Path | str | None = None) -> Recipe:
         """Check the output folder, read the data, build optimizer and schedule, and restore
@@ -76,8 +106,8 @@ class Recipe:
         barrier(world)  # every rank has looked before rank 0 writes the first checkpoint
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         check_resume_config(self.out, config, resume is not None, write=world.main)
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
+        # Data order and dropout are seeded anew once the model is built, so that they do not
+        # depend on how many random numbers its initialisation drew.
         seed_everything(config.seed)
         self.rows, bad, self.val_rows, val_bad = training_rows(config, announce=world.main)
         per_step = config.batch_size * config.gradient_accumulation_steps
@@ -226,7 +256,7 @@ class Recipe:
                                  load_file(str(best / "trainable.safetensors")))
         metrics = {"best_step": state.best[0]["step"] if state.best else state.step,
                    **(state.best[0]["metrics"] if state.best else {})}
-        training = {"command": getattr(self.task, "command", None),
+        training = {"command": self.command,
                     "data": describe_data(self.config),
                     "config": json.loads(self.config.model_dump_json()),
                     "train_rows": len(self.rows), "steps": state.step,
@@ -263,10 +293,5 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
 
 def fit(task: Task, config: TrainConfig, resume: Path | str | None = None) -> dict:
-    """Train ``task.model`` and save the best checkpoint as a model folder in output_dir.
-
-    ``resume``: a checkpoint folder, or ``"last"`` for the newest one in output_dir.
-    """
-    recipe = Recipe(task, config).setup(resume)
-    recipe.train()
-    return recipe.save()
+    """Train a task built by hand (``build_task``) and save its best checkpoint."""
+    return Recipe(task, config).run(resume)

@@ -1,13 +1,11 @@
-"""``polarity train``: the task the registry names for the configured tier, run by the recipe."""
+"""``polarity train``: the configured tier's task, run by the recipe that owns the run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from polarity.registry import BACKENDS, resolve
 from polarity.train.config import TrainConfig
-from polarity.train.distributed import finish
-from polarity.train.recipe import fit
+from polarity.train.recipe import Recipe
 
 
 def train(config: TrainConfig, resume: Path | str | None = None, command: str | None = None
@@ -16,9 +14,4 @@ def train(config: TrainConfig, resume: Path | str | None = None, command: str | 
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    task = resolve(BACKENDS[config.backend].task)(config)
-    task.command = command
-    try:
-        return fit(task, config, resume=resume)
-    finally:
-        finish(task.world)
+    return Recipe.for_config(config, command).run(resume)

@@ -1,0 +1,66 @@
+"""The accurate tier on llama.cpp, on a tiny Qwen2: the adapter merged and quantised into one
+GGUF file, scores close to PyTorch's, and the same answer at any batch size."""
+
+import numpy as np
+import pytest
+from helpers import synthetic_rows, write_jsonl, write_tiny_gguf
+
+from polarity import load_classifier
+
+pytest.importorskip("llama_cpp", reason="the llama_cpp runtime needs llama-cpp-python "
+                    "(pip install 'polarity[llama-cpp]'; `make setup` installs it)")
+
+TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_qwen, tmp_path_factory):
+    """A few LoRA steps over the tiny Qwen2 as a GGUF base (what `models pull` leaves)."""
+    from polarity.train.config import TrainConfig
+    from polarity.train.run import train
+
+    root = tmp_path_factory.mktemp("llama")
+    gguf = write_tiny_gguf(tiny_qwen, root / "tiny.gguf")
+    write_jsonl(root / "train.jsonl", synthetic_rows(16, seed=4))
+    out = root / "model"
+    train(TrainConfig(backend="causal_lm", base_model=str(gguf), train_file=root / "train.jsonl",
+                      val_file=root / "train.jsonl", output_dir=out, max_length=96,
+                      batch_size=8, max_steps=6, learning_rate=1e-2, eval_steps=6,
+                      warmup_ratio=0.0, early_stopping_patience=None, progress=False,
+                      num_threads=1, seed=3, lora={"dropout": 0.0}, name="tiny-llama"))
+    return gguf, out
+
+
+def test_the_merged_q8_model_scores_like_pytorch(tuned):
+    _, folder = tuned
+    fast = load_classifier(folder, runtime="llama_cpp")
+    assert fast.info.dtype == "q8_0"
+    torch_p = np.asarray(load_classifier(folder, runtime="torch").positive_probabilities(TEXTS))
+    llama_p = np.asarray(fast.positive_probabilities(TEXTS))
+    assert np.abs(torch_p - llama_p).max() < 0.02
+    assert ((torch_p >= 0.5) == (llama_p >= 0.5)).mean() >= 0.9
+
+
+def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
+    _, folder = tuned
+    model = load_classifier(folder, runtime="llama_cpp")
+    alone = [model.positive_probabilities([t])[0] for t in TEXTS]
+    order = np.random.default_rng(0).permutation(len(TEXTS))
+    for batch_size in (1, 7, 20):
+        p = model.positive_probabilities([TEXTS[i] for i in order], batch_size)
+        assert [p[j] for j in np.argsort(order)] == alone  # exactly
+
+
+def test_a_gguf_base_runs_zero_shot_and_auto_prefers_llama_cpp(tuned):
+    gguf, folder = tuned
+    zero = load_classifier(gguf, runtime="llama_cpp")
+    assert len(zero.predict(TEXTS[:3])) == 3
+    assert load_classifier(folder).info.dtype == "q8_0"  # auto: llama.cpp on the CPU
+
+
+def test_without_a_gguf_base_auto_falls_back_to_torch(tiny_qwen):
+    from polarity.errors import ModelNotFoundError
+
+    assert load_classifier(tiny_qwen).info.dtype == "float32"  # an HF folder: torch
+    with pytest.raises(ModelNotFoundError, match="GGUF"):
+        load_classifier(tiny_qwen, runtime="llama_cpp")
