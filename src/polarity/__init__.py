@@ -10,6 +10,7 @@ supports it, a reason. The plain Python API::
 
 from polarity.labels import LABELS, NEGATIVE, POSITIVE
 from polarity.predictor import Prediction, Predictor, load_classifier
+from polarity.version import __version__
 
-__all__ = ["LABELS", "NEGATIVE", "POSITIVE", "Prediction", "Predictor", "load_classifier"]
-__version__ = "0.1.0"
+__all__ = ["LABELS", "NEGATIVE", "POSITIVE", "Prediction", "Predictor", "__version__",
+           "load_classifier"]

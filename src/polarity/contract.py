@@ -213,22 +213,25 @@ def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
     if len(texts) == 0:
         raise InputError("texts is empty: pass at least one text")
     for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InputError(f"text #{i} is {type(text).__name__}, not a string")
-        if is_blank(text):
-            raise InputError(f"text #{i} is empty or only whitespace, control or zero-width "
-                             "characters")
-        if not text.isascii():
-            _check_encodable(i, text)
+        problem = text_problem(text)
+        if problem:
+            raise InputError(f"text #{i} {problem}")
     return list(texts)
 
 
-def _check_encodable(i: int, text: str) -> None:
-    # A lone UTF-16 surrogate (half of an emoji cut off by a UTF-16 truncation, or bytes
-    # decoded with surrogateescape) cannot be encoded, and tokenizers fail on it deep inside.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"text #{i} is not valid Unicode: a lone surrogate "
-                         f"{text[exc.start]!a} at character {exc.start}; send UTF-8 text "
-                         "(a cut-off emoji is a common cause)") from None
+def text_problem(text) -> str | None:
+    """Why ``text`` cannot be read (None when it can): the one rule for a usable text, which
+    the predictors, evaluation files, training rows, ``polarity batch`` and the service share."""
+    if not isinstance(text, str):
+        return f"is {type(text).__name__}, not a string"
+    if is_blank(text):
+        return "is empty or only whitespace, control or zero-width characters"
+    if not text.isascii():
+        # A lone UTF-16 surrogate (half of an emoji cut off by a UTF-16 truncation, or bytes
+        # decoded with surrogateescape) cannot be encoded; tokenizers fail on it deep inside.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"is not valid Unicode: a lone surrogate {text[exc.start]!a} at character "
+                    f"{exc.start}; send UTF-8 text (a cut-off emoji is a common cause)")
+    return None

@@ -123,7 +123,7 @@ def test_the_export_cache_key_covers_version_base_and_a_safe_name(trained_tiny, 
                                                                   monkeypatch):
     import shutil
 
-    import polarity
+    import polarity.version
     from polarity.export import onnx_cache_folder
     from polarity.modelcard import read_card
 
@@ -131,7 +131,7 @@ def test_the_export_cache_key_covers_version_base_and_a_safe_name(trained_tiny, 
     shutil.copytree(trained_tiny, model)
     card = read_card(model)
     before = onnx_cache_folder(model)
-    monkeypatch.setattr(polarity, "__version__", "9.9.9")
+    monkeypatch.setattr(polarity.version, "__version__", "9.9.9")
     assert onnx_cache_folder(model) != before  # a new polarity exports anew
     monkeypatch.undo()
     base = Path(card.base_model)

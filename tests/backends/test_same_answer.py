@@ -52,10 +52,9 @@ def test_every_entry_point_gives_the_same_answer(trained_tiny, tmp_path, capsys,
     from polarity.cli import main
     from polarity.contract import LoadOptions
 
-    texts = TEXTS[:12]
-    python = [p.scores["POSITIVE"] for p in
-              load_classifier(trained_tiny, runtime="torch").predict(texts)]
-    monkeypatch.setenv("POLARITY_RUNTIME", "torch")
+    texts = TEXTS[:12]  # every entry point on the runtime users get: auto, ONNX int8
+    python = [p.scores["POSITIVE"] for p in load_classifier(trained_tiny).predict(texts)]
+    assert load_classifier(trained_tiny).info.backend == "onnx"
     assert main(["analyze", "--model", str(trained_tiny), "--json", *texts]) == 0
     cli = [json.loads(line)["scores"]["POSITIVE"]
            for line in capsys.readouterr().out.splitlines()]
@@ -66,8 +65,7 @@ def test_every_entry_point_gives_the_same_answer(trained_tiny, tmp_path, capsys,
                 for t in texts]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     run_batch(BatchOptions(model=str(trained_tiny), input=tmp_path / "in.jsonl",
-                           output=tmp_path / "out", load=LoadOptions(runtime="torch"),
-                           progress=False))
+                           output=tmp_path / "out", load=LoadOptions(), progress=False))
     rows = sorted(pq.read_table(tmp_path / "out").to_pylist(), key=lambda r: r["row_id"])
     batch = [r["scores"]["POSITIVE"] for r in rows]
     for other in (cli, http, batch):

@@ -71,3 +71,23 @@ def test_calibrating_the_shipped_model_is_refused(capsys, toy_splits):
     assert main(["calibrate", "--model", "default", "--val-file",
                  str(toy_splits / "val.jsonl")]) == 2
     assert "not a writable model folder" in capsys.readouterr().err
+
+
+def test_a_zero_width_row_is_a_bad_row_not_a_failed_evaluation(tmp_path):
+    """One rule for a usable text (polarity.contract.text_problem) in evaluation files,
+    training rows, batch and the service: a zero-width-only text passed .strip() here and
+    then aborted the whole run inside the predictor."""
+    import json
+
+    from polarity.evaluate.data import load_test_set
+    from polarity.train.data import load_labelled
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"text": "good movie", "label": "POSITIVE"}, {"text": "\u200b\u200b", "label": "NEGATIVE"},
+        {"text": "bad movie", "label": "NEGATIVE"}]))
+    test = load_test_set(path)
+    assert test.texts == ["good movie", "bad movie"]
+    assert len(test.bad_rows) == 1 and "zero-width" in test.bad_rows[0]
+    rows, bad = load_labelled(path)
+    assert [r["text"] for r in rows] == ["good movie", "bad movie"] and bad == 1

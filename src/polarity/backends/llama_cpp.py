@@ -58,7 +58,7 @@ def load_llama_cpp_backend(folder: Path | None, card: ModelCard,
                            options: LoadOptions | None = None) -> LlamaCppBackend:
     from polarity.backends.base_models import resolve_base
     from polarity.backends.causal_lm import load_lm_tokenizer
-    from polarity.export import cached_gguf
+    from polarity.backends.merged_gguf import cached_gguf
 
     options = options or LoadOptions()
     started = time.perf_counter()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from polarity.batch.shards import Shard, read_shard
-from polarity.contract import PREDICTION_FIELDS, is_blank
+from polarity.contract import PREDICTION_FIELDS, text_problem
 from polarity.folders import write_atomically
 
 #: What each output row gets besides its input columns (``reasoning`` is never asked for).
@@ -36,8 +36,8 @@ def score_shard(predictor, shard: Shard, output: Path, text_column: str, batch_s
             text = row.get(text_column)
             if text_column not in row:
                 error = f"column {text_column!r} is missing"
-            elif not isinstance(text, str) or is_blank(text):
-                error = f"column {text_column!r} is empty or not text"
+            elif text_problem(text):
+                error = f"column {text_column!r} {text_problem(text)}"
         if error is not None:
             errors.append({"row_id": row_id, "file": shard.path, "error": error,
                            "row": row})

@@ -19,7 +19,7 @@ ADDERS = (data._add_prepare, data._add_subset, data._add_augment, model._add_tra
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from polarity import __version__
+    from polarity.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from polarity.contract import text_problem
 from polarity.data.tables import iter_rows
 from polarity.errors import InputError
 from polarity.labels import LabelError, parse_label
@@ -70,8 +71,9 @@ def _hub_test_set(spec: str) -> TestSet:
 
 def _add(out: TestSet, n: int, row: dict, text_column: str, label_column: str) -> None:
     text = row.get(text_column)
-    if not isinstance(text, str) or not text.strip():
-        out.bad_rows.append(f"line {n}: missing or empty {text_column!r}")
+    problem = text_problem(text) if text is not None else "is missing"
+    if problem:
+        out.bad_rows.append(f"line {n}: {text_column!r} {problem}")
         return
     try:
         label = parse_label(row.get(label_column))

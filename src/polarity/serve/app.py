@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from polarity import __version__
 from polarity.backends.cascade import CascadeBackend
 from polarity.drift import DriftWatch
 from polarity.errors import PolarityError
@@ -26,6 +25,7 @@ from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.routes import LOGGED_TAG, router
 from polarity.serve.security import KeyStore
 from polarity.serve.settings import Settings, load_settings
+from polarity.version import __version__
 
 log = logging.getLogger("polarity.serve")
 

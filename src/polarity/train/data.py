@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.contract import text_problem
 from polarity.data.teacher import read_teacher_file, text_key
 from polarity.data.writers import read_rows
 from polarity.errors import InputError
@@ -80,7 +81,7 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
                 bad += 1
                 continue
             label = None
-        if not isinstance(text, str) or not text.strip():
+        if text_problem(text):
             bad += 1
             continue
         if len(text) < min_chars:

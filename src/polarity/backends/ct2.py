@@ -1,0 +1,118 @@
+"""The accurate tier on CTranslate2 int8 (``pip install ctranslate2``: a prebuilt wheel), the
+default CPU runtime of the causal LM: the adapter merged into the base and converted once
+to CTranslate2's int8 format (cached like the encoder's ONNX export), scored on the same
+prompt and label tokens as the PyTorch runtime (:mod:`polarity.prompt`).
+
+The prompt's head is CTranslate2's static prompt, whose keys and values it computes once and
+reuses. Each text is one call: CTranslate2's batched call pads variable-length texts in a way
+that changed 34 of 96 labels in an earlier try, while one text per call gives the same answer
+whatever the batch (``batch_size`` only sets how many texts one ``score`` takes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from polarity.contract import LoadOptions, ModelInfo, Scored
+from polarity.modelcard import ModelCard
+from polarity.prompt import prompt_pieces, scoring_ids_batch
+
+COMPUTE_TYPE = "int8"
+
+
+class CTranslate2Backend:
+    def __init__(self, folder: Path, tokenizer, card: ModelCard, threads: int | None = None,
+                 path: Path | None = None):
+        import ctranslate2
+
+        self.tokenizer, self.card = tokenizer, card
+        self.pieces = prompt_pieces(tokenizer)
+        self.generator = ctranslate2.Generator(str(folder), device="cpu",
+                                               compute_type=COMPUTE_TYPE,
+                                               intra_threads=threads or 0)
+        self.head = tokenizer.convert_ids_to_tokens(self.pieces.head)
+        self.labels = list(self.pieces.label_ids)
+        self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
+                              COMPUTE_TYPE, threads, card.drift_reference)
+
+    def score(self, texts: Sequence[str], batch_size: int = 16) -> Scored:
+        rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)
+        out = np.empty(len(rows))
+        h = len(self.pieces.head)
+        for i, row in enumerate(rows):
+            [result] = self.generator.generate_batch(
+                [self.tokenizer.convert_ids_to_tokens(row[h:])], static_prompt=self.head,
+                max_length=1, return_logits_vocab=True, include_prompt_in_result=False)
+            logits = np.asarray(result.logits[0]).reshape(-1)
+            out[i] = float(logits[self.labels[1]]) - float(logits[self.labels[0]])
+        return Scored(out.tolist())
+
+    def work(self, texts: Sequence[str]) -> list[int]:
+        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [min(len(i), self.card.max_length) for i in ids]
+
+
+def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
+    """The CTranslate2 int8 conversion of a causal LM (its adapter merged), built on first use
+    into the cache and reused while the adapter, the card, the base and polarity's version
+    are unchanged."""
+    import hashlib
+
+    from polarity.backends.base_models import resolve_base
+    from polarity.cache import cache_root
+    from polarity.folders import replacing_folder, slug
+    from polarity.version import __version__
+
+    base = Path(resolve_base(card.base_model, folder))
+    digest = hashlib.sha256(f"{__version__}\0{COMPUTE_TYPE}".encode())
+    for path in sorted(base.glob("*")) if base.is_dir() else [base]:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for path in sorted(folder.rglob("*")) if folder is not None else []:
+        if path.is_file() and "checkpoints" not in path.parts:
+            digest.update(path.read_bytes() if path.stat().st_size < 2**28 else b"big")
+    out = cache_root() / "ct2" / f"{slug(card.name)[:64]}-{digest.hexdigest()[:16]}"
+    if (out / "model.bin").is_file():
+        return out
+    import tempfile
+
+    import ctranslate2
+    from filelock import FileLock
+
+    from polarity.backends.causal_lm import load_causal_lm_model, load_lm_tokenizer
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if (out / "model.bin").is_file():
+            return out
+        model = load_causal_lm_model(folder, card, "bfloat16")
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp, \
+                replacing_folder(out, marker="model.bin") as partial:
+            model.save_pretrained(tmp)
+            load_lm_tokenizer(base if folder is None else (
+                folder if (folder / "tokenizer_config.json").is_file() else base)
+            ).save_pretrained(tmp)
+            ctranslate2.converters.TransformersConverter(tmp).convert(
+                str(partial), quantization=COMPUTE_TYPE, force=True)
+    return out
+
+
+def load_ctranslate2_backend(folder: Path | None, card: ModelCard,
+                             options: LoadOptions | None = None) -> CTranslate2Backend:
+    from polarity.backends.base_models import resolve_base
+    from polarity.backends.causal_lm import load_lm_tokenizer
+
+    options = options or LoadOptions()
+    started = time.perf_counter()
+    converted = cached_ct2(folder, card)
+    has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
+    tokenizer = load_lm_tokenizer(folder if has_tokenizer else resolve_base(card.base_model,
+                                                                            folder))
+    backend = CTranslate2Backend(converted, tokenizer, card, options.threads, folder)
+    backend.load_seconds = time.perf_counter() - started
+    return backend

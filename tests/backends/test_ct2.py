@@ -1,0 +1,64 @@
+"""The accurate tier's default CPU runtime, CTranslate2 int8, on a tiny Qwen2: the adapter merged
+and converted once (cached), scores close to PyTorch's, and the same answer at any batch
+size."""
+
+import numpy as np
+import pytest
+from helpers import synthetic_rows, write_jsonl
+
+from polarity import load_classifier
+
+pytest.importorskip("ctranslate2", reason="the ctranslate2 runtime needs ctranslate2 "
+                    "(in the qwen extra; `make setup` installs it)")
+
+TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_qwen, tmp_path_factory):
+    from polarity.train.config import TrainConfig
+    from polarity.train.run import train
+
+    root = tmp_path_factory.mktemp("ct2")
+    write_jsonl(root / "train.jsonl", synthetic_rows(16, seed=4))
+    out = root / "model"
+    train(TrainConfig(backend="causal_lm", base_model=str(tiny_qwen),
+                      train_file=root / "train.jsonl", val_file=root / "train.jsonl",
+                      output_dir=out, max_length=96, batch_size=8, max_steps=6,
+                      learning_rate=1e-2, eval_steps=6, warmup_ratio=0.0,
+                      early_stopping_patience=None, progress=False, num_threads=1, seed=3,
+                      lora={"dropout": 0.0}, name="tiny-ct2"))
+    return out
+
+
+def test_the_int8_conversion_scores_like_pytorch_and_is_the_default(tuned):
+    fast = load_classifier(tuned)  # auto: CTranslate2 on the CPU
+    assert fast.info.dtype == "int8" and fast.info.backend == "causal_lm"
+    torch_p = np.asarray(load_classifier(tuned, runtime="torch").positive_probabilities(TEXTS))
+    ct2_p = np.asarray(fast.positive_probabilities(TEXTS))
+    assert np.abs(torch_p - ct2_p).mean() < 0.03 and np.abs(torch_p - ct2_p).max() < 0.15
+    assert ((torch_p >= 0.5) == (ct2_p >= 0.5)).mean() >= 0.85
+
+
+def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
+    model = load_classifier(tuned, runtime="ctranslate2")
+    alone = [model.positive_probabilities([t])[0] for t in TEXTS]
+    order = np.random.default_rng(0).permutation(len(TEXTS))
+    for batch_size in (1, 7, 20):
+        p = model.positive_probabilities([TEXTS[i] for i in order], batch_size)
+        assert [p[j] for j in np.argsort(order)] == alone  # exactly
+
+
+def test_the_conversion_is_cached_and_follows_the_adapter(tuned, tmp_path):
+    import shutil
+
+    from polarity.backends.ct2 import cached_ct2
+    from polarity.modelcard import read_card
+
+    first = cached_ct2(tuned, read_card(tuned))
+    assert cached_ct2(tuned, read_card(tuned)) == first  # reused, not converted again
+    other = tmp_path / "other"
+    shutil.copytree(tuned, other)
+    adapter = other / "adapter" / "adapter_model.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:-4] + b"\0\0\0\0")
+    assert cached_ct2(other, read_card(other)) != first
