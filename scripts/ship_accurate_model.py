@@ -49,6 +49,8 @@ def main() -> None:
     save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()},
               str(dst / ADAPTER_DIR / "adapter_model.safetensors"))
     card.save(dst)
+    for path in dst.rglob("*"):  # readable by the service's own user in an image
+        path.chmod(0o755 if path.is_dir() else 0o644)
     size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file())
     print(f"shipped {args.model} -> {dst} ({size / 2**20:.1f} MB)")
 

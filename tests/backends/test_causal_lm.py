@@ -13,7 +13,9 @@ TEXTS = ["the movie was great", "awful", "this product is so terrible and broken
 
 @pytest.fixture(scope="module")
 def predictor(tiny_qwen):
-    return load_classifier(tiny_qwen)
+    # The PyTorch runtime's own internals (prefix cache, padding, reasoning) are what this
+    # file checks; the CTranslate2 and llama.cpp runtimes are compared with it in their own.
+    return load_classifier(tiny_qwen, runtime="torch")
 
 
 def test_a_plain_causal_lm_folder_loads_zero_shot(predictor, tiny_qwen):

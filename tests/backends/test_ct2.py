@@ -41,7 +41,13 @@ def test_the_int8_conversion_scores_like_pytorch_and_is_the_default(tuned):
 
 
 def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
+    from polarity.backends.ct2 import same_length_groups
+    from polarity.prompt import scoring_ids_batch
+
     model = load_classifier(tuned, runtime="ctranslate2")
+    backend = model.backend
+    lengths = [len(r) for r in scoring_ids_batch(backend.tokenizer, backend.pieces, TEXTS, 96)]
+    assert max(len(g) for g in same_length_groups(lengths, 20)) > 1  # real batched calls
     alone = [model.positive_probabilities([t])[0] for t in TEXTS]
     order = np.random.default_rng(0).permutation(len(TEXTS))
     for batch_size in (1, 7, 20):

@@ -92,8 +92,9 @@ def test_export_merge_gives_the_same_predictions(trained_qwen, tmp_path):
                  "--dtype", "float32"]) == 0
     assert (merged / "config.json").is_file() and not (merged / "adapter").exists()
     texts = [r["text"] for r in synthetic_rows(6, seed=9)]
-    a = load_classifier(out).positive_probabilities(texts)
-    b = load_classifier(merged).positive_probabilities(texts)
+    # torch on both sides: the merge alone is compared, not int8 against float.
+    a = load_classifier(out, runtime="torch").positive_probabilities(texts)
+    b = load_classifier(merged, runtime="torch").positive_probabilities(texts)
     assert a == pytest.approx(b, abs=1e-5)
 
 
@@ -159,7 +160,8 @@ def test_reasoning_comes_from_the_base_model_and_labels_from_the_adapter(trained
     out, data, before = trained_qwen
     rows = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
     texts, labels = [r["text"] for r in rows[:4]], [r["label"] for r in rows[:4]]
-    tuned, base = load_classifier(out), load_classifier(tiny_qwen)
+    tuned = load_classifier(out, runtime="torch")
+    base = load_classifier(tiny_qwen, runtime="torch")
     assert tuned.backend.reasoning_ids(texts, labels, max_new_tokens=6) == \
         base.backend.reasoning_ids(texts, labels, max_new_tokens=6)
     # scoring still uses the adapter, before and after a reason was generated

@@ -102,7 +102,7 @@ def cached_gguf(model_dir: Path | None, card, quant: str = "q8_0") -> Path:
     stat = source.stat()
     digest = hashlib.sha256(f"{__version__}\0{quant}\0{stat.st_size}\0"
                             f"{stat.st_mtime_ns}".encode())
-    for path in sorted((model_dir / ADAPTER_DIR).glob("*")) + [model_dir / "polarity.json"]:
+    for path in sorted((model_dir / ADAPTER_DIR).glob("*")):  # the weights, not the card
         if path.is_file():
             digest.update(path.read_bytes())
     out = (cache_root() / "gguf" / f"{slug(card.name)[:64]}-{digest.hexdigest()[:16]}"
