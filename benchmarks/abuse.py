@@ -2,11 +2,11 @@
 modes") against a live server on this machine, with what it answered and how long /health
 took meanwhile.
 
-    python benchmarks/abuse.py [--model vader] [--connections 3000]
+    python benchmarks/abuse.py [--model default] [--connections 3000]
 
-Starts ``polarity serve`` in a subprocess (default settings, a throwaway key) and prints a
-Markdown table. The model only matters for the reasoning row (vader gives reasons cheaply;
-use --model default for the encoder's occlusion reasons).
+Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
+a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
+emoji into words; with ``vader`` it is a plain long text.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 import httpx
 
 KEY = "bench-key"
+OTHER = "bench-key-2"  # the rows before the rate-limit burst, on a quota of their own
 
 
 def health_ms(base: str) -> float:
@@ -51,14 +52,14 @@ def status_line(reply: bytes) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vader")
+    parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "API_KEY": KEY, "PORT": str(port), "MODEL_PATH": args.model,
+    env = {**os.environ, "API_KEYS": f"{KEY},{OTHER}", "PORT": str(port), "MODEL_PATH": args.model,
            "LOG_LEVEL": "warning", "RATE_LIMIT": "40/hour", "MAX_QUEUE": "2",
            "MAX_CONNECTIONS": str(args.connections // 2)}
     log = tempfile.TemporaryFile()
@@ -91,6 +92,8 @@ def main() -> None:
         rows.append(("head never finished", status_line(reply), f"after {took:.1f} s",
                      f"{health_ms(base):.1f}"))
 
+        rows += work_rows(base, port)
+
         held = []
         for _ in range(args.connections):
             try:
@@ -116,7 +119,8 @@ def main() -> None:
                      f"{after.headers.get('X-RateLimit-Remaining')}", "-"))
         big = httpx.post(f"{base}/api/v1/analyze/batch", json={"texts": ["good"] * 41},
                          headers={"X-API-Key": KEY})
-        rows.append(("batch of 41 texts, limit 40/hour", str(big.status_code),
+        rows.append(("batch of 41 texts (texts per request: the least of MAX_BATCH_ITEMS, "
+                     "MAX_QUEUE 2 and the rate limit)", str(big.status_code),
                      big.json()["error"]["type"], "-"))
         bad = httpx.post(f"{base}/api/v1/analyze", content=b"{not json",
                          headers={"Content-Type": "application/json"})
@@ -129,6 +133,84 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def timed(call) -> tuple[object, float]:
+    started = time.perf_counter()
+    out = call()
+    return out, time.perf_counter() - started
+
+
+def while_busy(base: str, call) -> tuple[object, float, float]:
+    """``call``'s answer and seconds, and how long a plain request of the other key took
+    while it ran (sent 0.2 s after it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        busy = pool.submit(timed, call)
+        time.sleep(0.2)
+        plain = pool.submit(timed, lambda: httpx.post(
+            f"{base}/api/v1/analyze", json={"text": "a plain request"},
+            headers={"X-API-Key": OTHER}, timeout=120))
+        (answer, took), (_, waited) = busy.result(), plain.result()
+    return answer, took, waited
+
+
+def one_write(port: int, body: bytes) -> str:
+    """A POST whose head and body go out in one write (as most clients send them)."""
+    head = (f"POST /api/v1/analyze/batch HTTP/1.1\r\nHost: x\r\nX-API-Key: {OTHER}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    return status_line(raw(port, head + body)[0])
+
+
+def work_rows(base: str, port: int) -> list[tuple[str, str, str, str]]:
+    """Issue 23's items 1, 2, 6 and 7: work bound, bodies in one write, large invalid
+    bodies, and the body deadline."""
+    rows = []
+    post = lambda body: httpx.post(f"{base}/api/v1/analyze", json=body,  # noqa: E731
+                                   headers={"X-API-Key": OTHER}, timeout=120)
+    answer, took, waited = while_busy(base, lambda: post({"text": "\U0001fae2" * 10000}))
+    rows.append(('"🫢" x 10000 (80,000 tokens after the emoji step)', str(answer.status_code),
+                 f"{answer.json()['error']['type']} in {took:.2f} s; a plain request "
+                 f"meanwhile {waited:.2f} s", f"{health_ms(base):.1f}"))
+    for size in (40_000, 1_000_000, 1_999_000):
+        body = b'{"texts": ["good", "bad"]}'
+        rows.append((f"valid {size // 1000} KB batch body, head and body in one write",
+                     one_write(port, body + b" " * (size - len(body))), "", "-"))
+    junk = b"{" + b",".join(b'"k%d": 0' % i for i in range(150_000)) + b"}"
+    answer, took, waited = while_busy(base, lambda: httpx.post(
+        f"{base}/api/v1/analyze", content=junk, timeout=120, headers={
+            "X-API-Key": OTHER, "Content-Type": "application/json"}))
+    rows.append((f"{len(junk) / 1e6:.2f} MB object of 150k unknown keys",
+                 str(answer.status_code), f"refused in {took:.2f} s; a plain request "
+                 f"meanwhile {waited:.2f} s", f"{health_ms(base):.1f}"))
+    rows.append(("one body byte every 2 s", *slow_body(port), f"{health_ms(base):.1f}"))
+    return rows
+
+
+def slow_body(port: int) -> tuple[str, str]:
+    """Sends a 100-byte body one byte every 2 s (each under the idle timeout): the whole
+    body's deadline (BODY_TIMEOUT_S) ends it."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {OTHER}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
+        reply = b""
+        for _ in range(100):
+            try:
+                s.sendall(b" ")
+                s.settimeout(2)
+                reply = s.recv(200)
+                if reply or time.perf_counter() - started > 60:
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not reply:
+                break  # closed
+    return status_line(reply), f"ended after {time.perf_counter() - started:.1f} s"
 
 
 async def _burst(base: str, n: int) -> list[int]:

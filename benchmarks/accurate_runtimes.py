@@ -6,19 +6,15 @@ and accuracy.
         --test-file ../shared/data/sst2/dev.tsv --limit 96 \
         --runtimes torch:float32 torch:bfloat16 llama_cpp ctranslate2
 
-``torch:DTYPE`` and ``llama_cpp`` are polarity's runtimes (``load_classifier(model,
-runtime=..., dtype=...)``). ``ctranslate2`` (``pip install ctranslate2``) is measured here
-only: the merged model converted to CTranslate2 int8 and scored one text per call (its
-batched call pads variable-length texts, which changed 34 of 96 labels in an earlier try),
-with the prompt head as its static prompt. Prints one table and the CPU's extensions.
+Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
+runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores).
+Prints one table and the CPU's extensions.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -28,44 +24,7 @@ def polarity_runtime(model: str, spec: str):
 
     runtime, _, dtype = spec.partition(":")
     clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
-    return clf.positive_probabilities, f"{runtime} {clf.info.dtype}"
-
-
-def ctranslate2_runtime(model: str, workdir: Path):
-    import ctranslate2
-
-    from polarity import load_classifier
-    from polarity.export import merge_causal_lm
-    from polarity.predictor import resolve_model
-    from polarity.prompt import prompt_pieces, scoring_ids_batch
-
-    folder = resolve_model(model)
-    merged = workdir / "merged"
-    merge_causal_lm(folder, merged, "float32")
-    converted = workdir / "ct2"
-    ctranslate2.converters.TransformersConverter(str(merged)).convert(
-        str(converted), quantization="int8")
-    clf = load_classifier(merged, runtime="torch")
-    tok, card = clf.backend.tokenizer, clf.card
-    pieces = prompt_pieces(tok)
-    generator = ctranslate2.Generator(str(converted), device="cpu", compute_type="int8")
-    temperature = clf.temperature
-    head = tok.convert_ids_to_tokens(pieces.head)
-    neg, pos = pieces.label_ids
-
-    def probabilities(texts, batch_size=16):
-        out = []
-        for row in scoring_ids_batch(tok, pieces, list(texts), card.max_length):
-            body = tok.convert_ids_to_tokens(row[len(pieces.head):])
-            [result] = generator.generate_batch([body], static_prompt=head, max_length=1,
-                                                return_logits_vocab=True,
-                                                include_prompt_in_result=False)
-            logits = np.asarray(result.logits[0]).reshape(-1)
-            z = (float(logits[pos]) - float(logits[neg])) / temperature
-            out.append(float(1 / (1 + np.exp(-z))))
-        return out
-
-    return probabilities, "ctranslate2 int8"
+    return clf.positive_probabilities, f"{runtime} {clf.info.dtype}", clf.info.threads
 
 
 def main() -> None:
@@ -74,7 +33,8 @@ def main() -> None:
     parser.add_argument("--test-file", default="../shared/data/sst2/dev.tsv")
     parser.add_argument("--limit", type=int, default=96)
     parser.add_argument("--runtimes", nargs="+",
-                        default=["torch:float32", "torch:bfloat16", "llama_cpp"])
+                        default=["torch:float32", "torch:bfloat16", "llama_cpp",
+                                 "ctranslate2"])
     args = parser.parse_args()
 
     from polarity.evaluate.data import load_test_set
@@ -85,35 +45,32 @@ def main() -> None:
         [g == "POSITIVE" for g in test.labels[:args.limit]])
     print(f"CPU: {cpu()}; {len(texts)} texts of {args.test_file}")
     rows, reference = [], None
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.runtimes:
+    for spec in args.runtimes:
+        started = time.perf_counter()
+        score, name, threads = polarity_runtime(args.model, spec)
+        load_s = time.perf_counter() - started
+        score(texts[:2])  # warm-up
+        result = {"runtime": name, "load_s": load_s, "threads": threads}
+        for batch in (1, 16):
             started = time.perf_counter()
-            if spec == "ctranslate2":
-                score, name = ctranslate2_runtime(args.model, Path(tmp))
-            else:
-                score, name = polarity_runtime(args.model, spec)
-            load_s = time.perf_counter() - started
-            score(texts[:2])  # warm-up
-            result = {"runtime": name, "load_s": load_s}
-            for batch in (1, 16):
-                started = time.perf_counter()
-                p = np.asarray(score(texts, batch))
-                result[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
-                result[f"p{batch}"] = p
-            if reference is None:
-                reference = result["p16"] >= 0.5
-            result["changed"] = int(((result["p1"] >= 0.5) != (result["p16"] >= 0.5)).sum())
-            result["agree"] = float(((result["p16"] >= 0.5) == reference).mean())
-            result["accuracy"] = float(((result["p16"] >= 0.5) == gold).mean())
-            result["max_dp"] = float(np.abs(result["p1"] - result["p16"]).max())
-            rows.append(result)
-            print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s",
-                  flush=True)
+            p = np.asarray(score(texts, batch))
+            result[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
+            result[f"p{batch}"] = p
+        if reference is None:
+            reference = result["p16"] >= 0.5
+        result["changed"] = int(((result["p1"] >= 0.5) != (result["p16"] >= 0.5)).sum())
+        result["agree"] = float(((result["p16"] >= 0.5) == reference).mean())
+        result["accuracy"] = float(((result["p16"] >= 0.5) == gold).mean())
+        result["max_dp"] = float(np.abs(result["p1"] - result["p16"]).max())
+        rows.append(result)
+        print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s",
+              flush=True)
     print("| runtime | load s | texts/s b1 | texts/s b16 | labels changed b1 vs b16 | max |dp| "
           "b1 vs b16 | agreement with the first | accuracy |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['runtime']} | {r['load_s']:.0f} | {r['tps1']:.2f} | {r['tps16']:.2f} | "
+        print(f"| {r['runtime']} ({r['threads']} threads) | {r['load_s']:.0f} | "
+              f"{r['tps1']:.2f} | {r['tps16']:.2f} | "
               f"{r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} | {r['accuracy']:.4f} |")
 
 

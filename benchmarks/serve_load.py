@@ -8,6 +8,7 @@ cores than the server does.
     .venv/bin/python benchmarks/serve_load.py                 # the whole table
     .venv/bin/python benchmarks/serve_load.py --quick         # fewer requests
     .venv/bin/python benchmarks/serve_load.py --workers 2 --threads 1
+    .venv/bin/python benchmarks/serve_load.py --quick --skip-naive --image polarity:cpu
 
 Rows: ``engine`` = the Predictor's own batch throughput (no HTTP), the ceiling;
 ``service`` = /api/v1/analyze at concurrency 1, 16, 64 for tweet- and review-length texts,
@@ -129,6 +130,56 @@ def engine_rows(model: str, runtime: str, sets: dict, threads: int) -> list[dict
     return rows
 
 
+def service_rows(port: int, label: str, sets: dict, max_seconds: float) -> list[dict]:
+    """/api/v1/analyze at concurrency 1, 16 and 64 per text set, and /analyze/batch."""
+    rows = []
+    for name, items in sets.items():
+        bodies = [json.dumps({"text": t, "include_reasoning": False}).encode() for t in items]
+        asyncio.run(load(port, "/api/v1/analyze", bodies[:200], 16, 10))  # warm-up
+        for c in (1, 16, 64):
+            result = asyncio.run(load(port, "/api/v1/analyze", bodies, c, max_seconds))
+            rows.append({"what": label, "texts": name, "c": c, **result})
+    tweets = sets["tweet ~20 words"]
+    batch_bodies = [json.dumps({"texts": tweets[i:i + 64]}).encode()
+                    for i in range(0, len(tweets), 64)]
+    result = asyncio.run(load(port, "/api/v1/analyze/batch", batch_bodies, 4, max_seconds))
+    result["rps"] *= 64
+    rows.append({"what": label.replace("/analyze", "/analyze/batch") + " (texts/s, 64 a "
+                 "request)", "texts": "tweet ~20 words", "c": 4, **result})
+    return rows
+
+
+def container_rows(args, threads: int, sets: dict) -> list[dict]:
+    """The same load against the image (``--image``), with its start-up time to healthy and
+    its memory after the load."""
+    port = free_port()
+    started = time.perf_counter()
+    cid = subprocess.run(["docker", "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8000",
+                          "-e", f"API_KEYS={KEY}", "-e", "RATE_LIMIT=100000000/hour",
+                          "-e", f"THREADS={threads}", "-e", "LOG_LEVEL=warning",
+                          "-e", f"MODEL_PATH={args.model}", args.image],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        import httpx
+
+        while time.perf_counter() - started < 180:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready",
+                             timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        ready = time.perf_counter() - started
+        rows = service_rows(port, f"container /analyze ({args.image})", sets, args.max_seconds)
+        memory = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}",
+                                 cid], capture_output=True, text=True).stdout.strip()
+        print(f"container {args.image}: healthy {ready:.1f} s after `docker run`; memory "
+              f"after the load {memory}")
+    finally:
+        subprocess.run(["docker", "stop", "-t", "30", cid], capture_output=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
@@ -140,6 +191,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="600 requests, 8 s each")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--image", help="also load this Docker image the same way "
+                        "(e.g. polarity:cpu from `make image`)")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.max_seconds = 600, 8.0
@@ -157,24 +210,13 @@ def main() -> None:
                     "--workers", str(args.workers), "--threads", str(threads),
                     "--log-level", "warning"], port, env)
     try:
-        for name, items in sets.items():
-            bodies = [json.dumps({"text": t, "include_reasoning": False}).encode()
-                      for t in items]
-            asyncio.run(load(port, "/api/v1/analyze", bodies[:200], 16, 10))  # warm-up
-            for c in (1, 16, 64):
-                result = asyncio.run(load(port, "/api/v1/analyze", bodies, c, args.max_seconds))
-                rows.append({"what": f"service /analyze ({args.workers}w x {threads}t)",
-                             "texts": name, "c": c, **result})
-        batch_bodies = [json.dumps({"texts": sets["tweet ~20 words"][i:i + 64]}).encode()
-                        for i in range(0, len(sets["tweet ~20 words"]), 64)]
-        result = asyncio.run(load(port, "/api/v1/analyze/batch", batch_bodies, 4,
-                                  args.max_seconds))
-        result["rps"] *= 64
-        rows.append({"what": "service /analyze/batch (texts/s, 64 a request)",
-                     "texts": "tweet ~20 words", "c": 4, **result})
+        rows += service_rows(port, f"service /analyze ({args.workers}w x {threads}t)", sets,
+                             args.max_seconds)
     finally:
         server.terminate()
         server.wait(timeout=60)
+    if args.image:
+        rows += container_rows(args, threads, sets)
 
     if not args.skip_naive:
         port = free_port()

@@ -90,3 +90,23 @@ def test_both_dockerfiles_pass_hadolint():
                              "Dockerfile", "Dockerfile.cuda"], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_probes_and_the_autoscaler_name_what_the_service_has():
+    """A probe on a path the app does not route, or an HPA on a metric /metrics never
+    exports, would look fine to the schema check and fail in a cluster."""
+    from fastapi.testclient import TestClient
+
+    from polarity.serve.app import create_app
+
+    (c,) = list(containers())
+    app = create_app(Settings(api_keys=["pk_x"], model_path="vader"))
+    with TestClient(app) as client:
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert client.get(c[probe]["httpGet"]["path"]).status_code != 404
+        exported = client.get("/metrics", headers={"X-API-Key": "pk_x"}).text
+    for doc in documents():
+        if doc["kind"] == "HorizontalPodAutoscaler":
+            for metric in doc["spec"]["metrics"]:
+                if metric["type"] == "Pods":
+                    assert f"\n{metric['pods']['metric']['name']} " in exported

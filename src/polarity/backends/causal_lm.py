@@ -272,6 +272,11 @@ def without_adapter(model) -> Iterator[None]:
         model.merge_adapter()
 
 
+#: Tokens of a text the causal LM reads at inference (its cards' ``max_length``): a long text
+#: is read whole up to this, however short the rows it was tuned on.
+READ_TOKENS = 2048
+
+
 def zero_shot_card(base: str) -> ModelCard:
     """Metadata for a plain instruction-tuned model used without an adapter."""
     dtype = "bfloat16"
@@ -279,7 +284,8 @@ def zero_shot_card(base: str) -> ModelCard:
     if config.is_file():
         dtype = json.loads(config.read_text()).get("dtype") or "bfloat16"
     return ModelCard(name=Path(base).name or base, backend="causal_lm", base_model=base,
-                     max_length=2048, extra={"dtype": dtype if dtype in DTYPES else "bfloat16"})
+                     max_length=READ_TOKENS,
+                     extra={"dtype": dtype if dtype in DTYPES else "bfloat16"})
 
 
 def load_causal_lm_backend(folder: Path | None, card: ModelCard,

@@ -10,6 +10,7 @@ batch (``batch_size`` only sets how many texts one call takes).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ class LlamaCppBackend:
 
         self.tokenizer, self.card = tokenizer, card
         self.pieces = prompt_pieces(tokenizer)
+        # llama-cpp-python's own default is half the cores: one thread on two cores.
+        threads = threads or os.cpu_count() or 1
         self.llm = Llama(model_path=str(gguf), n_ctx=card.max_length + 8,
                          n_batch=card.max_length + 8, n_threads=threads, n_threads_batch=threads,
                          logits_all=False, verbose=False)

@@ -20,6 +20,7 @@ from polarity.backends.base_models import (
 from polarity.backends.causal_lm import (
     ADAPTER_DIR,
     LORA_TARGETS,
+    READ_TOKENS,
     PrefixCache,
     after_head,
     cache_argument,
@@ -116,7 +117,7 @@ class CausalLMTask:
         self.tokenizer.save_pretrained(str(folder))
         ModelCard(
             name=c.name, version=c.version, backend="causal_lm",
-            base_model=base, max_length=c.max_length,
+            base_model=base, max_length=max(c.max_length, READ_TOKENS),
             lora={"r": c.lora.r, "alpha": c.lora.alpha, "dropout": c.lora.dropout,
                   "target_modules": c.lora.target_modules or LORA_TARGETS},
             training=training, metrics={"validation": metrics},

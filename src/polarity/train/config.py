@@ -86,8 +86,9 @@ class TrainConfig(BaseModel):
     output_dir: Path = Path("runs/encoder")
     """Where checkpoints, the log and the final model go."""
     max_length: int = Field(128, ge=8)
-    """Tokens per text during training (longer ones are cut) and per window in the saved
-    model."""
+    """Tokens per text during training (longer ones are cut) and per window in a saved
+    encoder (which reads a long text in windows); a saved causal LM reads up to
+    :data:`polarity.backends.causal_lm.READ_TOKENS` at inference."""
     preprocessing: list[Literal["emoji"]] | None = None
     """Text normalisation before tokenising, recorded in the model card so that inference
     repeats it (``emoji``: emoji and emoticons become words); None takes the tier's default:
