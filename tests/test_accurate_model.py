@@ -43,3 +43,15 @@ def test_the_cli_says_the_same_in_one_line(capsys):
     assert main(["analyze", "--model", "accurate", "I love it"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "polarity models pull qwen2.5-coder-1.5b-instruct" in err
+
+
+def test_the_packaged_cascade_names_its_stages_and_a_chosen_threshold():
+    folder = resolve_model("cascade")
+    card = json.loads((folder / "polarity.json").read_text())
+    assert card["backend"] == "cascade" and card["extra"]["stages"] == ["default", "accurate"]
+    threshold = card["extra"]["threshold"]
+    assert 0.5 < threshold < 1 and card["extra"]["chosen_for"]
+    shares = [point["share_sent"] for point in card["extra"]["curve"]]
+    assert shares == sorted(shares) and 0.15 in shares
+    with pytest.raises(ModelNotFoundError, match="polarity models pull"):
+        load_classifier("cascade")  # its accurate stage needs the pulled base too

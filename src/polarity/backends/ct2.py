@@ -12,6 +12,7 @@ gets alone, whatever else is in its batch (tested: exactly equal at batch sizes 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Sequence
@@ -123,10 +124,12 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp, \
                 replacing_folder(out, marker="model.bin") as partial:
             model.save_pretrained(tmp)
+            del model  # the converter loads the saved copy: two float32 copies would need 12 GB
+            gc.collect()
             load_lm_tokenizer(base if folder is None else (
                 folder if (folder / "tokenizer_config.json").is_file() else base)
             ).save_pretrained(tmp)
-            ctranslate2.converters.TransformersConverter(tmp).convert(
+            ctranslate2.converters.TransformersConverter(tmp, low_cpu_mem_usage=True).convert(
                 str(partial), quantization=COMPUTE_TYPE, force=True)
     return out
 
