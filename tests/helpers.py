@@ -112,6 +112,23 @@ def tiny_train_config(tiny_encoder: Path, data: Path, out: Path, **overrides):
     return TrainConfig(**fields)
 
 
+def tune_tiny_qwen(base: Path, root: Path, name: str) -> Path:
+    """A few LoRA steps of the tiny Qwen2 (``base``: its folder or a GGUF of it) on 16
+    synthetic rows: a tuned causal LM folder for the runtimes' tests."""
+    from polarity.train.config import TrainConfig
+    from polarity.train.run import train
+
+    write_jsonl(root / "train.jsonl", synthetic_rows(16, seed=4))
+    out = root / "model"
+    train(TrainConfig(backend="causal_lm", base_model=str(base),
+                      train_file=root / "train.jsonl", val_file=root / "train.jsonl",
+                      output_dir=out, max_length=96, batch_size=8, max_steps=6,
+                      learning_rate=1e-2, eval_steps=6, warmup_ratio=0.0,
+                      early_stopping_patience=None, progress=False, num_threads=1, seed=3,
+                      lora={"dropout": 0.0}, name=name))
+    return out
+
+
 def free_port() -> int:
     import socket
 

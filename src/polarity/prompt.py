@@ -16,6 +16,7 @@ end token.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polarity.labels import LABELS, NEGATIVE, POSITIVE
@@ -95,6 +96,12 @@ def body_ids(tokenizer, pieces: PromptPieces, text: str, max_length: int,
         raise ValueError(f"max_length {max_length} leaves no room for the text after the "
                          f"{len(pieces.head) + len(pieces.tail)}-token template")
     return _ids(tokenizer, f" {text}", split_special=True)[:budget]
+
+
+def tokens_read(tokenizer, texts: Sequence[str], max_length: int) -> list[int]:
+    """Tokens of each text as the model reads it (cut at ``max_length``): a text's cost."""
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [min(len(i), max_length) for i in ids]
 
 
 def scoring_ids(tokenizer, pieces: PromptPieces, text: str, max_length: int) -> list[int]:

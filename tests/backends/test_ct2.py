@@ -4,7 +4,7 @@ size."""
 
 import numpy as np
 import pytest
-from helpers import synthetic_rows, write_jsonl
+from helpers import synthetic_rows, tune_tiny_qwen
 
 from polarity import load_classifier
 
@@ -16,19 +16,7 @@ TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
 
 @pytest.fixture(scope="module")
 def tuned(tiny_qwen, tmp_path_factory):
-    from polarity.train.config import TrainConfig
-    from polarity.train.run import train
-
-    root = tmp_path_factory.mktemp("ct2")
-    write_jsonl(root / "train.jsonl", synthetic_rows(16, seed=4))
-    out = root / "model"
-    train(TrainConfig(backend="causal_lm", base_model=str(tiny_qwen),
-                      train_file=root / "train.jsonl", val_file=root / "train.jsonl",
-                      output_dir=out, max_length=96, batch_size=8, max_steps=6,
-                      learning_rate=1e-2, eval_steps=6, warmup_ratio=0.0,
-                      early_stopping_patience=None, progress=False, num_threads=1, seed=3,
-                      lora={"dropout": 0.0}, name="tiny-ct2"))
-    return out
+    return tune_tiny_qwen(tiny_qwen, tmp_path_factory.mktemp("ct2"), "tiny-ct2")
 
 
 def test_the_int8_conversion_scores_like_pytorch_and_is_the_default(tuned):

@@ -3,12 +3,13 @@ GGUF file, scores close to PyTorch's, and the same answer at any batch size."""
 
 import numpy as np
 import pytest
-from helpers import synthetic_rows, write_jsonl, write_tiny_gguf
+from helpers import synthetic_rows, tune_tiny_qwen, write_tiny_gguf
 
 from polarity import load_classifier
 
 pytest.importorskip("llama_cpp", reason="the llama_cpp runtime needs llama-cpp-python "
-                    "(pip install 'polarity[llama-cpp]'; `make setup` installs it)")
+                    "(pip install 'polarity[llama-cpp]', which compiles llama.cpp; "
+                    "`make setup` leaves it out)")
 
 TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
 
@@ -16,19 +17,9 @@ TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
 @pytest.fixture(scope="module")
 def tuned(tiny_qwen, tmp_path_factory):
     """A few LoRA steps over the tiny Qwen2 as a GGUF base (what `models pull` leaves)."""
-    from polarity.train.config import TrainConfig
-    from polarity.train.run import train
-
     root = tmp_path_factory.mktemp("llama")
     gguf = write_tiny_gguf(tiny_qwen, root / "tiny.gguf")
-    write_jsonl(root / "train.jsonl", synthetic_rows(16, seed=4))
-    out = root / "model"
-    train(TrainConfig(backend="causal_lm", base_model=str(gguf), train_file=root / "train.jsonl",
-                      val_file=root / "train.jsonl", output_dir=out, max_length=96,
-                      batch_size=8, max_steps=6, learning_rate=1e-2, eval_steps=6,
-                      warmup_ratio=0.0, early_stopping_patience=None, progress=False,
-                      num_threads=1, seed=3, lora={"dropout": 0.0}, name="tiny-llama"))
-    return gguf, out
+    return gguf, tune_tiny_qwen(gguf, root, "tiny-llama")
 
 
 def test_the_merged_q8_model_scores_like_pytorch(tuned):

@@ -32,6 +32,7 @@ from polarity.prompt import (
     prompt_pieces,
     scoring_ids,
     scoring_ids_batch,
+    tokens_read,
 )
 
 ADAPTER_DIR = "adapter"
@@ -76,6 +77,13 @@ def load_lm_tokenizer(source: Path | str):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def lm_tokenizer_for(folder: Path | None, card: ModelCard):
+    """A causal LM folder's own tokenizer when it saved one, else its base model's."""
+    if folder is not None and (folder / "tokenizer_config.json").is_file():
+        return load_lm_tokenizer(folder)
+    return load_lm_tokenizer(resolve_base(card.base_model, folder))
 
 
 def pad_left(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,9 +209,7 @@ class CausalLMBackend:
         return Scored((logits[:, 1] - logits[:, 0]).double().tolist())
 
     def work(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text as read (cut at the card's max_length)."""
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [min(len(i), self.card.max_length) for i in ids]
+        return tokens_read(self.tokenizer, texts, self.card.max_length)
 
     def reasoning_ids(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 16,
                       max_new_tokens: int | None = None) -> list[list[int]]:
@@ -297,10 +303,7 @@ def load_causal_lm_backend(folder: Path | None, card: ModelCard,
     device = options.device or "cpu"
     model = load_causal_lm_model(folder, card, inference_dtype(card, device, options.dtype),
                                  keep_adapter=True).to(device)
-    has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
-    tokenizer = load_lm_tokenizer(folder if has_tokenizer
-                                  else resolve_base(card.base_model, folder))
-    backend = CausalLMBackend(model, tokenizer, card, folder,
+    backend = CausalLMBackend(model, lm_tokenizer_for(folder, card), card, folder,
                               prefix_cache=card.extra.get("prefix_cache", True))
     backend.info = dataclasses.replace(backend.info,
                                        dtype=str(model.dtype).removeprefix("torch."),

@@ -22,7 +22,7 @@ import numpy as np
 
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
-from polarity.prompt import prompt_pieces, scoring_ids_batch
+from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 
 COMPUTE_TYPE = "int8"
 #: The adapter is merged into the base in float32 before quantising: merged in bf16 first, the
@@ -62,8 +62,7 @@ class CTranslate2Backend:
         return Scored(out.tolist())
 
     def work(self, texts: Sequence[str]) -> list[int]:
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [min(len(i), self.card.max_length) for i in ids]
+        return tokens_read(self.tokenizer, texts, self.card.max_length)
 
 
 def same_length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -114,7 +113,7 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
     import ctranslate2
     from filelock import FileLock
 
-    from polarity.backends.causal_lm import load_causal_lm_model, load_lm_tokenizer
+    from polarity.backends.causal_lm import lm_tokenizer_for, load_causal_lm_model
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
@@ -126,9 +125,7 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
             model.save_pretrained(tmp)
             del model  # the converter loads the saved copy: two float32 copies would need 12 GB
             gc.collect()
-            load_lm_tokenizer(base if folder is None else (
-                folder if (folder / "tokenizer_config.json").is_file() else base)
-            ).save_pretrained(tmp)
+            lm_tokenizer_for(folder, card).save_pretrained(tmp)
             ctranslate2.converters.TransformersConverter(tmp, low_cpu_mem_usage=True).convert(
                 str(partial), quantization=COMPUTE_TYPE, force=True)
     return out
@@ -136,15 +133,12 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
 
 def load_ctranslate2_backend(folder: Path | None, card: ModelCard,
                              options: LoadOptions | None = None) -> CTranslate2Backend:
-    from polarity.backends.base_models import resolve_base
-    from polarity.backends.causal_lm import load_lm_tokenizer
+    from polarity.backends.causal_lm import lm_tokenizer_for
 
     options = options or LoadOptions()
     started = time.perf_counter()
     converted = cached_ct2(folder, card)
-    has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
-    tokenizer = load_lm_tokenizer(folder if has_tokenizer else resolve_base(card.base_model,
-                                                                            folder))
-    backend = CTranslate2Backend(converted, tokenizer, card, options.threads, folder)
+    backend = CTranslate2Backend(converted, lm_tokenizer_for(folder, card), card,
+                                 options.threads, folder)
     backend.load_seconds = time.perf_counter() - started
     return backend

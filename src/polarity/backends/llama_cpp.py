@@ -19,7 +19,7 @@ import numpy as np
 
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
-from polarity.prompt import prompt_pieces, scoring_ids_batch
+from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 
 
 class LlamaCppBackend:
@@ -53,22 +53,18 @@ class LlamaCppBackend:
         return Scored(out.tolist())
 
     def work(self, texts: Sequence[str]) -> list[int]:
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [min(len(i), self.card.max_length) for i in ids]
+        return tokens_read(self.tokenizer, texts, self.card.max_length)
 
 
 def load_llama_cpp_backend(folder: Path | None, card: ModelCard,
                            options: LoadOptions | None = None) -> LlamaCppBackend:
-    from polarity.backends.base_models import resolve_base
-    from polarity.backends.causal_lm import load_lm_tokenizer
+    from polarity.backends.causal_lm import lm_tokenizer_for
     from polarity.backends.merged_gguf import cached_gguf
 
     options = options or LoadOptions()
     started = time.perf_counter()
     gguf = cached_gguf(folder, card)
-    has_tokenizer = folder is not None and (folder / "tokenizer_config.json").is_file()
-    tokenizer = load_lm_tokenizer(folder if has_tokenizer else resolve_base(card.base_model,
-                                                                            folder))
-    backend = LlamaCppBackend(gguf, tokenizer, card, options.threads, folder)
+    backend = LlamaCppBackend(gguf, lm_tokenizer_for(folder, card), card, options.threads,
+                              folder)
     backend.load_seconds = time.perf_counter() - started
     return backend
