@@ -90,22 +90,33 @@ async def load(port: int, path: str, bodies: list[bytes], concurrency: int,
             "p99": float(np.percentile(lat, 99))}
 
 
-def start(cmd: list[str], port: int, env: dict) -> subprocess.Popen:
+def wait_healthy(url: str, proc: subprocess.Popen | None = None, seconds: float = 180
+                 ) -> float:
+    """Seconds until ``url`` answers 200; fails when ``proc`` exits or time runs out."""
     import httpx
 
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        if proc is not None and proc.poll() is not None:
             raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return proc
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - started
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("server did not become healthy in 180 s")
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
+
+
+def start(cmd: list[str], port: int, env: dict, health: str = "/api/v1/health"
+          ) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}{health}", proc)
+    except SystemExit:
+        proc.kill()
+        raise
+    return proc
 
 
 def engine_rows(model: str, runtime: str, sets: dict, threads: int) -> list[dict]:
@@ -160,15 +171,7 @@ def container_rows(args, threads: int, sets: dict) -> list[dict]:
                           "-e", f"MODEL_PATH={args.model}", args.image],
                          capture_output=True, text=True, check=True).stdout.strip()
     try:
-        import httpx
-
-        while time.perf_counter() - started < 180:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready",
-                             timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}/api/v1/health/ready")
         ready = time.perf_counter() - started
         rows = service_rows(port, f"container /analyze ({args.image})", sets, args.max_seconds)
         memory = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}",

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from polarity.backends.encoder import ADAPTER_DIR, ENCODER_FILE, HEAD_FILE
 from polarity.backends.exits import EXITS_FILE
+from polarity.backends.long_texts import LONG_TEXTS_FILE
 from polarity.export import export_onnx
 from polarity.modelcard import read_card
 from polarity.predictor import default_model_path, packaged_models_path
 
 #: What a model folder holds that the package needs (not checkpoints, logs or resume state).
-MODEL_FILES = (ADAPTER_DIR, ENCODER_FILE, HEAD_FILE, EXITS_FILE)
+MODEL_FILES = (ADAPTER_DIR, ENCODER_FILE, HEAD_FILE, EXITS_FILE, LONG_TEXTS_FILE)
 
 
 def main() -> None:

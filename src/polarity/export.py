@@ -79,6 +79,7 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
             extra = _quantize(model_dir, card, graphs, tokenizer, calibration_file)
             graphs = [_int8_name(g) for g in graphs]
         tokenizer.save_pretrained(str(partial))
+        _copy_long_texts(model_dir, card, partial)
         exported = card.model_copy(deep=True)
         exported.backend = "onnx"
         files = {"stages": [g.name for g in graphs]} if plan else {"file": graphs[0].name}
@@ -86,6 +87,15 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                           "exported_from": str(model_dir.resolve()), "opset": opset, **extra}
         exported.save(partial)
     return output_dir
+
+
+def _copy_long_texts(model_dir: Path, card, folder: Path) -> None:
+    """The long-text reader's weights travel with the graph (the card names them)."""
+    import shutil
+
+    spec = card.extra.get("long_texts")
+    if spec and (model_dir / spec["file"]).is_file():  # else loading says what is missing
+        shutil.copyfile(model_dir / spec["file"], folder / spec["file"])
 
 
 def _trace(module, tokenizer, path: Path, opset: int, inputs: tuple | None = None,
@@ -222,7 +232,8 @@ def onnx_cache_folder(model_dir: Path, quantize: str | None = "int8") -> Path:
     card = read_card(model_dir)
     digest = hashlib.sha256(f"{__version__}\0{quantize}".encode())
     names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
-             "encoder.safetensors", "exits.safetensors", "calibration.json"]
+             "encoder.safetensors", "exits.safetensors", "calibration.json",
+             "long_texts.safetensors"]
     for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
         path = model_dir / name
         if path.is_file():

@@ -27,6 +27,9 @@ class Section(BaseModel):
 class EncoderSection(Section):
     exits: dict[str, Any] | None = None
     """Early exits: layers, and after ``polarity calibrate`` thresholds, temperatures, rates."""
+    long_texts: dict[str, Any] | None = None
+    """The long-text reader (:mod:`polarity.backends.long_texts`): file, bits, coefficients,
+    and after ``polarity fit-long`` what it was fitted on and its validation figures."""
 
 
 class OnnxSection(EncoderSection):

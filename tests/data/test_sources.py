@@ -136,3 +136,21 @@ def test_registry_fetch_failure_is_clear(tmp_path, monkeypatch):
     monkeypatch.setattr(cache.subprocess, "run", lambda *a, **k: Failed())
     with pytest.raises(InputError, match="could not fetch vadersentiment"):
         list(iter_source(SourceSpec.parse("vader:tweets"), cache_dir=tmp_path))
+
+
+def test_imdb_folder_as_its_archive_unpacks(tmp_path):
+    from polarity.data.cleaning import clean_text
+
+    for split, sub, name, text in [("train", "pos", "0_9.txt", "Loved it.<br /><br />Again!"),
+                                   ("train", "neg", "1_2.txt", "Dull."),
+                                   ("train", "neg", "2_1.txt", "  "),
+                                   ("test", "pos", "0_10.txt", "Fine.")]:
+        (tmp_path / split / sub).mkdir(parents=True, exist_ok=True)
+        (tmp_path / split / sub / name).write_text(text)
+    items = list(iter_source(SourceSpec.parse(f"imdb:{tmp_path}?split=train")))
+    records = [i for i in items if isinstance(i, Record)]
+    assert [(r.label, r.source) for r in records] == [("POSITIVE", "imdb"), ("NEGATIVE", "imdb")]
+    assert [i.reason for i in items if isinstance(i, Rejected)] == ["missing_text"]
+    assert clean_text(records[0].text) == "Loved it. Again!"
+    with pytest.raises(InputError, match="no validation/pos"):
+        list(iter_source(SourceSpec.parse(f"imdb:{tmp_path}?split=validation")))

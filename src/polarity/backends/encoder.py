@@ -19,6 +19,7 @@ from torch import nn
 from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
 from polarity.backends.exit_heads import exit_heads, pool, torch_stage_runner
 from polarity.backends.exits import EXITS_FILE, ExitPlan, cascade
+from polarity.backends.long_texts import load_reader
 from polarity.backends.windows import score_texts, text_tokens
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.errors import InputError
@@ -174,6 +175,7 @@ class EncoderBackend:
         self.tokenizer = tokenizer
         self.card = card
         self.plan = ExitPlan.from_card(card)
+        self.long_reader = load_reader(path, card) if path else None
         self.device = device
         self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None,
                               "float32", torch.get_num_threads(), card.drift_reference)
@@ -188,7 +190,8 @@ class EncoderBackend:
         return self.model(ids, mask).float().cpu().numpy()
 
     def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
-        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
+        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits,
+                           self.long_reader)
 
     def work(self, texts: Sequence[str]) -> list[int]:
         return text_tokens(self.tokenizer, self.card, texts)

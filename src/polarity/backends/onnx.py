@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from polarity.backends.exits import ExitPlan, cascade
+from polarity.backends.long_texts import load_reader
 from polarity.backends.windows import score_texts, text_tokens
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
@@ -43,6 +44,7 @@ class OnnxBackend:
         self.card = card
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.plan = ExitPlan.from_card(card)
+        self.long_reader = load_reader(folder, card)
         files = card.extra.get("stages") or [card.extra["file"]]
         self.sessions = [session(folder / name, threads) for name in files]
         used = self.sessions[0].get_session_options().intra_op_num_threads or os.cpu_count()
@@ -64,7 +66,8 @@ class OnnxBackend:
         return hidden, logits
 
     def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
-        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits)
+        return score_texts(self.tokenizer, self.card, texts, batch_size, self._logits,
+                           self.long_reader)
 
     def work(self, texts: Sequence[str]) -> list[int]:
         return text_tokens(self.tokenizer, self.card, texts)

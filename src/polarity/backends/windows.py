@@ -20,6 +20,10 @@ positive, while the same description's single sentences score -0.8 to +0.6; a cl
 inside full windows and decides the text when read as a sentence. The encoder was trained
 on sentences and phrases (SST-2) and tweets: a sentence is the unit it reads best.
 
+A model whose card has a long-text reader (:mod:`polarity.backends.long_texts`) gives a text
+of more than one piece the reader's log-odds instead, which use this combined value as one of
+their inputs; a text of one piece is never touched by it.
+
 Every piece is scored by itself, in batches of pieces sorted by length, so a text's pieces
 and scores do not depend on the other texts in the call.
 """
@@ -30,6 +34,8 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from polarity.backends.long_texts import LongTextReader
 
 #: ``run(input_ids, attention_mask) -> logits``, both inputs int64 ``[batch, tokens]``; a
 #: model with early exits gives ``(logits, exit layer per row, 0 for the full model)``.
@@ -52,14 +58,15 @@ def token_windows(ids: Sequence[int], width: int) -> list[list[int]]:
 
 
 def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
-                    run: Runner, temperature: float = 1.0
+                    run: Runner, temperature: float = 1.0, reader: LongTextReader | None = None
                     ) -> tuple[np.ndarray, list[int], list[int | None]]:
     """Per text: calibrated log-odds of POSITIVE, how many pieces (windows) were read, and
     the early exit that answered (None: the full model, for any of its pieces)."""
     head, tail = special_tokens(tokenizer)
     width = max_length - len(head) - len(tail)
+    whole, texts_pieces = _pieces(tokenizer, texts, width)
     windows, owner = [], []
-    for i, pieces in enumerate(_pieces(tokenizer, texts, width)):
+    for i, pieces in enumerate(texts_pieces):
         windows += [head + piece + tail for piece in pieces]
         owner += [i] * len(pieces)
     z, left = _score_windows(windows, batch_size, run, tokenizer.pad_token_id)
@@ -79,6 +86,10 @@ def window_log_odds(tokenizer, texts: Sequence[str], max_length: int, batch_size
                          where=denominator > 0)
     # One window: its own log-odds exactly (z*|z|/|z| would round).
     combined[single] = np.bincount(owner_arr, weights=z, minlength=len(texts))[single]
+    if reader is not None:
+        long = np.flatnonzero(~single)
+        combined[long] = reader.log_odds([whole[i] for i in long],
+                                         combined[long] * temperature) / temperature
     return combined, counts.tolist(), exits
 
 
@@ -93,21 +104,22 @@ def _exits(owner: np.ndarray, left: np.ndarray | None, n: int) -> list[int | Non
     return out
 
 
-def _pieces(tokenizer, texts: Sequence[str], width: int) -> list[list[list[int]]]:
-    """Per text, the token ids of what is scored: the whole text when it fits one window,
-    otherwise its sentences, windowed when a sentence is longer than one window."""
+def _pieces(tokenizer, texts: Sequence[str], width: int
+            ) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """Per text, its token ids and those of what is scored: the whole text when it fits one
+    window, otherwise its sentences, windowed when a sentence is longer than one window."""
     def encode(batch: list[str]) -> list[list[int]]:
         return tokenizer(batch, add_special_tokens=False, truncation=False,
                          verbose=False)["input_ids"]
 
-    out = []
-    for text, ids in zip(texts, encode(list(texts)), strict=True):
+    whole, out = encode(list(texts)), []
+    for text, ids in zip(texts, whole, strict=True):
         if len(ids) <= width:
             out.append([ids])
             continue
         parts = encode(sentences(text)) or [ids]
         out.append([w for part in parts if part for w in token_windows(part, width)])
-    return out
+    return whole, out
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -146,16 +158,17 @@ def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_i
     return out, left
 
 
-def score_texts(tokenizer, card, texts: Sequence[str], batch_size: int, run: Runner):
-    """An encoder tier's scorer: the card's preprocessing, then windows; per text the
-    log-odds before calibration (the weighted mean is homogeneous, so dividing the combined
-    log-odds by the temperature equals combining calibrated ones), the windows read and the
-    early exit that answered."""
+def score_texts(tokenizer, card, texts: Sequence[str], batch_size: int, run: Runner,
+                reader: LongTextReader | None = None):
+    """An encoder tier's scorer: the card's preprocessing, then windows (and the long-text
+    reader, when the model has one); per text the log-odds before calibration (the weighted
+    mean is homogeneous, so dividing the combined log-odds by the temperature equals
+    combining calibrated ones), the windows read and the early exit that answered."""
     from polarity.contract import Scored
     from polarity.preprocess import apply_all
 
     z, windows, exits = window_log_odds(tokenizer, apply_all(texts, card.preprocessing),
-                                        card.max_length, batch_size, run)
+                                        card.max_length, batch_size, run, reader=reader)
     return Scored(z.tolist(), windows, exits)
 
 

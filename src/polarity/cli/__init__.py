@@ -14,7 +14,8 @@ from polarity.cli import data, model, ops
 from polarity.errors import PolarityError
 
 ADDERS = (data._add_prepare, data._add_subset, data._add_augment, model._add_train,
-          model._add_analyze, model._add_evaluate, model._add_calibrate, ops._add_serve,
+          model._add_analyze, model._add_evaluate, model._add_calibrate, model._add_fit_long,
+          ops._add_serve,
           ops._add_keys, ops._add_batch, model._add_models, model._add_export)
 
 

