@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.train.long_texts import accuracy_and_ece
+
 
 def sample(path: Path, rows: int | None, seed: int = 0) -> tuple[list[str], np.ndarray]:
     from polarity.evaluate.data import load_test_set
@@ -32,15 +34,6 @@ def sample(path: Path, rows: int | None, seed: int = 0) -> tuple[list[str], np.n
         keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(gold == g))[:rows // 2]
                                        for g in (0, 1)]))
     return [data.texts[i] for i in keep], gold[keep]
-
-
-def figures(log_odds: np.ndarray, gold: np.ndarray) -> dict:
-    from polarity.evaluate.metrics import reliability
-
-    p = 1 / (1 + np.exp(-np.asarray(log_odds)))
-    pred = (p >= 0.5).astype(int)
-    return {"accuracy": float((pred == gold).mean()),
-            "ece": reliability(np.where(pred == 1, p, 1 - p), pred == gold)["ece"]}
 
 
 def default_rows(texts: list[str], gold: np.ndarray, batch_size: int) -> list[dict]:
@@ -70,7 +63,7 @@ def default_rows(texts: list[str], gold: np.ndarray, batch_size: int) -> list[di
                                   ("default 1.2.0, long-text reader", read, seconds + extra)):
         for part, keep in (("all", slice(None)), ("longer than one window", long)):
             rows.append({"what": what, "part": f"{part} ({len(gold[keep])})",
-                         **figures(log_odds[keep] / card.temperature, gold[keep]),
+                         **accuracy_and_ece(log_odds[keep] / card.temperature, gold[keep]),
                          "reviews_s": len(texts) / spent, "windows_s": windows.sum() / spent})
     rows[-1]["note"] = f"the reader adds {extra / max(len(long), 1) * 1000:.2f} ms a long review"
     return rows
@@ -87,7 +80,7 @@ def model_row(name: str, texts: list[str], gold: np.ndarray) -> dict:
     p = np.clip([x.scores["POSITIVE"] for x in preds], 1e-7, 1 - 1e-7)
     sent = sum(getattr(x, "tier", None) == "accurate" for x in preds)
     return {"what": f"{name} ({model.info.backend})", "part": f"a sample ({len(texts)})",
-            **figures(np.log(p / (1 - p)), gold), "reviews_s": len(texts) / seconds,
+            **accuracy_and_ece(np.log(p / (1 - p)), gold), "reviews_s": len(texts) / seconds,
             "windows_s": float("nan"),
             **({"note": f"sent on {sent} of {len(texts)}"} if name == "cascade" else {})}
 

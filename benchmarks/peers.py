@@ -153,28 +153,29 @@ def peer_model() -> Path:
     return out
 
 
-def http_rows(label: str, port: int, path: str, bodies: list[bytes], seconds: float
-              ) -> list[dict]:
-    """Concurrency 1, 16 and 64; each request's text unique within a measurement (the
-    warm-up sends others)."""
-    asyncio.run(load(port, path, bodies[-200:], 16, 10))
-    bodies = bodies[:-200]
-    return [{"what": label, "c": c, **asyncio.run(load(port, path, bodies, c, seconds))}
-            for c in (1, 16, 64)]
+def server_rows(label: str, cmd: list[str], port: int, env: dict, path: str,
+                bodies: list[dict], seconds: float, health: str = "/api/v1/health"
+                ) -> list[dict]:
+    """Start a server, load it at concurrency 1, 16 and 64, stop it. Each request's text is
+    unique within a measurement (the warm-up sends others)."""
+    encoded = [json.dumps(b).encode() for b in bodies]
+    warm, encoded = encoded[-200:], encoded[:-200]
+    server = start(cmd, port, env, health=health)
+    try:
+        asyncio.run(load(port, path, warm, 16, 10))
+        return [{"what": label, "c": c, **asyncio.run(load(port, path, encoded, c, seconds))}
+                for c in (1, 16, 64)]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def serve_rows(items, seconds, env) -> list[dict]:
     port = free_port()
-    server = start([sys.executable, "-m", "polarity", "serve", "--port", str(port),
-                    "--api-key", KEY, "--rate-limit", "100000000/hour", "--log-level",
-                    "warning"], port, env)
-    try:
-        bodies = [json.dumps({"text": t}).encode() for t in items]
-        return http_rows("polarity serve /api/v1/analyze", port, "/api/v1/analyze", bodies,
-                         seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    cmd = [sys.executable, "-m", "polarity", "serve", "--port", str(port), "--api-key", KEY,
+           "--rate-limit", "100000000/hour", "--log-level", "warning"]
+    return server_rows("polarity serve /api/v1/analyze", cmd, port, env, "/api/v1/analyze",
+                       [{"text": t} for t in items], seconds)
 
 
 def peer_rows(items, seconds, env) -> list[dict]:
@@ -182,27 +183,16 @@ def peer_rows(items, seconds, env) -> list[dict]:
     port = free_port()
     cmd = [str(python.with_name("infinity_emb")), "v2", "--model-id", str(model), "--engine",
            "torch", "--device", "cpu", "--port", str(port), "--batch-size", "32"]
-    server = start(cmd, port, env, health="/health")
-    try:
-        bodies = [json.dumps({"input": [t], "model": str(model)}).encode() for t in items]
-        return http_rows("infinity-emb 0.0.78 --engine torch /classify", port, "/classify",
-                         bodies, seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    return server_rows("infinity-emb 0.0.78 --engine torch /classify", cmd, port, env,
+                       "/classify", [{"input": [t], "model": str(model)} for t in items],
+                       seconds, health="/health")
 
 
 def naive_rows(items, seconds, env) -> list[dict]:
     port = free_port()
-    server = start([sys.executable, str(Path(__file__).with_name("naive_app.py")), str(port)],
-                   port, env)
-    try:
-        bodies = [json.dumps({"text": t}).encode() for t in items]
-        return http_rows("naive FastAPI + transformers fp32", port, "/api/v1/analyze", bodies,
-                         seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    cmd = [sys.executable, str(Path(__file__).with_name("naive_app.py")), str(port)]
+    return server_rows("naive FastAPI + transformers fp32", cmd, port, env, "/api/v1/analyze",
+                       [{"text": t} for t in items], seconds)
 
 
 def main() -> None:

@@ -35,20 +35,21 @@ _PAIR_A, _PAIR_B = 1_000_003, 7_919  # bigram hash: two primes, so (a, b) != (b,
 
 def buckets(ids: Sequence[int], bits: int) -> np.ndarray:
     """The distinct hashed unigrams and bigrams of one text's token ids, sorted."""
-    t = np.asarray(ids, dtype=np.int64)
-    pairs = t[:-1] * _PAIR_A + t[1:] * _PAIR_B + 1
-    return np.unique(np.concatenate([t, pairs]) % (1 << bits))
+    return distinct_buckets([ids], bits)[1]
 
 
-def _all_buckets(ids: Sequence[Sequence[int]], bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(text index, bucket) of every unigram and bigram of every text, with repeats."""
+def distinct_buckets(ids: Sequence[Sequence[int]], bits: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, bucket) of each distinct hashed unigram and bigram of each text, sorted
+    by text then bucket: one sort for all texts instead of a unique per text."""
     lengths = np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lengths.sum()))
     owner = np.repeat(np.arange(len(ids)), lengths)
     same = owner[1:] == owner[:-1]  # a bigram never spans two texts
     pairs = (flat[:-1] * _PAIR_A + flat[1:] * _PAIR_B + 1)[same]
-    return (np.concatenate([owner, owner[:-1][same]]),
-            np.concatenate([flat, pairs]) % (1 << bits))
+    found = np.concatenate([flat, pairs]) % (1 << bits)
+    keys = np.unique(np.concatenate([owner, owner[:-1][same]]) * (1 << bits) + found)
+    return keys >> bits, keys & ((1 << bits) - 1)
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,10 @@ class LongTextReader:
         return int(self.weights.size).bit_length() - 1
 
     def lexical_scores(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Per text: its distinct buckets' weights summed, over the root of their count
-        (all texts at once: one sort of (text, bucket) pairs instead of a unique per text)."""
+        """Per text: its distinct buckets' weights summed, over the root of their count."""
         if not len(ids):
             return np.zeros(0)
-        owner, found = _all_buckets(ids, self.bits)
-        pairs = np.unique(owner * (1 << self.bits) + found)  # distinct (text, bucket)
-        owner, found = pairs >> self.bits, pairs & ((1 << self.bits) - 1)
+        owner, found = distinct_buckets(ids, self.bits)
         total = np.bincount(owner, weights=self.weights[found].astype(np.float64),
                             minlength=len(ids))
         count = np.bincount(owner, minlength=len(ids))

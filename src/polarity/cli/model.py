@@ -222,6 +222,8 @@ def cmd_calibrate(args) -> int:
 
 
 def _add_fit_long(sub) -> None:
+    from polarity.train.long_texts import BITS, STACK_ROWS
+
     p = sub.add_parser("fit-long", help="fit an encoder model's long-text reader",
                        description="Fit how the model reads texts longer than one window "
                        "(docs/long_texts.md) on long labelled texts, and store it in the "
@@ -231,10 +233,11 @@ def _add_fit_long(sub) -> None:
     p.add_argument("--train-file", required=True, help="long labelled texts (JSONL/CSV/TSV, "
                    "text and label), e.g. data/long/train.jsonl")
     p.add_argument("--val-file", required=True, help="held-out long texts")
-    p.add_argument("--stack-rows", type=positive_int, default=4000,
-                   help="training texts kept apart to fit how far the bag is trusted")
-    p.add_argument("--bits", type=int, default=21, choices=range(12, 25), metavar="12..24",
-                   help="2**bits hashed buckets (default 21)")
+    p.add_argument("--stack-rows", type=positive_int, default=STACK_ROWS,
+                   help="long training texts kept apart to fit how far the bag is trusted "
+                   f"(default {STACK_ROWS})")
+    p.add_argument("--bits", type=int, default=BITS, choices=range(12, 25), metavar="12..24",
+                   help=f"2**bits hashed buckets (default {BITS})")
     p.set_defaults(func=cmd_fit_long)
 
 

@@ -19,13 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from polarity.backends.long_texts import LongTextReader, buckets
+from polarity.backends.long_texts import LongTextReader, distinct_buckets
 from polarity.errors import InputError
 from polarity.labels import POSITIVE, parse_label
 
+STACK_ROWS = 4000
+"""Long training texts kept apart to fit how far the bag is trusted."""
+BITS = 21
+"""2**BITS hashed buckets."""
+
 
 def fit_long_reader(model_dir: str | Path, train_file: str | Path, val_file: str | Path,
-                    stack_rows: int = 4000, bits: int = 21, c: float = 100.0,
+                    stack_rows: int = STACK_ROWS, bits: int = BITS, c: float = 100.0,
                     seed: int = 0, progress: bool = True) -> dict:
     """Fit, write ``long_texts.safetensors`` and the card's section into ``model_dir``, and
     return the section (with validation figures)."""
@@ -64,8 +69,8 @@ def fit_long_reader(model_dir: str | Path, train_file: str | Path, val_file: str
                     "rule_rows": stack_rows, "c": c, "seed": seed,
                     "seconds": round(time.perf_counter() - started, 1)},
         validation={"val_file": str(val_file), "rows": len(val_texts),
-                    "before": _figures(val_z / card.temperature, val_gold),
-                    "after": _figures(reader.log_odds(val_ids, val_z) / card.temperature,
+                    "before": accuracy_and_ece(val_z / card.temperature, val_gold),
+                    "after": accuracy_and_ece(reader.log_odds(val_ids, val_z) / card.temperature,
                                       val_gold)})
     reader.save(model_dir)
     card.extra["long_texts"] = section
@@ -106,10 +111,8 @@ def _windows(model, texts: list[str], what: str, progress: bool) -> np.ndarray:
 def _bucket_matrix(ids, bits: int):
     from scipy import sparse
 
-    found = [buckets(t, bits) for t in ids]
-    rows = np.repeat(np.arange(len(found)), [len(f) for f in found])
-    return sparse.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(found))),
-                             shape=(len(found), 1 << bits))
+    rows, found = distinct_buckets(ids, bits)
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, found)), shape=(len(ids), 1 << bits))
 
 
 def _bucket_weights(ids, gold: np.ndarray, bits: int, c: float) -> tuple[np.ndarray, float]:
@@ -137,7 +140,8 @@ def _rule(weights: np.ndarray, ids, gold: np.ndarray, z: np.ndarray, lexical_bia
     return float(fit.coef_[0][0]), float(fit.coef_[0][1]), float(fit.intercept_[0])
 
 
-def _figures(log_odds: np.ndarray, gold: np.ndarray) -> dict:
+def accuracy_and_ece(log_odds: np.ndarray, gold: np.ndarray) -> dict:
+    """Accuracy and expected calibration error of log-odds against gold (1 = POSITIVE)."""
     from polarity.evaluate.metrics import reliability
 
     p = 1 / (1 + np.exp(-log_odds))
