@@ -37,6 +37,31 @@ def test_int8_graph_stays_close(trained_tiny, exported):
                for a, b in zip(expected, got, strict=True)) < 0.15
 
 
+def test_row_shards_cover_every_row_once():
+    from polarity.backends.onnx import shards
+
+    for rows in range(0, 40):
+        for parts in (1, 2, 3, 8):
+            got = [i for part in shards(rows, parts) for i in range(rows)[part]]
+            assert got == list(range(rows))
+            assert len(shards(rows, parts)) == max(1, min(parts, rows))
+
+
+@pytest.mark.parametrize("graph", [0, 1], ids=["fp32", "int8"])
+def test_a_batch_cut_into_shards_gets_the_answers_of_one_call(exported, graph):
+    one = load_classifier(exported[graph], threads=1)
+    assert one.backend.pool is None
+    for threads in (2, 3, 5):
+        sharded = load_classifier(exported[graph], threads=threads)
+        assert sharded.info.threads == threads
+        for batch_size in (1, 4, 26):
+            expected = one.predict(TEXTS, batch_size=batch_size)
+            got = sharded.predict(TEXTS, batch_size=batch_size)
+            assert [p.label for p in got] == [p.label for p in expected]
+            assert [p.scores["POSITIVE"] for p in got] == pytest.approx(
+                [p.scores["POSITIVE"] for p in expected], abs=1e-6)
+
+
 def test_exported_folder_loads_on_its_own(exported):
     import json
 
