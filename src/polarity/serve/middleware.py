@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import random
 import time
-import uuid
 
 from starlette.requests import Request
 
@@ -79,8 +79,10 @@ _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 def request_id(sent: bytes) -> str:
     """The client's X-Request-ID when it is a plain token of at most 64 characters (letters,
     digits, ``._:-``), else a new one: an id goes into every log line and response, so it
-    may not be 30 KB long or hold newlines and quotes that forge log lines."""
-    return sent.decode() if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
+    may not be 30 KB long or hold newlines and quotes that forge log lines. A new id is 64
+    random bits (``random`` reseeds itself in a forked worker): an id names a request, it
+    guards nothing, and uuid4's system call was 4% of the event loop's time at c=64."""
+    return sent.decode() if _REQUEST_ID.fullmatch(sent) else f"{random.getrandbits(64):016x}"
 
 
 class BodyLimit:
