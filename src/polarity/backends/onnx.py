@@ -7,7 +7,7 @@ with backend ``onnx``; it needs neither PyTorch weights nor the base model to lo
 A batch is cut into row shards, one per thread, each run by a single-threaded session call
 at the same time (ONNX Runtime releases the GIL), rather than one call spreading every
 operator over the threads. At these sizes ONNX Runtime's own intra-op threading mostly
-waits on itself: measured on 2 cores (Sapphire Rapids), a batch of 32 tweets took 50.6 ms
+waits on itself: measured on 2 cores (a Xeon with AMX), a batch of 32 tweets took 50.6 ms
 as one two-thread call and 39.8 ms as two 16-row calls side by side, a single tweet 3.45 ms
 on two threads and 2.9 ms on one. A row's answer does not depend on the rows beside it
 (static int8; ``tests/backends/test_same_answer.py``), so sharding cannot change one.

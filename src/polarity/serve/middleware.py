@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import random
+import re
 import time
 
 from starlette.requests import Request
