@@ -1,7 +1,8 @@
 """The service beside what these cores can do and beside a peer server, in one run.
 
 Rows, all on this machine and loaded by the same client with the same unique tweet-length
-texts (serve_load.py's keep-alive asyncio client; one text a request):
+texts, one text a request: wrk when it is installed (``apt-get install wrk``; wrk_load.py),
+else serve_load.py's keep-alive asyncio client (``--client`` chooses):
 
 * ``roofline``: int8 (ONNX Runtime MatMulInteger) and fp32 (PyTorch) matrix products at the
   encoder's own shapes, and what they allow for the model's work per text (its linear layers,
@@ -31,9 +32,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import wrk_load
 from serve_load import KEY, engine_rows, free_port, load, start, texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,8 +157,8 @@ def peer_model() -> Path:
 
 
 def server_rows(label: str, cmd: list[str], port: int, env: dict, path: str,
-                bodies: list[dict], seconds: float, health: str = "/api/v1/health"
-                ) -> list[dict]:
+                bodies: list[dict], seconds: float, measure: Callable[..., dict],
+                health: str = "/api/v1/health") -> list[dict]:
     """Start a server, load it at concurrency 1, 16 and 64, stop it. Each request's text is
     unique within a measurement (the warm-up sends others)."""
     encoded = [json.dumps(b).encode() for b in bodies]
@@ -163,14 +166,24 @@ def server_rows(label: str, cmd: list[str], port: int, env: dict, path: str,
     server = start(cmd, port, env, health=health)
     try:
         asyncio.run(load(port, path, warm, 16, 10))
-        return [{"what": label, "c": c, **asyncio.run(load(port, path, encoded, c, seconds))}
+        return [{"what": label, "c": c, **measure(port, path, encoded, c, seconds)}
                 for c in (1, 16, 64)]
     finally:
         server.terminate()
         server.wait(timeout=60)
 
 
-def serve_rows(items, seconds, env, workers: int = 1) -> list[dict]:
+def loader(client: str, requests: int) -> Callable[..., dict]:
+    """``measure(port, path, bodies, concurrency, seconds)``: wrk for ``seconds``, or the
+    asyncio client sending the first ``requests`` bodies (or stopping at ``seconds``)."""
+    if client == "wrk":
+        return lambda port, path, bodies, c, seconds: wrk_load.load(port, path, bodies, c,
+                                                                    seconds, KEY)
+    return lambda port, path, bodies, c, seconds: asyncio.run(
+        load(port, path, bodies[:requests], c, seconds))
+
+
+def serve_rows(items, seconds, env, measure, workers: int = 1) -> list[dict]:
     """``polarity serve`` with one worker using every core, or ``workers`` workers of one
     model thread each (a key's rate limit is then counted per worker unless REDIS_URL)."""
     port = free_port()
@@ -181,24 +194,24 @@ def serve_rows(items, seconds, env, workers: int = 1) -> list[dict]:
         cmd += ["--workers", str(workers), "--threads", "1"]
         label += f" --workers {workers} --threads 1"
     return server_rows(label, cmd, port, env, "/api/v1/analyze",
-                       [{"text": t} for t in items], seconds)
+                       [{"text": t} for t in items], seconds, measure)
 
 
-def peer_rows(items, seconds, env) -> list[dict]:
+def peer_rows(items, seconds, env, measure) -> list[dict]:
     python, model = peer_python(), peer_model()
     port = free_port()
     cmd = [str(python.with_name("infinity_emb")), "v2", "--model-id", str(model), "--engine",
            "torch", "--device", "cpu", "--port", str(port), "--batch-size", "32"]
     return server_rows("infinity-emb 0.0.78 --engine torch /classify", cmd, port, env,
                        "/classify", [{"input": [t], "model": str(model)} for t in items],
-                       seconds, health="/health")
+                       seconds, measure, health="/health")
 
 
-def naive_rows(items, seconds, env) -> list[dict]:
+def naive_rows(items, seconds, env, measure) -> list[dict]:
     port = free_port()
     cmd = [sys.executable, str(Path(__file__).with_name("naive_app.py")), str(port)]
     return server_rows("naive FastAPI + transformers fp32", cmd, port, env, "/api/v1/analyze",
-                       [{"text": t} for t in items], seconds)
+                       [{"text": t} for t in items], seconds, measure)
 
 
 def main() -> None:
@@ -208,30 +221,39 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1000 requests, 6 s each")
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
+                        help="load generator: wrk when installed (auto), else asyncio")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.max_seconds = 1000, 6.0
+    client = ("wrk" if wrk_load.available() else "python") if args.client == "auto" \
+        else args.client
+    measure = loader(client, args.requests)
     from polarity.evaluate.setup import cpu
 
-    items = texts(args.requests + 200, 20, 1)
+    # wrk runs for the whole time: enough unique texts that none is sent twice
+    unique = max(args.requests, int(args.max_seconds * 3000) if client == "wrk" else 0)
+    items = texts(unique + 200, 20, 1)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning",
            "TOKENIZERS_PARALLELISM": "false"}
     facts, ceiling = roofline(items)
-    engine = engine_rows("default", "auto", {"tweet ~20 words": items}, os.cpu_count() or 1)
+    engine = engine_rows("default", "auto", {"tweet ~20 words": items[:args.requests + 200]},
+                         os.cpu_count() or 1)
     rows = [{**engine[0], "what": "engine (Predictor, batch 32; p50 at batch 1)"}]
-    rows += serve_rows(items, args.max_seconds, env)
+    rows += serve_rows(items, args.max_seconds, env, measure)
     if (os.cpu_count() or 1) > 1:
-        rows += serve_rows(items, args.max_seconds, env, workers=os.cpu_count())
+        rows += serve_rows(items, args.max_seconds, env, measure, workers=os.cpu_count())
     if not args.skip_peer:
-        rows += peer_rows(items, args.max_seconds, env)
+        rows += peer_rows(items, args.max_seconds, env, measure)
     if not args.skip_naive:
-        rows += naive_rows(items, args.max_seconds, env)
+        rows += naive_rows(items, args.max_seconds, env, measure)
 
     peer = {r["c"]: r["rps"] for r in rows if r["what"].startswith("infinity")}
     machine = cpu()
     print(f"\nmachine: {machine['name']}, {machine['cores']} cores "
-          f"({' '.join(machine['extensions'])}); one worker each unless a row says\n")
+          f"({' '.join(machine['extensions'])}); one worker each unless a row says; load by "
+          f"{'wrk' if client == 'wrk' else 'the asyncio client'}\n")
     for f in facts:
         print(f"- {f['what']}: {f['value']}")
     print("\n| what | concurrency | requests | errors | req/s | p50 ms | p99 ms | of the int8 "
