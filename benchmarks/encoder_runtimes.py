@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from int8_schemes import at_batches
 
 DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
        "&local_copy=tsv:../shared/data/sst2/dev.tsv")
@@ -60,13 +60,8 @@ def runners(backend, threads: int) -> dict[str, Callable]:
 def measure(run: Callable, tokenizer, card, texts: list[str]) -> dict:
     from polarity.backends.windows import window_log_odds
 
-    window_log_odds(tokenizer, texts[:64], card.max_length, 32, run)  # warm-up
-    out = {}
-    for batch in (1, 32):
-        started = time.perf_counter()
-        out[batch] = window_log_odds(tokenizer, texts, card.max_length, batch, run)[0]
-        out[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
-    return out
+    return at_batches(lambda batch_texts, batch: window_log_odds(
+        tokenizer, batch_texts, card.max_length, batch, run)[0], texts)
 
 
 def main() -> None:

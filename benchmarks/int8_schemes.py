@@ -14,12 +14,25 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
        "&local_copy=tsv:../shared/data/sst2/dev.tsv")
+
+
+def at_batches(score: Callable[[list[str], int], Sequence[float]], texts: list[str]) -> dict:
+    """``score(texts, batch_size)`` at batch 1 and 32, after a warm-up: the scores under the
+    batch size, and texts/s under ``tps1`` and ``tps32``."""
+    score(texts[:64], 32)
+    out = {}
+    for batch in (1, 32):
+        started = time.perf_counter()
+        out[batch] = np.asarray(score(texts, batch))
+        out[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
+    return out
 
 
 def measure(folder: Path, file: str, texts: list[str], gold: np.ndarray) -> dict:
@@ -30,12 +43,7 @@ def measure(folder: Path, file: str, texts: list[str], gold: np.ndarray) -> dict
     card = read_card(folder)
     card.extra["file"] = file
     model = Classifier(OnnxBackend(folder, card), card.temperature)
-    model.positive_probabilities(texts[:64], 32)  # warm-up
-    out = {}
-    for batch in (1, 32):
-        started = time.perf_counter()
-        out[batch] = np.asarray(model.positive_probabilities(texts, batch))
-        out[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
+    out = at_batches(model.positive_probabilities, texts)
     return {"accuracy_b1": float(((out[1] >= 0.5) == gold).mean()),
             "accuracy_b32": float(((out[32] >= 0.5) == gold).mean()),
             "labels_changed_b1_vs_b32": int(((out[1] >= 0.5) != (out[32] >= 0.5)).sum()),

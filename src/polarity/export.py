@@ -93,9 +93,11 @@ def _copy_long_texts(model_dir: Path, card, folder: Path) -> None:
     """The long-text reader's weights travel with the graph (the card names them)."""
     import shutil
 
-    spec = card.extra.get("long_texts")
-    if spec and (model_dir / spec["file"]).is_file():  # else loading says what is missing
-        shutil.copyfile(model_dir / spec["file"], folder / spec["file"])
+    from polarity.backends.long_texts import reader_file
+
+    name = reader_file(card)
+    if name and (model_dir / name).is_file():  # else loading says what is missing
+        shutil.copyfile(model_dir / name, folder / name)
 
 
 def _trace(module, tokenizer, path: Path, opset: int, inputs: tuple | None = None,
@@ -225,15 +227,17 @@ def onnx_cache_folder(model_dir: Path, quantize: str | None = "int8") -> Path:
     import hashlib
 
     from polarity.backends.base_models import resolve_base
+    from polarity.backends.long_texts import reader_file
     from polarity.cache import cache_root
     from polarity.folders import slug
     from polarity.version import __version__
 
     card = read_card(model_dir)
     digest = hashlib.sha256(f"{__version__}\0{quantize}".encode())
+    reader = reader_file(card)
     names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
              "encoder.safetensors", "exits.safetensors", "calibration.json",
-             "long_texts.safetensors"]
+             *([reader] if reader else [])]
     for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
         path = model_dir / name
         if path.is_file():

@@ -92,14 +92,21 @@ class LongTextReader:
                 "windows": self.windows, "bias": self.bias, **more}
 
 
+def reader_file(card) -> str | None:
+    """The file the card names for its long-text reader, or None when it has none."""
+    spec = card.extra.get("long_texts")
+    return spec.get("file", LONG_TEXTS_FILE) if spec else None
+
+
 def load_reader(folder: Path, card) -> LongTextReader | None:
     """The folder's long-text reader, or None when its card has none."""
-    spec = card.extra.get("long_texts")
-    if not spec:
+    name = reader_file(card)
+    if name is None:
         return None
     from safetensors.numpy import load_file
 
-    path = folder / spec.get("file", LONG_TEXTS_FILE)
+    spec = card.extra["long_texts"]
+    path = folder / name
     if not path.is_file():
         from polarity.errors import ModelNotFoundError
 

@@ -127,15 +127,9 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     """The ids the tokenizer puts before and after one text ([CLS] and [SEP] for BERT,
     <s> and </s> for MPNet), read off an encoded word once per tokenizer (two tokenizer
     calls were 3% of a micro-batch's time in the service)."""
-    try:
-        return _SPECIAL[tokenizer]
-    except (KeyError, TypeError):
-        pass
-    found = _find_special_tokens(tokenizer)
-    try:
-        _SPECIAL[tokenizer] = found
-    except TypeError:  # a tokenizer that cannot be weakly referenced is asked every time
-        pass
+    found = _SPECIAL.get(tokenizer)
+    if found is None:
+        found = _SPECIAL[tokenizer] = _find_special_tokens(tokenizer)
     return found
 
 
