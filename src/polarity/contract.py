@@ -198,9 +198,19 @@ def is_blank(text: str) -> bool:
     return _NOT_BLANK.search(text) is None
 
 
+def normalize_whitespace(text: str) -> str:
+    """The one whitespace rule: leading and trailing whitespace stripped and every run of
+    whitespace (spaces, tabs, line breaks, any Unicode space) made one space; every other
+    character is left as it is. Tokenizers of causal LMs read a trailing space or a double
+    line break as tokens of their own, so without this the same sentence could get a
+    different answer from one tier than from another, or from one run to the next."""
+    return " ".join(text.split())
+
+
 def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
-    """Validate predictor input: a non-empty list of non-blank, encodable strings, and a
-    positive batch size.
+    """Validate predictor input (a non-empty list of non-blank, encodable strings, and a
+    positive batch size) and return the texts under the whitespace rule
+    (:func:`normalize_whitespace`), which is what every backend scores.
 
     A single string is accepted as a batch of one.
     """
@@ -216,7 +226,7 @@ def check_texts(texts: Sequence[str] | str, batch_size: int = 1) -> list[str]:
         problem = text_problem(text)
         if problem:
             raise InputError(f"text #{i} {problem}")
-    return list(texts)
+    return [normalize_whitespace(text) for text in texts]
 
 
 def text_problem(text) -> str | None:

@@ -8,10 +8,11 @@ import unicodedata
 
 from pydantic import BaseModel, ConfigDict
 
+from polarity.contract import normalize_whitespace
+
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@\w{1,30}")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\ufeff]")
-_SPACE = re.compile(r"\s+")
 # Review sites break lines with HTML (IMDB's "<br /><br />").
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _KEY_DROP = re.compile(r"[^\w]+")
@@ -58,7 +59,7 @@ def clean_text(text: str, config: CleaningConfig | None = None) -> str:
         text = _CONTRACTION.sub(lambda m: CONTRACTIONS[m.group(0).lower()], text)
     if config.lowercase:
         text = text.lower()
-    return _SPACE.sub(" ", text).strip()
+    return normalize_whitespace(text)
 
 
 def normalized_key(text: str) -> str:

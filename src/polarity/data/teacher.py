@@ -13,13 +13,16 @@ import hashlib
 import json
 from pathlib import Path
 
+from polarity.contract import normalize_whitespace
 from polarity.errors import InputError
 
 METADATA_KEY = b"polarity.teacher"
 
 
 def text_key(text: str) -> int:
-    """A text's 64-bit key (the same text always gives the same key)."""
+    """A text's 64-bit key: texts equal under the whitespace rule get the same key, as they
+    get the same answer."""
+    text = normalize_whitespace(text)
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 

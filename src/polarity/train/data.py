@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polarity.contract import text_problem
+from polarity.contract import normalize_whitespace, text_problem
 from polarity.data.teacher import read_teacher_file, text_key
 from polarity.data.writers import read_rows
 from polarity.errors import InputError
@@ -84,6 +84,7 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
         if text_problem(text):
             bad += 1
             continue
+        text = normalize_whitespace(text)
         if len(text) < min_chars:
             continue
         item = {"text": text, "label": label}
