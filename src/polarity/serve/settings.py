@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     """Open connections (and requests in progress) per worker before new ones get 503
     (uvicorn's limit_concurrency); keeps a connection flood from exhausting file handles."""
     max_header_bytes: int = Field(32_768, ge=1024)
-    """Largest request head (request line and headers); larger ones get 431."""
+    """Most bytes of a request outside its body (request line, headers and chunked trailers),
+    for every request of a connection, pipelined ones too; more get 431."""
     header_timeout_s: float = Field(10.0, gt=0)
     """Time a client has to send a request's head once it starts; then 408."""
     body_timeout_s: float = Field(10.0, gt=0)
