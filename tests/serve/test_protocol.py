@@ -229,3 +229,25 @@ def test_small_pipelined_requests_are_all_answered_in_order(base):
     last = b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     reply = raw(port, one * 40 + last)  # 120 KB of heads in one write, each under 4 KB
     assert statuses(reply) == ["200"] * 41
+
+
+def test_a_pipelined_body_deadline_starts_with_its_turn(base):
+    """A request pipelined behind a 1-s one, its body not all sent: its body deadline (0.5 s
+    here) used to run from its head, and closed the connection under the first request."""
+    _, port = base
+    body = b'{"text": "good"}'
+    one = (f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+           f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    two = one.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    MODEL.delay = 1.0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(one + body + two + body[:5])
+            first = s.recv(65536)
+            s.sendall(body[5:])  # the rest, once the first answer is in
+            rest = b""
+            while chunk := s.recv(65536):
+                rest += chunk
+    finally:
+        MODEL.delay = 0.0
+    assert statuses(first + rest) == ["200", "200"], first + rest
