@@ -16,6 +16,8 @@ from __future__ import annotations
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from polarity.serve.connections import IdleConnections
+
 #: (max header bytes, header timeout s, body idle timeout s) when the config names none.
 DEFAULT_LIMITS = (32_768, 10.0, 10.0)
 #: How long an idle keep-alive connection stays open once shutdown begins: a request the
@@ -56,9 +58,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._deadline = None
         self._shutting_down = False
         self._arm(self._limits[1])  # a connection that never sends a head gets 408
+        self._idle = IdleConnections.of(self.server_state)
+        self._idle.idle(self)
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        self._idle.busy(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -117,6 +122,9 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._stop(self._too_large())
         self._state = BODY
         self._disarm()  # the body's own deadline starts with its app (_start_asgi_task)
+        self._idle.busy(self)
+        if self.limit_concurrency is not None:  # at the cap, the longest idle one goes
+            self._idle.make_room(self.connections, self.limit_concurrency)
         super().on_headers_complete()
         if self._shutting_down:  # answer it, then close
             self.cycle.keep_alive = False
@@ -158,7 +166,18 @@ class GuardedHttpTools(HttpToolsProtocol):
         # The next request on this connection starts a new head; keep-alive's own timer
         # covers the wait for its first byte, this one's deadline starts with it.
         self._disarm()
+        if not self.pipeline:
+            self._idle.idle(self)
         super().on_response_complete()
+
+    def evict(self) -> None:
+        """Closed to make room at the connection cap (serve/connections.py): a head in
+        progress gets 503, an idle connection is closed as keep-alive's timer would."""
+        if self._state == HEAD:
+            self._refuse(503, "Service Unavailable", "the server is at its connection cap "
+                         "and this connection was the longest idle: retry")
+        elif not self.transport.is_closing():
+            self.transport.close()
 
     def shutdown(self) -> None:
         # uvicorn closes an idle connection at once; a request already on its way (sent as
