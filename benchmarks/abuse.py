@@ -5,7 +5,8 @@ took meanwhile.
     python benchmarks/abuse.py [--model default] [--connections 3000]
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
+a Markdown table, then the table of issue 34's transport probes (``abuse_transport.py``: its
+own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose emoji step turns each
 emoji into words; with ``vader`` it is a plain long text.
 """
 
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 
+import abuse_transport  # the same directory: issue 34's transport probes
 import httpx
 
 KEY = "bench-key"
@@ -54,6 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
+    parser.add_argument("--flood-mb", type=int, default=200,
+                        help="size of the trailer and pipelined-head floods (issue 34: 1 GB)")
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,6 +137,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    print()
+    print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
 
 
 def timed(call) -> tuple[object, float]:
