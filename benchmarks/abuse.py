@@ -6,8 +6,8 @@ took meanwhile.
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
 a Markdown table, then the table of issue 34's transport probes (``abuse_transport.py``: its
-own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose emoji step turns each
-emoji into words; with ``vader`` it is a plain long text.
+own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose
+emoji step turns each emoji into words; with ``vader`` it is a plain long text.
 """
 
 from __future__ import annotations
