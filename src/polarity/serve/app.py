@@ -20,10 +20,10 @@ from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
 from polarity.serve.deps import ServiceState
 from polarity.serve.escalation import Escalation
 from polarity.serve.metrics import ServiceMetrics
-from polarity.serve.middleware import BodyLimit, Observe, RequireKey
+from polarity.serve.middleware import BodyLimit, Observe
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.routes import LOGGED_TAG, router
-from polarity.serve.security import KeyStore
+from polarity.serve.security import KeyStore, RequireKey
 from polarity.serve.settings import Settings, load_settings
 from polarity.version import __version__
 

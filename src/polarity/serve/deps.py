@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Response, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from polarity.contract import Prediction
 from polarity.predictor import Predictor
@@ -66,13 +66,16 @@ async def ready(state: Annotated[ServiceState, Depends(service)]) -> ServiceStat
     return state
 
 
-# Documents the key in the OpenAPI schema; the check itself runs in the RequireKey
-# middleware, before the body is read.
+# Document the key's two headers in the OpenAPI schema; the check itself runs in
+# security.RequireKey, before the body is read.
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="An API key from `polarity keys create`.")
+_bearer = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer "
+                     "<key>` (Hugging Face, TEI and OpenAI-style clients).")
 
 
-async def key_id(request: Request, _: Annotated[str | None, Security(_api_key)]) -> str:
+async def key_id(request: Request, _: Annotated[str | None, Security(_api_key)],
+                 __: Annotated[object, Security(_bearer)]) -> str:
     return request.scope.get("state", {}).get("key_id") or "anonymous"
 
 
