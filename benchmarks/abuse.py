@@ -3,9 +3,11 @@ modes") against a live server on this machine, with what it answered and how lon
 took meanwhile.
 
     python benchmarks/abuse.py [--model default] [--connections 3000]
+    python benchmarks/abuse.py --only fairness [--seconds 30]
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
+a Markdown table. ``--only fairness`` runs one probe on a server of its own (see
+:func:`fairness`). The emoji row needs the encoder (``default``), whose emoji step turns each
 emoji into words; with ``vader`` it is a plain long text.
 """
 
@@ -54,7 +56,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
+    parser.add_argument("--only", choices=["fairness"], help="run one probe alone")
+    parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
     args = parser.parse_args()
+    if args.only == "fairness":
+        print_rows(fairness(args.model, args.seconds))
+        return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -129,6 +136,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    print_rows(rows)
+
+
+def print_rows(rows) -> None:
     print("| attack | answer | detail | /health ms meanwhile |")
     print("|---|---|---|---|")
     for row in rows:
@@ -219,6 +230,83 @@ async def _burst(base: str, n: int) -> list[int]:
             "/api/v1/analyze", json={"text": f"good {i}"}, headers={"X-API-Key": KEY})
             for i in range(n)])
     return [r.status_code for r in responses]
+
+
+def start_server(model: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """``polarity serve`` on a free port with ``env`` added; returns it once it is healthy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env={
+        **os.environ, "PORT": str(port), "MODEL_PATH": model, "LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server at {base} did not become healthy")
+
+
+#: A 10,000-character review (2,440 tokens for the default model: one call of 0.4 s alone).
+LONG_REVIEW = ("The plot was slow at first but the acting carried it, and by the end I was "
+               "moved. " * 200)[:10_000]
+
+
+def fairness(model: str, seconds: float) -> list[tuple[str, str, str, str]]:
+    """Issue 34 row 3: key A keeps 8 requests of 10,000-character texts in flight (within
+    its quota) while key B sends "I love it" one at a time, 0-0.3 s apart (random, so B's
+    requests land anywhere in A's model calls); B's latency quiet and meanwhile."""
+    import random
+    import statistics
+
+    server, base = start_server(model, API_KEYS=f"{KEY},{OTHER}", RATE_LIMIT="100000/hour")
+    a, b = {"X-API-Key": KEY}, {"X-API-Key": OTHER}
+
+    async def probe() -> tuple[list[float], list[float], int]:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            async def b_latencies(until: float) -> list[float]:
+                out: list[float] = []
+                while time.perf_counter() < until or not out:
+                    started = time.perf_counter()
+                    r = await client.post("/api/v1/analyze", json={"text": "I love it"},
+                                          headers=b)
+                    assert r.status_code == 200, r.text
+                    out.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(random.uniform(0, 0.3))
+                return out
+
+            quiet = await b_latencies(time.perf_counter() + 3)
+            until, done = time.perf_counter() + seconds, [0]
+
+            async def flood() -> None:
+                while time.perf_counter() < until:
+                    r = await client.post("/api/v1/analyze", json={"text": LONG_REVIEW},
+                                          headers=a)
+                    assert r.status_code == 200, r.text
+                    done[0] += 1
+
+            flooding = [asyncio.create_task(flood()) for _ in range(8)]
+            await asyncio.sleep(1)  # A's requests are queued
+            busy = await b_latencies(until)
+            await asyncio.gather(*flooding)
+            return quiet, busy, done[0]
+
+    try:
+        quiet, busy, done = asyncio.run(probe())
+    finally:
+        server.terminate()
+        server.wait(30)
+    q = statistics.quantiles
+    return [("quiet: key B alone", f"{len(quiet)} x 200",
+             f"B p50 {statistics.median(quiet):.0f} ms", "-"),
+            ("key A: 8 parallel 10,000-char texts", f"{len(busy)} x 200 for B",
+             f"B p50 {statistics.median(busy):.0f} ms, p90 {q(busy, n=10)[-1]:.0f} ms, "
+             f"max {max(busy):.0f} ms; A {done / seconds:.1f} texts/s", "-")]
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     quota_unit_tokens: int = Field(512, ge=1)
     """A text costs one rate-limit unit per this many tokens (at least one)."""
     slice_tokens: int = Field(2048, ge=1)
-    """Most tokens in one model call of a long request: between its slices, other requests
-    get their turn."""
+    """Most tokens in one model call (a text is never split: a longer one is a call of its
+    own); between calls, keys take turns (serve/batching.py)."""
     max_escalation_queue: int = Field(64, ge=0)
     """Cascades: texts waiting for the accurate stage; past it a text keeps its fast answer
     (``"escalation": "queue_full"``)."""
