@@ -4,11 +4,12 @@ took meanwhile.
 
     python benchmarks/abuse.py [--model default] [--connections 3000]
     python benchmarks/abuse.py --only fairness [--seconds 30]
+    python benchmarks/abuse.py --only redis
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table. ``--only fairness`` runs one probe on a server of its own (see
-:func:`fairness`). The emoji row needs the encoder (``default``), whose emoji step turns each
-emoji into words; with ``vader`` it is a plain long text.
+a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
+emoji into words; with ``vader`` it is a plain long text. ``--only fairness`` and ``--only
+redis`` run one probe on a server of their own (:func:`fairness`, :func:`stopped_redis`).
 """
 
 from __future__ import annotations
@@ -56,11 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
-    parser.add_argument("--only", choices=["fairness"], help="run one probe alone")
+    parser.add_argument("--only", choices=["fairness", "redis"], help="run one probe alone")
     parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
     args = parser.parse_args()
     if args.only == "fairness":
         print_rows(fairness(args.model, args.seconds))
+        return
+    if args.only == "redis":
+        print_rows(stopped_redis(args.model))
         return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -307,6 +311,59 @@ def fairness(model: str, seconds: float) -> list[tuple[str, str, str, str]]:
             ("key A: 8 parallel 10,000-char texts", f"{len(busy)} x 200 for B",
              f"B p50 {statistics.median(busy):.0f} ms, p90 {q(busy, n=10)[-1]:.0f} ms, "
              f"max {max(busy):.0f} ms; A {done / seconds:.1f} texts/s", "-")]
+
+
+def stopped_redis(model: str, clients: int = 20, stopped_s: float = 10) -> list[tuple]:
+    """Issue 34 row 4: Redis stopped (SIGSTOP) for ``stopped_s`` while ``clients`` clients
+    of one key send requests back to back; the slowest answer, to be within
+    REDIS_TIMEOUT_S (0.5 s) + 0.5 s."""
+    import shutil
+    import signal
+    from collections import Counter
+
+    if shutil.which("redis-server") is None:
+        return [("Redis stopped", "skipped", "redis-server is not installed", "-")]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        redis_port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    server = None
+    try:
+        server, base = start_server(model, API_KEYS=KEY, REDIS_TIMEOUT_S="0.5",
+                                    REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+
+        async def load() -> list[tuple[int, float]]:
+            out: list[tuple[int, float]] = []
+            until = time.perf_counter() + stopped_s
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                async def one_client() -> None:
+                    while time.perf_counter() < until:
+                        started = time.perf_counter()
+                        r = await client.post("/api/v1/analyze", json={"text": "good"},
+                                              headers={"X-API-Key": KEY})
+                        out.append((r.status_code, time.perf_counter() - started))
+
+                os.kill(redis.pid, signal.SIGSTOP)
+                try:
+                    await asyncio.gather(*(one_client() for _ in range(clients)))
+                finally:
+                    os.kill(redis.pid, signal.SIGCONT)
+            return out
+
+        answers = asyncio.run(load())
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        os.kill(redis.pid, signal.SIGCONT)
+        redis.terminate()
+        redis.wait(10)
+    codes = Counter(code for code, _ in answers)
+    return [(f"Redis stopped {stopped_s:.0f} s, {clients} clients of one key",
+             ", ".join(f"{n} x {c}" for c, n in sorted(codes.items())),
+             f"slowest answer {max(t for _, t in answers):.2f} s (REDIS_TIMEOUT_S 0.5)",
+             "-")]
 
 
 if __name__ == "__main__":

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     """When the rate-limit storage (Redis) fails: ``closed`` answers 503 (no request goes
     unmetered), ``open`` serves the request unmetered and logs a warning."""
     redis_timeout_s: float = Field(0.5, gt=0)
-    """Socket timeout for the rate-limit storage: a stalled Redis costs at most this."""
+    """Each request's deadline for the rate limit (and the storage's socket timeout): a
+    stalled Redis costs a request at most this, however many requests of its key wait."""
     runtime: RuntimeName | None = Field(
         None, validation_alias=AliasChoices("runtime", "polarity_runtime"))
     """Runtime (:data:`polarity.registry.RUNTIMES`): ``auto`` (each backend's preferred
