@@ -45,10 +45,11 @@ serve: setup
 	@chmod 600 .polarity/api_key
 	@echo "API key: $$(cat .polarity/api_key)"
 	@echo "Try: curl -s 127.0.0.1:8000/api/v1/analyze -H \"X-API-Key: $$(cat .polarity/api_key)\" -H 'Content-Type: application/json' -d '{\"text\": \"I love it\"}'"
-	HF_HUB_OFFLINE=1 API_KEYS_FILE=.polarity/api_keys.txt $(VENV)/bin/polarity serve
+	API_KEYS_FILE=.polarity/api_keys.txt $(VENV)/bin/polarity serve
 
+# The shipped default model is packaged: serve and analyze ask no hub, so neither turns it off.
 analyze: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/polarity analyze "$(TEXT)"
+	$(VENV)/bin/polarity analyze "$(TEXT)"
 
 prepare-default: setup
 	$(VENV)/bin/polarity prepare --config configs/prepare_default.yaml
