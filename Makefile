@@ -39,13 +39,17 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks || true
 
 # Serves the shipped default model on 127.0.0.1:8000 with a local API key (made on first run).
+# KEYS_FILE is `polarity keys`'s default too, so `polarity keys list` shows this key.
+KEYS_FILE := .polarity/api_keys.txt
 serve: setup
 	@mkdir -p .polarity
-	@test -s .polarity/api_key || (umask 077 && $(VENV)/bin/polarity keys create --file .polarity/api_keys.txt --name local > .polarity/api_key)
+	@test -s .polarity/api_key || (umask 077 \
+	  && { $(VENV)/bin/polarity keys revoke local --file $(KEYS_FILE) >/dev/null 2>&1 || true; } \
+	  && $(VENV)/bin/polarity keys create --file $(KEYS_FILE) --name local > .polarity/api_key)
 	@chmod 600 .polarity/api_key
 	@echo "API key: $$(cat .polarity/api_key)"
 	@echo "Try: curl -s 127.0.0.1:8000/api/v1/analyze -H \"X-API-Key: $$(cat .polarity/api_key)\" -H 'Content-Type: application/json' -d '{\"text\": \"I love it\"}'"
-	API_KEYS_FILE=.polarity/api_keys.txt $(VENV)/bin/polarity serve
+	API_KEYS_FILE=$(KEYS_FILE) $(VENV)/bin/polarity serve
 
 # The shipped default model is packaged: serve and analyze ask no hub, so neither turns it off.
 analyze: setup

@@ -1,5 +1,6 @@
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,29 @@ def test_interrupted_training_says_how_to_resume(tiny_encoder, toy_splits, tmp_p
     assert main(["train", "--base-model", str(tiny_encoder), "--train-file",
                  str(toy_splits / "train.jsonl"), "--output-dir", str(tmp_path / "m")]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+def test_keys_default_to_make_serves_file_refuse_a_taken_name_and_revoke_one(
+        tmp_path, monkeypatch, capsys):
+    from polarity.cli.ops import KEYS_FILE
+    from polarity.serve.security import create_key, read_keys
+
+    monkeypatch.chdir(tmp_path)
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert f"KEYS_FILE := {KEYS_FILE}" in makefile  # the file make serve writes and serves
+    assert main(["keys", "create", "--name", "alice"]) == 0
+    assert main(["keys", "list"]) == 0
+    key, listed = capsys.readouterr().out.splitlines()  # create's key, then list's line
+    assert key.startswith("pk_") and listed.split()[1:] == ["alice"]
+    assert main(["keys", "create", "--name", "alice"]) == 2
+    assert "already in .polarity/api_keys.txt" in capsys.readouterr().err
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice"]
+
+    create_key(KEYS_FILE, "alice")  # a file from before names were unique
+    create_key(KEYS_FILE, "bob")
+    assert main(["keys", "revoke", "alice"]) == 2
+    assert "2 keys in .polarity/api_keys.txt are named 'alice'" in capsys.readouterr().err
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice", "alice", "bob"]
+    first = read_keys(KEYS_FILE)[0][0][:12]
+    assert main(["keys", "revoke", first]) == 0 and main(["keys", "revoke", "bob"]) == 0
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice"]
