@@ -180,3 +180,18 @@ def test_keys_default_to_make_serves_file_refuse_a_taken_name_and_revoke_one(
     first = read_keys(KEYS_FILE)[0][0][:12]
     assert main(["keys", "revoke", first]) == 0 and main(["keys", "revoke", "bob"]) == 0
     assert [n for _, n in read_keys(KEYS_FILE)] == ["alice"]
+
+
+def test_help_names_what_the_commands_take():
+    from polarity.cli import build_parser
+    from polarity.predictor import kept_model_names
+    from polarity.pull import RELEASES
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"accurate", "cascade", "minilm-v1"} <= set(kept_model_names())
+    for name in ("analyze", "batch", "evaluate", "serve"):
+        text = " ".join(commands[name].format_help().split())
+        for model in ("default", "vader", *kept_model_names(), *RELEASES):
+            assert model in text, (name, model)
+    export = " ".join(commands["export"].format_help().split())
+    assert "static int8" in export and "dynamic" not in export and "--calibration-file" in export

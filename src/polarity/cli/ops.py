@@ -11,6 +11,7 @@ from polarity.cli.types import (
     add_model_flags,
     load_options,
     model_flag_values,
+    model_help,
     positive_int,
 )
 from polarity.errors import PolarityError
@@ -27,8 +28,7 @@ def _add_serve(sub) -> None:
     p.add_argument("--config", type=Path, help="deployment YAML (default: "
                    "configs/deployment_config.yaml when present)")
     p.add_argument("--model", dest="field:model_path", metavar="NAME_OR_PATH",
-                   help="same as --model-path: 'default', 'accurate', 'cascade', 'vader' or a "
-                   "model folder")
+                   help=model_help(" (same as --model-path)"))
     p.add_argument("--no-auth", dest="field:auth_disabled", action="store_const",
                    const="true", help="same as --auth-disabled true (local experiments only)")
     p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
@@ -131,7 +131,7 @@ def _add_batch(sub) -> None:
         "Parquet part (input columns + row_id, predicted_sentiment, confidence, scores). "
         "Rerun the same command after a crash: finished parts are skipped. Bad rows go to "
         "OUTPUT/_errors.jsonl with the reason.")
-    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--model", default="default", help=model_help(" (default: default)"))
     p.add_argument("--input", required=True, type=Path, help="a file or a folder of files")
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
