@@ -19,11 +19,22 @@ def test_analyze_json_from_arguments(trained_tiny, capsys):
         assert row["predicted_sentiment"] in ("POSITIVE", "NEGATIVE")
 
 
-def test_analyze_from_stdin(trained_tiny, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("great movie\n\nawful movie\n"))
+def test_analyze_from_stdin_answers_every_line(trained_tiny, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("great movie\n\nawful movie\n \u200b\n"))
     assert main(["analyze", "--model", str(trained_tiny)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and out[0].endswith("great movie")
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 4 and out[0].endswith("great movie") and out[2].endswith("awful movie")
+    assert out[1] == "ERROR\t-\t" and out[3].startswith("ERROR\t-\t")
+    assert "2 stdin line(s) had no text to classify (line(s) 2, 4)" in captured.err
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ngreat movie\n"))
+    assert main(["analyze", "--model", str(trained_tiny), "--json"]) == 0
+    first, second = map(json.loads, capsys.readouterr().out.splitlines())
+    assert first == {"text": "", "error": "text is empty or only whitespace, control or "
+                                          "zero-width characters"}
+    assert second["text"] == "great movie" and "predicted_sentiment" in second
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))
+    assert main(["analyze", "--model", str(trained_tiny)]) == 2
 
 
 def test_errors_are_one_line_and_nonzero(capsys, tmp_path):
@@ -104,10 +115,10 @@ def test_stdin_streams_and_stops_at_a_line_that_is_not_utf8(trained_tiny, capsys
 def test_stdin_is_read_in_chunks_so_large_input_streams():
     from polarity.cli.model import _stdin_chunks
 
-    raw = "\ufeffline 0\n" + "".join(f"line {i}\r\n\n" for i in range(1, 21))
+    raw = "\ufeffline 0\n" + "".join(f"line {i}\r\n\n" for i in range(1, 11))
     chunks = list(_stdin_chunks(io.BytesIO(raw.encode()), 8))
-    assert [len(c) for c in chunks] == [8, 8, 5]
-    assert sum(chunks, []) == [f"line {i}" for i in range(21)]  # BOM and CR dropped
+    assert [len(c) for c in chunks] == [8, 8, 5]  # blank lines too: each gets an answer
+    assert sum(chunks, []) == ["line 0"] + [x for i in range(1, 11) for x in (f"line {i}", "")]
 
 
 def test_export_never_overwrites_the_model_or_a_foreign_folder(trained_tiny, capsys, tmp_path):

@@ -82,6 +82,7 @@ def _add_analyze(sub) -> None:
 
 
 def cmd_analyze(args) -> int:
+    from polarity.contract import text_problem
     from polarity.predictor import load_classifier
 
     if args.texts:
@@ -91,23 +92,44 @@ def cmd_analyze(args) -> int:
     else:
         # Piped input is classified and printed chunk by chunk, so a large file streams.
         chunks = _stdin_chunks(getattr(sys.stdin, "buffer", sys.stdin), args.batch_size * 8)
-    classifier = None
+    classifier, unread, line = None, [], 0
     for texts in chunks:
-        if classifier is None:
+        # A piped line with nothing to classify (blank, only whitespace or control
+        # characters) still gets its answer line, so output line N answers input line N.
+        problems = [None if args.texts else text_problem(t) for t in texts]
+        good = [t for t, p in zip(texts, problems, strict=True) if p is None]
+        if good and classifier is None:
             classifier = load_classifier(args.model, load_options(args))
-        predictions = classifier.predict(texts, batch_size=args.batch_size,
-                                         include_reasoning=args.reasoning)
-        for text, pred in zip(texts, predictions, strict=True):
-            _print_prediction(text, pred, args.json, args.reasoning, args.debug)
+        predictions = iter(classifier.predict(good, batch_size=args.batch_size,
+                                              include_reasoning=args.reasoning) if good else [])
+        for text, problem in zip(texts, problems, strict=True):
+            line += 1
+            if problem:
+                unread.append(line)
+                _print_unread(text, problem, args.json)
+            else:
+                _print_prediction(text, next(predictions), args.json, args.reasoning,
+                                  args.debug)
         sys.stdout.flush()
+    if unread:
+        print(f"polarity analyze: {len(unread)} stdin line(s) had no text to classify (line(s) "
+              f"{', '.join(map(str, unread[:10]))}{' ...' if len(unread) > 10 else ''}): "
+              "answered ERROR", file=sys.stderr)
     if classifier is None:
-        raise PolarityError("stdin held no non-empty lines")
+        raise PolarityError("stdin held no line with text to classify")
     return 0
 
 
+def _print_unread(text: str, problem: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"text": text, "error": f"text {problem}"}, ensure_ascii=False))
+    else:
+        print(f"ERROR\t-\t{text}")
+
+
 def _stdin_chunks(stream, size: int):
-    """Non-blank lines of a stream (bytes, or text already decoded) as lists of at most
-    ``size`` texts. A line that is not UTF-8 stops the run with its line number, after the
+    """The lines of a stream (bytes, or text already decoded; blank ones too) as lists of at
+    most ``size`` texts. A line that is not UTF-8 stops the run with its line number, after the
     lines before it."""
     chunk: list[str] = []
     for n, raw in enumerate(stream, 1):
@@ -120,8 +142,7 @@ def _stdin_chunks(stream, size: int):
                 yield chunk
             raise PolarityError(f"stdin line {n} is not UTF-8 ({exc.reason} at byte "
                                 f"{exc.start}); convert the input, e.g. with iconv") from None
-        if line.strip():
-            chunk.append(line)
+        chunk.append(line)
         if len(chunk) >= size:
             yield chunk
             chunk = []
