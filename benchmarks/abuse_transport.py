@@ -197,7 +197,7 @@ def idle(port: int, count: int) -> tuple[str, str]:
 
 def sigterm(port: int, log) -> tuple[str, str]:
     """Eight clients open a connection per request; SIGTERM to the supervisor after 1 s."""
-    server = start("vader", port, log, WORKERS="2")
+    server = start("vader", port, log, WORKERS="2", ALLOW_UNSHARED_LIMITS="true")
     request = post("/api/v1/analyze", PLAIN, extra="Connection: close\r\n")
     outcomes, signalled = [], threading.Event()
 
