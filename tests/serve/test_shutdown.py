@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from serve_helpers import KEY, free_port, wait_for_server
 
 SERVER = """
@@ -103,17 +104,19 @@ def test_sigterm_with_two_workers_answers_every_connection_before_closing():
     assert proc.returncode == 0
 
 
-def test_sigterm_with_two_workers_leaves_no_new_connection_unanswered():
-    """Eight clients open a new connection per request before and after SIGTERM to the
-    supervisor: each request is answered, or its connection refused (the client knows it was
-    not sent); none is reset after being accepted. uvicorn's supervisor kept the listening
-    socket open through the drain, and 8 of 8 connections opened then were reset."""
+@pytest.mark.parametrize("workers", [2, 1])
+def test_sigterm_leaves_no_new_connection_unanswered(workers):
+    """Eight clients open a new connection per request before and after SIGTERM: each
+    request is answered, or its connection refused (the client knows it was not sent); none
+    is reset after being accepted. uvicorn's supervisor kept the listening socket open
+    through the drain, and 8 of 8 connections opened then were reset; one worker closed its
+    socket with connections still queued (1 reset in 3 runs)."""
     import json
     import socket
 
     port = free_port()
     env = {**os.environ, "API_KEY": KEY, "MODEL_PATH": "vader", "PORT": str(port),
-           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour",
+           "WORKERS": str(workers), "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour",
            "ALLOW_UNSHARED_LIMITS": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -161,5 +164,6 @@ def test_sigterm_with_two_workers_leaves_no_new_connection_unanswered():
     proc.wait(timeout=60)
     lost = [o for o, _ in outcomes if o.startswith("lost")]
     assert not lost, lost
-    assert ("answered", True) in outcomes and ("refused", True) in outcomes
-    assert proc.returncode == 0
+    assert ("answered", False) in outcomes and ("refused", True) in outcomes
+    # one worker is uvicorn's server, which re-raises SIGTERM after its graceful shutdown
+    assert proc.returncode in ((0,) if workers > 1 else (0, -signal.SIGTERM))

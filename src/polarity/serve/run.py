@@ -54,7 +54,9 @@ def serve(settings: Settings) -> None:
     if settings.threads is None:
         settings.threads = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
     if settings.workers == 1:
-        uvicorn.Server(server_config(create_app(settings), settings)).run()
+        from polarity.serve.supervisor import DrainingServer
+
+        DrainingServer(server_config(create_app(settings), settings)).run()
         return
     if not settings.redis_url:
         logging.getLogger("polarity.serve").warning(
