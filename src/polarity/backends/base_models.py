@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,6 +94,17 @@ def load_adapter_weights(peft_model, folder: Path) -> None:
     result = set_peft_model_state_dict(peft_model, load_file(str(adapter)))
     if getattr(result, "unexpected_keys", None):
         raise InputError(f"init_from {folder.parent}: adapter does not fit this base model")
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft asks transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a
+    model (a FutureWarning on every load and every training run); the call is peft's, and
+    nothing a user can act on, so exactly that warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
+                                category=FutureWarning)
+        yield
 
 
 @contextmanager
