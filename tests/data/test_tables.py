@@ -31,3 +31,11 @@ def test_tsv_reads_bare_quotes_as_text(tmp_path):
     path = tmp_path / "t.tsv"
     path.write_text('sentence\tlabel\nit \'s a "gem\t1\n')
     assert next(iter_rows(path)).fields == {"sentence": 'it \'s a "gem', "label": "1"}
+
+
+def test_json_nested_past_the_parsers_stack_is_a_bad_row(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + '}\n{"text": "good"}\n')
+    rows = list(iter_rows(path))
+    assert (rows[0].line, rows[0].problem) == (1, "not valid JSON: nested too deeply")
+    assert rows[1].fields == {"text": "good"}

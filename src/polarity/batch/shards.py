@@ -21,6 +21,10 @@ from polarity.errors import InputError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet"}
+#: Arrays and objects inside one another in a JSON line, the line's object counting as one:
+#: deeper rows are reported, not parsed (Python's parser overflows its stack at ~1,000
+#: levels, and Parquet refuses a schema nested much beyond 50).
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,15 @@ def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, st
             row = json.loads(record, object_pairs_hook=_no_repeats)
         except json.JSONDecodeError as exc:
             return None, f"invalid JSON: {exc.msg}"
+        except RecursionError:
+            return None, _TOO_DEEP
         except _Repeated as exc:
             return None, (f"key {exc.args[0]!r} appears twice in the object (one value would "
                           "be lost)")
         if not isinstance(row, dict):
             return None, "a JSON line must be an object"
+        if _depth_over(row, MAX_JSON_DEPTH):
+            return None, _TOO_DEEP
     elif len(record) != len(shard.columns):
         return None, f"{len(record)} fields where the header has {len(shard.columns)}"
     else:
@@ -219,6 +227,26 @@ def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, st
     if bad is not None:
         return None, f"column {bad!r} holds bytes that are not UTF-8 text (binary data?)"
     return row, None
+
+
+_TOO_DEEP = (f"JSON nested more than {MAX_JSON_DEPTH} levels deep (arrays or objects inside "
+             "one another); flatten the row")
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels (without recursion:
+    the value may be as deep as the parser allows)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class _Repeated(ValueError):

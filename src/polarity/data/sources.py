@@ -123,7 +123,7 @@ def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
             try:
                 obj = json.loads(line)
                 stars = float(obj["overall"] if "overall" in obj else obj["rating"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 yield Rejected("malformed", where)
                 continue
             title = obj.get("summary") if "overall" in obj else obj.get("title")

@@ -94,6 +94,9 @@ def _json_rows(f) -> Iterator[Row]:
         except ValueError as exc:
             yield Row(n, None, f"not valid JSON: {exc}")
             continue
+        except RecursionError:  # arrays nested ~1,000 deep overflow the parser's stack
+            yield Row(n, None, "not valid JSON: nested too deeply")
+            continue
         if isinstance(row, dict):
             yield Row(n, row)
         else:
