@@ -39,3 +39,15 @@ def test_json_nested_past_the_parsers_stack_is_a_bad_row(tmp_path):
     rows = list(iter_rows(path))
     assert (rows[0].line, rows[0].problem) == (1, "not valid JSON: nested too deeply")
     assert rows[1].fields == {"text": "good"}
+
+
+def test_a_quoted_csv_row_past_the_limit_is_skipped_whole(tmp_path):
+    from polarity.data.tables import MAX_ROW_BYTES, TOO_LARGE
+
+    spread = "\n".join(['say ""y""' * 100] * (MAX_ROW_BYTES // 900 + 5))  # 1 MiB, many lines
+    path = tmp_path / "t.csv"
+    path.write_text(f'text,label\ngood,1\n"{spread}",0\nbad,0\n')
+    rows = list(iter_rows(path))
+    assert [r.fields for r in rows] == [{"text": "good", "label": "1"}, None,
+                                        {"text": "bad", "label": "0"}]
+    assert rows[1].problem == TOO_LARGE

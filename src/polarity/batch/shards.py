@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from polarity.data.tables import allow_long_fields
+from polarity.data.tables import MAX_ROW_BYTES, TOO_LARGE, RowTooLarge, allow_long_fields
 from polarity.errors import InputError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
@@ -107,6 +107,8 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
 def _header(f, file: Path, fmt: str) -> tuple[str, ...]:
     """The CSV/TSV header; two columns of one name are refused (one would be lost)."""
     for _, record in _records(f, fmt):
+        if isinstance(record, Unparsable):
+            raise InputError(f"{file}: the header row cannot be read: {record.reason}")
         if isinstance(record, list) and record:
             twice = sorted({c for c in record if record.count(c) > 1})
             if twice:
@@ -136,36 +138,79 @@ def _records(f, fmt: str, end: int | None = None
     CSV follows the csv module's strict rules (quoted fields may span lines; a quote left
     open at the end of the file, or text after a closing quote, is an error, not a guess),
     TSV has no quoting (IANA TSV, and the GLUE files, whose texts hold bare quotes)."""
-    offset = [f.tell()]
-    consumed: list[str] = []
-
-    def lines():
-        for raw in f:
-            if end is not None and offset[0] >= end:
-                return
-            offset[0] += len(raw)
-            consumed.append(raw.decode("utf-8", errors="surrogateescape"))
-            yield consumed[-1]
-
+    lines = _Lines(f, end, quoted=fmt == "csv")
     allow_long_fields()  # the same field size rule as every other reader (data/tables.py)
-    if fmt == "jsonl":
-        for line in lines():
-            consumed.clear()
-            if line.strip():
-                yield offset[0], line
-        return
-    reader = csv.reader(lines(), delimiter=_delimiter(fmt), strict=True,
-                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    parsed = lines if fmt == "jsonl" else csv.reader(
+        lines, delimiter=_delimiter(fmt), strict=True,
+        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
     while True:
+        lines.new_record()
         try:
-            record = next(reader)
+            record = next(parsed)
         except StopIteration:
             return
         except csv.Error as exc:
-            record = Unparsable(f"not a valid {fmt.upper()} record ({exc})", "".join(consumed))
-        consumed.clear()
-        if record:  # a blank line is not a record
-            yield offset[0], record
+            record = Unparsable(f"not a valid {fmt.upper()} record ({exc})",
+                                "".join(lines.consumed))
+        except RowTooLarge:
+            record = Unparsable(f"the row is {TOO_LARGE}", lines.head)
+        if isinstance(record, str) and not record.strip():
+            continue  # a blank JSON line is not a record
+        if record:  # nor is a blank CSV line
+            yield lines.offset, record
+
+
+class _Lines:
+    """A binary file's lines from its position up to ``end``, decoded, with what the current
+    record has consumed. A record that grows past MAX_ROW_BYTES (one JSON line, or a CSV
+    record's lines) is never held whole: the rest of the record is skipped and
+    :class:`RowTooLarge` raised; the next record starts after it. A CSV record ends at the
+    first line end outside quotes (an even count of ``"`` so far: a quote inside a quoted
+    field is doubled), the csv module's own rule for strict, well-formed records."""
+
+    HEAD = 200  # characters of a too-large row kept for the error report
+
+    def __init__(self, f, end: int | None, quoted: bool = False):
+        self.f, self.end, self.offset, self.quoted = f, end, f.tell(), quoted
+        self.consumed: list[str] = []
+        self.size, self.head = 0, ""
+
+    def new_record(self) -> None:
+        self.consumed.clear()
+        self.size = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.end is not None and self.offset >= self.end:
+            raise StopIteration
+        raw = self.f.readline(MAX_ROW_BYTES + 1 - self.size)
+        if not raw:
+            raise StopIteration
+        self.offset += len(raw)
+        self.size += len(raw)
+        if self.size > MAX_ROW_BYTES:
+            self.head = ("".join(self.consumed) + _decode(raw[:self.HEAD * 4]))[:self.HEAD]
+            self._skip_rest(raw)
+            raise RowTooLarge(TOO_LARGE)
+        self.consumed.append(_decode(raw))
+        return self.consumed[-1]
+
+
+    def _skip_rest(self, raw: bytes) -> None:
+        """Read past the record's end, a chunk at a time."""
+        quotes = sum(c.count('"') for c in self.consumed) + raw.count(b'"') if self.quoted else 0
+        while not (raw.endswith(b"\n") and quotes % 2 == 0):
+            raw = self.f.readline(1 << 20)
+            if not raw:
+                return
+            self.offset += len(raw)
+            quotes += raw.count(b'"') if self.quoted else 0
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="surrogateescape")
 
 
 def _delimiter(fmt: str) -> str:
@@ -190,7 +235,10 @@ def read_shard(shard: Shard) -> Iterator[tuple[int, dict | list | str, str | Non
         table = parquet.read_row_groups(groups).slice(shard.start - (group_start or 0),
                                                       shard.end - shard.start)
         for i, row in enumerate(table.to_pylist()):
-            yield shard.first_row + i, row, None
+            if _text_bytes(row) > MAX_ROW_BYTES:
+                yield shard.first_row + i, _preview(row), f"the row is {TOO_LARGE}"
+            else:
+                yield shard.first_row + i, row, None
         return
     with open(shard.path, "rb") as f:
         f.seek(shard.start)
@@ -199,6 +247,22 @@ def read_shard(shard: Shard) -> Iterator[tuple[int, dict | list | str, str | Non
             if error is not None:
                 row = record.raw if isinstance(record, Unparsable) else record
             yield shard.first_row + i, row, error
+
+
+def _text_bytes(row: dict) -> int:
+    """The UTF-8 bytes of a Parquet row's text and binary values."""
+    return sum(len(v.encode("utf-8", "surrogatepass")) if isinstance(v, str) else len(v)
+               for v in row.values() if isinstance(v, str | bytes))
+
+
+def _preview(row: dict, limit: int = _Lines.HEAD) -> dict:
+    """A too-large row as the error report shows it: long values cut to their start."""
+    def cut(value):
+        if isinstance(value, str | bytes) and len(value) > limit:
+            return value[:limit] + ("..." if isinstance(value, str) else b"...")
+        return value
+
+    return {key: cut(value) for key, value in row.items()}
 
 
 def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, str | None]:

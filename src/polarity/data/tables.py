@@ -4,7 +4,9 @@ plans shards with its own streaming parser, batch/shards.py, because it must als
 row's byte offset).
 
 Each row comes with its line number and either a mapping or the reason it is unusable, so every
-caller can report bad rows the same way instead of dropping them."""
+caller can report bad rows the same way instead of dropping them. No row is read whole when it
+is larger than :data:`MAX_ROW_BYTES`: memory stays bounded whatever a file (or a gzip bomb)
+holds, and the row is reported like any other bad one."""
 
 from __future__ import annotations
 
@@ -17,11 +19,23 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 from polarity.errors import InputError
 
 TableFormat = Literal["csv", "tsv", "jsonl"]
+T = TypeVar("T")
+
+#: The largest row every reader accepts (prepare's sources, evaluate's test files, batch's
+#: shards): a review of a few thousand words is ~30 KB, so 1 MiB is room for any text while a
+#: 1 GB line, a 10 MB field or a gzip bomb costs at most this much memory, then is reported.
+MAX_ROW_BYTES = 1 << 20
+TOO_LARGE = f"larger than {MAX_ROW_BYTES:,} bytes (MAX_ROW_BYTES); a row is one text"
+
+
+class RowTooLarge(Exception):
+    """A row past :data:`MAX_ROW_BYTES`, raised by :class:`BoundedLines` after it skipped the
+    rest of the row's line; the next call goes on with the next line."""
 
 
 class Row(NamedTuple):
@@ -50,22 +64,73 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> io.TextIOBase:
     return open(path, encoding=encoding, errors="replace", newline="")
 
 
-@contextmanager
-def text_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[Iterator[str]]:
-    """The lines of a text file (gzip or plain); a file that breaks off (a truncated or
-    corrupt gzip stream) ends the read with one :class:`InputError` naming the file and the
-    last line read whole, instead of an EOFError or zlib traceback."""
-    with open_text(path, encoding) as f:
-        def lines() -> Iterator[str]:
-            n = 0
-            try:
-                for n, line in enumerate(f, 1):  # noqa: B007 - n is reported below
-                    yield line
-            except (EOFError, OSError, zlib.error) as exc:
-                raise InputError(f"{path}: the file breaks off after line {n} ({exc}); "
-                                 "it is truncated or corrupt: fetch it again") from None
+class BoundedLines:
+    """The lines of an open text file, read so that no row (one line, or the lines of a CSV
+    record with quoted newlines) is held past :data:`MAX_ROW_BYTES` (UTF-8): the line where a
+    row crosses it is skipped, with the rest of the row, and :class:`RowTooLarge` raised in its
+    place (a CSV row ends at a line end outside quotes: an even count of ``"`` so far).
 
-        yield lines()
+    Read rows through :meth:`records`, which counts each row's bytes afresh. A file that
+    breaks off (a truncated or corrupt gzip stream) ends the read with one
+    :class:`InputError` naming the file and the last line read whole, instead of an
+    EOFError or zlib traceback."""
+
+    def __init__(self, f: io.TextIOBase, path: str | Path):
+        self.f, self.path, self.n = f, path, 0
+        self.row_bytes = self.quotes = 0
+        self.quoted = False
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = self.f.readline(MAX_ROW_BYTES + 1 - self.row_bytes)
+            if not line:
+                raise StopIteration
+            self.n += 1
+            self.row_bytes += _utf8_bytes(line)
+            self.quotes += line.count('"') if self.quoted else 0
+            if self.row_bytes > MAX_ROW_BYTES:
+                self._skip_rest(line)
+                raise RowTooLarge(TOO_LARGE)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise InputError(f"{self.path}: the file breaks off after line {self.n} ({exc}); "
+                             "it is truncated or corrupt: fetch it again") from None
+        return line
+
+    def _skip_rest(self, line: str) -> None:
+        """Read past the row's end, a chunk at a time."""
+        while line and not (line.endswith(("\n", "\r")) and self.quotes % 2 == 0):
+            line = self.f.readline(1 << 20)
+            self.quotes += line.count('"') if self.quoted else 0
+
+    def records(self, parsed: Iterator[T] | None = None, quoted: bool = False
+                ) -> Iterator[T | RowTooLarge]:
+        """The rows ``parsed`` makes of these lines (default: the lines themselves), with a
+        :class:`RowTooLarge` yielded in place of a row past the limit, so that the caller
+        reports it and goes on; ``quoted``: CSV, whose quoted fields may span lines."""
+        parsed = self if parsed is None else parsed
+        self.quoted = quoted
+        while True:
+            self.row_bytes = self.quotes = 0
+            try:
+                yield next(parsed)
+            except StopIteration:
+                return
+            except RowTooLarge as exc:
+                yield exc
+
+
+def _utf8_bytes(line: str) -> int:
+    return len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
+
+
+@contextmanager
+def text_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[BoundedLines]:
+    """The lines of a text file (gzip or plain) as :class:`BoundedLines`."""
+    with open_text(path, encoding) as f:
+        yield BoundedLines(f, path)
 
 
 def allow_long_fields() -> None:
@@ -86,7 +151,10 @@ def iter_rows(path: str | Path, fmt: TableFormat | None = None, encoding: str = 
 
 
 def _json_rows(f) -> Iterator[Row]:
-    for n, line in enumerate(f, 1):
+    for n, line in enumerate(f.records(), 1):
+        if isinstance(line, RowTooLarge):
+            yield Row(n, None, TOO_LARGE)
+            continue
         if not line.strip():
             continue
         try:
@@ -109,6 +177,11 @@ def _delimited_rows(f, path, fmt: TableFormat, required: set[str], hint: str) ->
     # TSV files like GLUE's have bare quotes inside texts: read them without quoting.
     reader = csv.DictReader(f, delimiter="\t" if tsv else ",",
                             quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+    try:
+        reader.fieldnames  # noqa: B018 - reads the header
+    except RowTooLarge:
+        raise InputError(f"{path}: the header line is {TOO_LARGE}; is it a {fmt.upper()} "
+                         "file?") from None
     if not reader.fieldnames:
         raise InputError(f"{path} is empty: expected a header line and rows")
     missing = required - set(reader.fieldnames)
@@ -118,8 +191,10 @@ def _delimited_rows(f, path, fmt: TableFormat, required: set[str], hint: str) ->
         more = " ..." if len(reader.fieldnames) > 8 else ""
         raise InputError(f"{path}: column(s) {sorted(missing)} not found; the header has "
                          f"{header}{more}. {hint}".rstrip())
-    for n, row in enumerate(reader, 2):
-        if None in row:
+    for n, row in enumerate(f.records(reader, quoted=not tsv), 2):
+        if isinstance(row, RowTooLarge):
+            yield Row(n, None, TOO_LARGE)
+        elif None in row:
             yield Row(n, None, "more fields than the header")
         else:
             yield Row(n, row)
