@@ -4,6 +4,10 @@ Planning streams through each file once and keeps only where every shard starts 
 offset for CSV and JSONL, a row offset for Parquet), so a shard can be read by itself, by any
 process, in any order: the local engine and every Ray actor read shards the same way, and a
 rerun after a crash plans the same shards and skips those already written.
+
+Without a given size, shards are sized to the input (:func:`auto_plan`): at least
+``MIN_SHARDS`` of ``MIN_SHARD_ROWS`` to ``MAX_SHARD_ROWS`` rows, so that a killed job of any
+size has finished parts to resume from.
 """
 
 from __future__ import annotations
@@ -11,13 +15,22 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from polarity.data.tables import MAX_ROW_BYTES, TOO_LARGE, RowTooLarge, allow_long_fields
 from polarity.errors import InputError
+
+#: Shards sized to the input: at least this many (a killed job resumes from finished parts)...
+MIN_SHARDS = 8
+#: ... of this many rows at least (a part's fixed costs stay small next to its rows) ...
+MIN_SHARD_ROWS = 50
+#: ... and at most (what a rerun redoes after a kill; the size before shards were sized).
+MAX_SHARD_ROWS = 10_000
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet"}
@@ -62,21 +75,62 @@ def input_files(path: str | Path) -> list[Path]:
 
 
 def plan(path: str | Path, shard_rows: int) -> list[Shard]:
-    """Shards over every input file, numbered in input order."""
+    """Shards of ``shard_rows`` rows over every input file, numbered in input order."""
     if shard_rows < 1:
         raise InputError("shard_rows must be at least 1")
-    shards: list[Shard] = []
-    row = 0
+    return list(_iter_plan(path, shard_rows))
+
+
+def _iter_plan(path: str | Path, shard_rows: int) -> Iterator[Shard]:
+    index = row = 0
     for file in input_files(path):
         fmt = FORMATS[file.suffix.lower()]
         planner = _plan_parquet if fmt == "parquet" else _plan_text
         file_rows = 0
         for first, rows, start, end, columns in planner(file, fmt, shard_rows):
-            shards.append(Shard(len(shards), str(file), fmt, row + first, rows, start, end,
-                                columns))
+            yield Shard(index, str(file), fmt, row + first, rows, start, end, columns)
+            index += 1
             file_rows += rows
         row += file_rows
-    return shards
+
+
+def shard_size(rows: int) -> int:
+    """Rows per shard for an input of ``rows`` rows: an eighth of it, in whole multiples of
+    MIN_SHARD_ROWS, between MIN_SHARD_ROWS and MAX_SHARD_ROWS (2,000 rows: 8 shards of 250)."""
+    eighth = math.ceil(rows / MIN_SHARDS / MIN_SHARD_ROWS) * MIN_SHARD_ROWS
+    return min(MAX_SHARD_ROWS, max(MIN_SHARD_ROWS, eighth))
+
+
+def auto_plan(path: str | Path) -> tuple[list[Shard], int]:
+    """Shards sized to the input (:func:`shard_size`) in one planning pass, and their size:
+    the input is planned in shards of MIN_SHARD_ROWS, which are then joined k at a time
+    within each file, exactly the shards ``plan(path, size)`` gives. Only the first
+    MIN_SHARDS * MAX_SHARD_ROWS rows' small shards are held: past them the size is the
+    largest, and the rest are joined as they come."""
+    small = _iter_plan(path, MIN_SHARD_ROWS)
+    head: list[Shard] = []
+    rows = 0
+    for shard in small:
+        head.append(shard)
+        rows += shard.rows
+        if rows >= MIN_SHARDS * MAX_SHARD_ROWS:
+            break
+    size = shard_size(rows)
+    return list(_joined(itertools.chain(head, small), size // MIN_SHARD_ROWS)), size
+
+
+def _joined(shards: Iterable[Shard], k: int) -> Iterator[Shard]:
+    """Runs of ``k`` consecutive shards of one file joined into one, renumbered."""
+    run: list[Shard] = []
+    index = 0
+    for shard in itertools.chain(shards, [None]):
+        if run and (shard is None or shard.path != run[0].path or len(run) == k):
+            first = run[0]
+            yield Shard(index, first.path, first.format, first.first_row,
+                        sum(s.rows for s in run), first.start, run[-1].end, first.columns)
+            index, run = index + 1, []
+        if shard is not None:
+            run.append(shard)
 
 
 def _plan_parquet(file: Path, fmt: str, shard_rows: int):
