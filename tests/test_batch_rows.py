@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from polarity.batch import BatchOptions, run_batch
-from polarity.batch.shards import MAX_JSON_DEPTH
+from polarity.batch.records import MAX_JSON_DEPTH
 
 pytest.importorskip("vaderSentiment")
 
