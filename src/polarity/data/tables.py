@@ -1,6 +1,6 @@
 """Rows of a CSV, TSV or JSON-lines file, the one reader behind `polarity prepare`'s file
 sources, `polarity evaluate`'s test files and training's prepared splits (`polarity batch`
-plans shards with its own streaming parser, batch/shards.py, because it must also find each
+plans shards with its own streaming parser, batch/records.py, because it must also find each
 row's byte offset).
 
 Each row comes with its line number and either a mapping or the reason it is unusable, so every
