@@ -260,13 +260,24 @@ def _add_models(sub) -> None:
     pull.add_argument("name", help="e.g. qwen2.5-coder-1.5b-instruct")
     pull.add_argument("--drop-gguf", action="store_true",
                       help="delete the joined .gguf after converting (saves 1.1 GB)")
+    pull.add_argument("--prepare", action="append", default=[], metavar="MODEL",
+                      help="also get MODEL (e.g. accurate) ready for its CPU runtime now: "
+                      "the one-time CTranslate2 conversion, instead of on first use")
     pull.set_defaults(func=cmd_models_pull)
 
 
 def cmd_models_pull(args) -> int:
+    import time
+
+    from polarity import load_classifier
     from polarity.pull import pull
 
     print(pull(args.name, keep_gguf=not args.drop_gguf))
+    for name in args.prepare:
+        started = time.perf_counter()
+        info = load_classifier(name).info
+        print(f"{name}: ready ({info.backend}, {info.dtype}) in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 
 
