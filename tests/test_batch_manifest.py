@@ -160,3 +160,13 @@ def test_explicit_shards_keep_their_layout(tmp_path):
     assert [(s.first_row, s.rows, s.start) for s in shards] == [
         (0, 1_000, offsets[0]), (1_000, 1_000, offsets[1_000]), (2_000, 345, offsets[2_000])]
     assert [s.end for s in shards] == [offsets[1_000], offsets[2_000], len(data)]
+
+
+def test_parts_without_a_manifest_are_kept(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", 100)
+    options = dict(model="vader", input=tmp_path / "in.jsonl", output=tmp_path / "out",
+                   progress=False)
+    run_batch(BatchOptions(**options))
+    (tmp_path / "out" / MANIFEST).unlink()
+    assert run_batch(BatchOptions(**options))["shards_scored_this_run"] == 0
+    assert scored_ids(tmp_path / "out") == list(range(100))

@@ -36,12 +36,16 @@ def input_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def has_parts(output: Path) -> bool:
+    """Whether a run finished a part in ``output`` (a cascade's fast parts count)."""
+    return any(output.glob("part-*.parquet")) or any((output / FAST_DIR).glob("part-*.parquet"))
+
+
 def previous_run(output: Path) -> dict | None:
     """The manifest of the run whose parts are in ``output`` (None when there is none: a run
     that wrote no part yet may start over with other settings)."""
     path = output / MANIFEST
-    parts = any(output.glob("part-*.parquet")) or any((output / FAST_DIR).glob("part-*.parquet"))
-    return json.loads(path.read_text()) if path.is_file() and parts else None
+    return json.loads(path.read_text()) if path.is_file() and has_parts(output) else None
 
 
 def check_or_record(options, shards: list[Shard], previous: dict | None) -> None:

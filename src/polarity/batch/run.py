@@ -22,7 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-from polarity.batch.manifest import announce_resume, check_or_record, clear_run, previous_run
+from polarity.batch.manifest import (
+    announce_resume,
+    check_or_record,
+    clear_run,
+    has_parts,
+    previous_run,
+)
 from polarity.batch.options import BatchOptions
 from polarity.batch.passes import FAST_DIR, work_on_shard
 from polarity.batch.shards import Shard, auto_plan, plan
@@ -74,7 +80,7 @@ def run_batch(options: BatchOptions) -> dict:
         print(f"polarity batch: --restart: deleted {clear_run(options.output)} file(s) of the "
               f"earlier run in {options.output}", file=sys.stderr)
         previous = None
-    elif previous is None and options.output.is_dir():
+    elif previous is None and options.output.is_dir() and not has_parts(options.output):
         clear_run(options.output)  # a run that finished no part: its error files are stale
     # A rerun keeps the shards its first run planned (its manifest says their size).
     options.shard_rows = options.shard_rows or (previous or {}).get("shard_rows")
