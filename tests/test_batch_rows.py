@@ -100,3 +100,13 @@ def test_a_huge_json_line_or_parquet_text_is_reported(tmp_path):
     assert peak < 16
     assert scored == [0, 2, 3, 5] and [e["row_id"] for e in errors] == [1, 4]
     assert len(errors[0]["row"]) <= 200 and errors[1]["row"]["text"].endswith("...")
+
+
+def test_a_large_csv_row_with_bare_quotes_ends_where_the_parser_ends_it(tmp_path):
+    """A bare quote in a plain field is text to the csv module: the reader skipping a row
+    too large to hold must not read it as an opening quote and swallow the rows after it."""
+    big = 'a "quoted" word, a bare " one ' * 40_000 + '"'  # 1.2 MB, an odd count of "
+    (tmp_path / "in.csv").write_text(f"id,text\n0,good\n1,{big.replace(',', ';')}\n2,fine\n"
+                                     "3,bad\n")
+    summary, errors, scored = run(tmp_path, tmp_path / "in.csv")
+    assert scored == [0, 2, 3] and [e["row_id"] for e in errors] == [1]

@@ -1,6 +1,8 @@
 import gzip
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polarity.data.tables import iter_rows, table_format
 from polarity.errors import InputError
@@ -51,3 +53,38 @@ def test_a_quoted_csv_row_past_the_limit_is_skipped_whole(tmp_path):
     assert [r.fields for r in rows] == [{"text": "good", "label": "1"}, None,
                                         {"text": "bad", "label": "0"}]
     assert rows[1].problem == TOO_LARGE
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet='a",\r\n', max_size=40), strict=st.booleans(),
+       as_bytes=st.booleans())
+def test_csv_state_after_ends_a_record_where_the_csv_module_does(text, strict, as_bytes):
+    """The reader of rows too large to hold skips to where the parser would have ended the
+    row: the first record of any line sequence spans the same lines by either."""
+    import csv
+    import re
+
+    from polarity.data.tables import START, csv_state_after
+
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", text)  # as batch reads them: split at \n only
+    if not lines:
+        return
+    taken = []
+
+    def feed():
+        for line in lines:
+            taken.append(line)
+            yield line
+
+    reader = csv.reader(feed(), strict=strict)
+    try:
+        next(reader)
+    except (StopIteration, csv.Error):
+        pass
+    state, spans = START, len(lines)
+    for n, line in enumerate(lines, 1):
+        state = csv_state_after(line.encode() if as_bytes else line, state, strict)
+        if state is None:
+            spans = n
+            break
+    assert spans == len(taken)

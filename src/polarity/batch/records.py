@@ -12,7 +12,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from polarity.data.tables import MAX_ROW_BYTES, TOO_LARGE, RowTooLarge, allow_long_fields
+from polarity.data.tables import (
+    MAX_ROW_BYTES,
+    QUOTED,
+    START,
+    TOO_LARGE,
+    RowTooLarge,
+    allow_long_fields,
+    csv_state_after,
+)
 
 #: Arrays and objects inside one another in a JSON line, the line's object counting as one:
 #: deeper rows are reported, not parsed (Python's parser overflows its stack at ~1,000
@@ -65,9 +73,8 @@ class _Lines:
     """A binary file's lines from its position up to ``end``, decoded, with what the current
     record has consumed. A record that grows past MAX_ROW_BYTES (one JSON line, or a CSV
     record's lines) is never held whole: the rest of the record is skipped and
-    :class:`RowTooLarge` raised; the next record starts after it. A CSV record ends at the
-    first line end outside quotes (an even count of ``"`` so far: a quote inside a quoted
-    field is doubled), the csv module's own rule for strict, well-formed records."""
+    :class:`RowTooLarge` raised; the next record starts after it, where the csv module would
+    have started it (:func:`polarity.data.tables.csv_state_after`)."""
 
     HEAD = 200  # characters of a too-large row kept for the error report
 
@@ -99,14 +106,16 @@ class _Lines:
         return self.consumed[-1]
 
     def _skip_rest(self, raw: bytes) -> None:
-        """Read past the record's end, a chunk at a time."""
-        quotes = sum(c.count('"') for c in self.consumed) + raw.count(b'"') if self.quoted else 0
-        while not (raw.endswith(b"\n") and quotes % 2 == 0):
-            raw = self.f.readline(1 << 20)
-            if not raw:
+        """Read past the record's end, a chunk at a time (a CSV record that went on past its
+        first line is in a quoted field where it crossed the limit)."""
+        state = (QUOTED if self.consumed else START) if self.quoted else None
+        while raw:
+            if state is not None:
+                state = csv_state_after(raw, state, strict=True)
+            if state is None and raw.endswith(b"\n"):
                 return
+            raw = self.f.readline(1 << 20)
             self.offset += len(raw)
-            quotes += raw.count(b'"') if self.quoted else 0
 
 
 def _decode(raw: bytes) -> str:

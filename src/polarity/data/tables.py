@@ -38,6 +38,51 @@ class RowTooLarge(Exception):
     rest of the row's line; the next call goes on with the next line."""
 
 
+#: Where the csv module's parser stands inside a record (QUOTE_MINIMAL, quotes doubled, no
+#: escape character): at a field's start, in a plain field, in a quoted one, or just after a
+#: quote inside a quoted field (the next character says whether it closed the field).
+START, FIELD, QUOTED, CLOSING = range(4)
+
+
+def csv_state_after(chunk: str | bytes, state: int, strict: bool) -> int | None:
+    """The parser's state after ``chunk`` (a piece of one line) from ``state``, or None when
+    the record ends with the line that holds ``chunk``: a line end outside quotes, or an error
+    (``strict``: text after a closing quote), after which the parser drops the rest of the
+    line. Jumps from one quote, comma or line end to the next, so a long line costs little.
+    Only for finding where a row too large to hold ends, exactly where the parser would."""
+    quote, comma, cr, lf = ('"', ",", "\r", "\n") if isinstance(chunk, str) else \
+        (b'"', b",", b"\r", b"\n")
+    i, n, line_end = 0, len(chunk), -1
+    while i < n:
+        if state == QUOTED:
+            j = chunk.find(quote, i)
+            if j < 0:
+                return QUOTED
+            state, i = CLOSING, j + 1
+        elif state == CLOSING:
+            c = chunk[i:i + 1]
+            if c in (quote, comma):
+                state = QUOTED if c == quote else START
+            elif c in (cr, lf) or strict:
+                return None
+            else:
+                state = FIELD
+            i += 1
+        elif state == START and chunk[i:i + 1] == quote:
+            state, i = QUOTED, i + 1
+        else:  # a plain field: quotes inside it are text
+            if line_end < i:
+                ends = [j for j in (chunk.find(cr, i), chunk.find(lf, i)) if j >= 0]
+                line_end = min(ends) if ends else n
+            j = chunk.find(comma, i)
+            if line_end < n and (j < 0 or line_end < j):
+                return None
+            if j < 0:
+                return FIELD
+            state, i = START, j + 1
+    return state
+
+
 class Row(NamedTuple):
     line: int
     fields: dict | None  # None when the row is unusable
@@ -68,7 +113,7 @@ class BoundedLines:
     """The lines of an open text file, read so that no row (one line, or the lines of a CSV
     record with quoted newlines) is held past :data:`MAX_ROW_BYTES` (UTF-8): the line where a
     row crosses it is skipped, with the rest of the row, and :class:`RowTooLarge` raised in its
-    place (a CSV row ends at a line end outside quotes: an even count of ``"`` so far).
+    place (a CSV row ends where the csv module would end it: :func:`csv_state_after`).
 
     Read rows through :meth:`records`, which counts each row's bytes afresh. A file that
     breaks off (a truncated or corrupt gzip stream) ends the read with one
@@ -77,7 +122,7 @@ class BoundedLines:
 
     def __init__(self, f: io.TextIOBase, path: str | Path):
         self.f, self.path, self.n = f, path, 0
-        self.row_bytes = self.quotes = 0
+        self.row_bytes = self.lines = 0
         self.quoted = False
 
     def __iter__(self) -> BoundedLines:
@@ -89,8 +134,8 @@ class BoundedLines:
             if not line:
                 raise StopIteration
             self.n += 1
+            self.lines += 1
             self.row_bytes += _utf8_bytes(line)
-            self.quotes += line.count('"') if self.quoted else 0
             if self.row_bytes > MAX_ROW_BYTES:
                 self._skip_rest(line)
                 raise RowTooLarge(TOO_LARGE)
@@ -100,10 +145,16 @@ class BoundedLines:
         return line
 
     def _skip_rest(self, line: str) -> None:
-        """Read past the row's end, a chunk at a time."""
-        while line and not (line.endswith(("\n", "\r")) and self.quotes % 2 == 0):
+        """Read past the row's end, a chunk at a time: a CSV row's where the csv module
+        would end it (:func:`csv_state_after`; a row that went on past its first line is in
+        a quoted field), any other row's at its line end."""
+        state = (QUOTED if self.lines > 1 else START) if self.quoted else None
+        while line:
+            if state is not None:
+                state = csv_state_after(line, state, strict=False)
+            if state is None and line.endswith(("\n", "\r")):
+                return
             line = self.f.readline(1 << 20)
-            self.quotes += line.count('"') if self.quoted else 0
 
     def records(self, parsed: Iterator[T] | None = None, quoted: bool = False
                 ) -> Iterator[T | RowTooLarge]:
@@ -113,7 +164,7 @@ class BoundedLines:
         parsed = self if parsed is None else parsed
         self.quoted = quoted
         while True:
-            self.row_bytes = self.quotes = 0
+            self.row_bytes = self.lines = 0
             try:
                 yield next(parsed)
             except StopIteration:
