@@ -2,13 +2,17 @@
 modes") against a live server on this machine, with what it answered and how long /health
 took meanwhile.
 
-    python benchmarks/abuse.py [--model default] [--connections 3000] [--files-only]
+    python benchmarks/abuse.py [--model default] [--connections 3000]
+    python benchmarks/abuse.py --only fairness [--seconds 30]
+    python benchmarks/abuse.py --only redis
+    python benchmarks/abuse.py --only files
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table; then runs ``polarity batch`` and ``polarity prepare`` on files built to break
-a reader (:func:`file_rows`; ``--files-only`` runs just those, no server). The emoji row
-needs the encoder (``default``), whose emoji step turns each emoji into words; with
-``vader`` it is a plain long text.
+a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
+emoji into words; with ``vader`` it is a plain long text. ``--only fairness`` and ``--only
+redis`` run one probe on a server of their own (:func:`fairness`, :func:`stopped_redis`);
+``--only files`` runs ``polarity batch`` and ``polarity prepare`` on files built to break a
+reader, no server (:func:`file_rows`).
 """
 
 from __future__ import annotations
@@ -56,10 +60,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
-    parser.add_argument("--files-only", action="store_true",
-                        help="only the batch and prepare probes (no server)")
+    parser.add_argument("--only", choices=["fairness", "redis", "files"],
+                        help="run one probe alone")
+    parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
     args = parser.parse_args()
-    if args.files_only:
+    if args.only == "fairness":
+        print_rows(fairness(args.model, args.seconds))
+        return
+    if args.only == "redis":
+        print_rows(stopped_redis(args.model))
+        return
+    if args.only == "files":
         print_rows(file_rows())
         return
     with socket.socket() as s:
@@ -136,10 +147,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-    print_rows(rows + file_rows())
+    print_rows(rows)
 
 
-def print_rows(rows: list[tuple[str, str, str, str]]) -> None:
+def print_rows(rows) -> None:
     print("| attack | answer | detail | /health ms meanwhile |")
     print("|---|---|---|---|")
     for row in rows:
@@ -319,6 +330,136 @@ def file_rows() -> list[tuple[str, str, str, str]]:
         rows.append(("batch rerun after the input's content changed (same path, same rows)",
                      f"exit {code}: {last}", f"with --restart: exit {again}", "-"))
     return rows
+
+
+def start_server(model: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """``polarity serve`` on a free port with ``env`` added; returns it once it is healthy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env={
+        **os.environ, "PORT": str(port), "MODEL_PATH": model, "LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server at {base} did not become healthy")
+
+
+#: A 10,000-character review (2,440 tokens for the default model: one call of 0.4 s alone).
+LONG_REVIEW = ("The plot was slow at first but the acting carried it, and by the end I was "
+               "moved. " * 200)[:10_000]
+
+
+def fairness(model: str, seconds: float) -> list[tuple[str, str, str, str]]:
+    """Issue 34 row 3: key A keeps 8 requests of 10,000-character texts in flight (within
+    its quota) while key B sends "I love it" one at a time, 0-0.3 s apart (random, so B's
+    requests land anywhere in A's model calls); B's latency quiet and meanwhile."""
+    import random
+    import statistics
+
+    server, base = start_server(model, API_KEYS=f"{KEY},{OTHER}", RATE_LIMIT="100000/hour")
+    a, b = {"X-API-Key": KEY}, {"X-API-Key": OTHER}
+
+    async def probe() -> tuple[list[float], list[float], int]:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            async def b_latencies(until: float) -> list[float]:
+                out: list[float] = []
+                while time.perf_counter() < until or not out:
+                    started = time.perf_counter()
+                    r = await client.post("/api/v1/analyze", json={"text": "I love it"},
+                                          headers=b)
+                    assert r.status_code == 200, r.text
+                    out.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(random.uniform(0, 0.3))
+                return out
+
+            quiet = await b_latencies(time.perf_counter() + 3)
+            until, done = time.perf_counter() + seconds, [0]
+
+            async def flood() -> None:
+                while time.perf_counter() < until:
+                    r = await client.post("/api/v1/analyze", json={"text": LONG_REVIEW},
+                                          headers=a)
+                    assert r.status_code == 200, r.text
+                    done[0] += 1
+
+            flooding = [asyncio.create_task(flood()) for _ in range(8)]
+            await asyncio.sleep(1)  # A's requests are queued
+            busy = await b_latencies(until)
+            await asyncio.gather(*flooding)
+            return quiet, busy, done[0]
+
+    try:
+        quiet, busy, done = asyncio.run(probe())
+    finally:
+        server.terminate()
+        server.wait(30)
+    q = statistics.quantiles
+    return [("quiet: key B alone", f"{len(quiet)} x 200",
+             f"B p50 {statistics.median(quiet):.0f} ms", "-"),
+            ("key A: 8 parallel 10,000-char texts", f"{len(busy)} x 200 for B",
+             f"B p50 {statistics.median(busy):.0f} ms, p90 {q(busy, n=10)[-1]:.0f} ms, "
+             f"max {max(busy):.0f} ms; A {done / seconds:.1f} texts/s", "-")]
+
+
+def stopped_redis(model: str, clients: int = 20, stopped_s: float = 10) -> list[tuple]:
+    """Issue 34 row 4: Redis stopped (SIGSTOP) for ``stopped_s`` while ``clients`` clients
+    of one key send requests back to back; the slowest answer, to be within
+    REDIS_TIMEOUT_S (0.5 s) + 0.5 s."""
+    import shutil
+    import signal
+    from collections import Counter
+
+    if shutil.which("redis-server") is None:
+        return [("Redis stopped", "skipped", "redis-server is not installed", "-")]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        redis_port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    server = None
+    try:
+        server, base = start_server(model, API_KEYS=KEY, REDIS_TIMEOUT_S="0.5",
+                                    REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+
+        async def load() -> list[tuple[int, float]]:
+            out: list[tuple[int, float]] = []
+            until = time.perf_counter() + stopped_s
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                async def one_client() -> None:
+                    while time.perf_counter() < until:
+                        started = time.perf_counter()
+                        r = await client.post("/api/v1/analyze", json={"text": "good"},
+                                              headers={"X-API-Key": KEY})
+                        out.append((r.status_code, time.perf_counter() - started))
+
+                os.kill(redis.pid, signal.SIGSTOP)
+                try:
+                    await asyncio.gather(*(one_client() for _ in range(clients)))
+                finally:
+                    os.kill(redis.pid, signal.SIGCONT)
+            return out
+
+        answers = asyncio.run(load())
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        os.kill(redis.pid, signal.SIGCONT)
+        redis.terminate()
+        redis.wait(10)
+    codes = Counter(code for code, _ in answers)
+    return [(f"Redis stopped {stopped_s:.0f} s, {clients} clients of one key",
+             ", ".join(f"{n} x {c}" for c, n in sorted(codes.items())),
+             f"slowest answer {max(t for _, t in answers):.2f} s (REDIS_TIMEOUT_S 0.5)",
+             "-")]
 
 
 if __name__ == "__main__":

@@ -185,3 +185,14 @@ def test_a_gzip_bomb_and_huge_rows_are_counted_never_read_whole(tmp_path):
     assert stats["dropped_examples"]["too_large"] == f"{tmp_path / 'bomb.jsonl.gz'}:2"
     assert sorted(p.name for p in out.iterdir()) == ["stats.json", "test.jsonl", "train.jsonl",
                                                      "val.jsonl"]
+
+
+@pytest.mark.parametrize("balance", [False, True])
+def test_the_writing_bar_ends_at_the_rows_written(tmp_path, capsys, balance):
+    src = write_csv(tmp_path / "in.csv", qc_rows())  # a conflict and, balanced, 30 left out
+    stats = prepare(PrepareConfig(sources=[f"csv:{src}"], output_dir=tmp_path / "out",
+                                  balance=balance), progress=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = [line for line in bar if line.startswith("prepare: writing")][-1]
+    assert f"{stats['rows_out']}/{stats['rows_out']} " in last, last
+    assert stats["rows_out"] == (60 if balance else 90)

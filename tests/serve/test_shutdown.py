@@ -61,7 +61,8 @@ def test_sigterm_with_two_workers_answers_every_connection_before_closing():
 
     port = free_port()
     env = {**os.environ, "API_KEY": KEY, "MODEL_PATH": "vader", "PORT": str(port),
-           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour"}
+           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour",
+           "ALLOW_UNSHARED_LIMITS": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_server(f"http://127.0.0.1:{port}", proc)

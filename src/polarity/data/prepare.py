@@ -180,22 +180,27 @@ def _write_splits(config: PrepareConfig, candidates, conflicts: set[bytes], tall
     partial = {s: Path(config.output_dir) / f".{s}.{config.format}.partial" for s in SPLITS}
     writers = {s: open_writer(partial[s], config.format) for s in SPLITS}
     try:
+        # The bar counts rows written (not candidates read), so it ends at the rows the
+        # splits hold.
         candidates.seek(0)
-        for line in tqdm(candidates, desc="prepare: writing", unit=" rows", disable=not progress):
-            row = json.loads(line)
-            if bytes.fromhex(row.pop("k")) in conflicts:
-                tally.dropped["conflicting_labels"] += 1
-                continue
-            lab = row["label"]
-            rank = int(ranks[lab][seen_per_class[lab]])
-            seen_per_class[lab] += 1
-            if rank >= keep_n[lab]:
-                tally.dropped["balanced_out"] += 1
-                continue
-            split = _split_of(rank, keep_n[lab], config.split)
-            writers[split].write(row)
-            tally.counts[split][lab] += 1
-            tally.source_out[row["source"]] += 1
+        with tqdm(total=sum(keep_n.values()), desc="prepare: writing", unit=" rows",
+                  disable=not progress) as bar:
+            for line in candidates:
+                row = json.loads(line)
+                if bytes.fromhex(row.pop("k")) in conflicts:
+                    tally.dropped["conflicting_labels"] += 1
+                    continue
+                lab = row["label"]
+                rank = int(ranks[lab][seen_per_class[lab]])
+                seen_per_class[lab] += 1
+                if rank >= keep_n[lab]:
+                    tally.dropped["balanced_out"] += 1
+                    continue
+                split = _split_of(rank, keep_n[lab], config.split)
+                writers[split].write(row)
+                bar.update()
+                tally.counts[split][lab] += 1
+                tally.source_out[row["source"]] += 1
         if not any(sum(c.values()) for c in tally.counts.values()):
             raise InputError(
                 f"no rows survived preparation (read {tally.rows_in}, dropped "

@@ -16,14 +16,14 @@ from polarity.drift import DriftWatch
 from polarity.errors import PolarityError
 from polarity.predictor import Predictor, load_classifier
 from polarity.serve import errors
-from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
+from polarity.serve.batching import Admission, ModelRunner
 from polarity.serve.deps import ServiceState
 from polarity.serve.escalation import Escalation
 from polarity.serve.metrics import ServiceMetrics
-from polarity.serve.middleware import BodyLimit, Observe, RequireKey
+from polarity.serve.middleware import BodyLimit, Observe
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.routes import LOGGED_TAG, router
-from polarity.serve.security import KeyStore
+from polarity.serve.security import KeyStore, RequireKey
 from polarity.serve.settings import Settings, load_settings
 from polarity.version import __version__
 
@@ -52,8 +52,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
         yield
-        if state.batcher:
-            await state.batcher.drain()  # finish queued requests before the process exits
+        if state.runner:
+            await state.runner.drain()  # finish queued requests before the process exits
         if state.escalation:
             await state.escalation.close()
         if state.runner:
@@ -86,11 +86,8 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
         first = cascade.first
         state.escalation = Escalation(cascade, s.batch_size, s.max_escalation_queue,
                                       s.max_escalations_per_s, state.metrics)
-        state.escalation.start()
-    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens)
-    state.batcher = MicroBatcher(state.runner, s.batch_size, s.max_wait_ms,
-                                 on_batch=state.metrics.batch_size.observe)
-    state.batcher.start()
+    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens, s.max_wait_ms,
+                               on_batch=state.metrics.batch_size.observe)
     state.predictor = predictor
     log.info("model %s loaded (%s, %s)", predictor.info.name, predictor.info.backend,
              predictor.info.dtype)

@@ -15,7 +15,7 @@ import time
 
 from starlette.requests import Request
 
-from polarity.serve.errors import BodyTooLarge, error_response, too_large_response
+from polarity.serve.errors import BodyTooLarge, too_large_response
 from polarity.serve.metrics import ServiceMetrics
 
 access_log = logging.getLogger("polarity.access")
@@ -107,24 +107,3 @@ class BodyLimit:
 
         await self.app(scope, counting, send)
 
-
-class RequireKey:
-    """Checks the X-API-Key of every request to a path that is not open, before the body is
-    read or parsed: a request without a valid key gets 401 whatever its body holds."""
-
-    def __init__(self, app, keys, open_paths: list[str]):
-        self.app, self.keys, self.open_paths = app, keys, set(open_paths)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or self.keys is None or scope["path"] in self.open_paths:
-            return await self.app(scope, receive, send)
-        self.keys.refresh()
-        presented = dict(scope["headers"]).get(b"x-api-key", b"").decode("latin-1")
-        kid = self.keys.check(presented)
-        if kid is None:
-            response = error_response(Request(scope), 401, "unauthorized",
-                                      "missing or invalid API key: send it in the X-API-Key "
-                                      "header", {"WWW-Authenticate": "ApiKey"})
-            return await response(scope, receive, send)
-        scope.setdefault("state", {})["key_id"] = kid
-        await self.app(scope, receive, send)

@@ -3,9 +3,10 @@
 One request passes these checks once each: the request schema (built from the settings: text
 length, texts per request, reasons per request), the work the texts cause once emoji are
 read as words (a text over ``MAX_TEXT_TOKENS`` tokens is 413; a text costs one quota unit per
-``QUOTA_UNIT_TOKENS`` tokens, at least one), then admission and quota (:mod:`deps`). Long
-requests are scored in slices (:class:`~polarity.serve.batching.ModelRunner`), so one of
-them cannot hold the model while short ones wait.
+``QUOTA_UNIT_TOKENS`` tokens, at least one), then admission and quota (:mod:`deps`). The
+texts then wait in their key's queue (:class:`~polarity.serve.batching.ModelRunner`): keys
+take turns on the model, priced by these tokens, so one key's long requests cannot hold
+the model while another key's short ones wait.
 """
 
 
@@ -39,13 +40,10 @@ def router(settings: Settings) -> APIRouter:
         """Classify one text. Concurrent calls are micro-batched into one model call."""
         start = time.perf_counter()
         work = await work_of(state, [body.text])
-        if work[0] > state.settings.slice_tokens:  # its own call, in slices' turn
-            run = lambda: state.many([body.text], body.include_reasoning, work)  # noqa: E731
-        else:
-            run = lambda: state.one(body.text, body.include_reasoning)  # noqa: E731
         pred = await admitted(request, state, key, 1, units(state.settings, work), response,
-                              lambda: _first(run()))
-        state.metrics.queue_depth.set(state.batcher.depth)
+                              lambda: state.one(body.text, body.include_reasoning, key=key,
+                                                work=work[0]))
+        state.metrics.queue_depth.set(state.runner.depth)
         request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
                                  "confidence": round(pred.confidence, 4), "tier": pred.tier}
         if access_log.isEnabledFor(logging.DEBUG):  # which early exit answered: debug only
@@ -62,8 +60,8 @@ def router(settings: Settings) -> APIRouter:
         work = await work_of(state, body.texts)
         preds = await admitted(request, state, key, len(body.texts),
                                units(state.settings, work), response,
-                               lambda: state.many(body.texts, body.include_reasoning, work))
-        state.metrics.batch_size.observe(len(body.texts))
+                               lambda: state.many(body.texts, body.include_reasoning, work,
+                                                  key=key))
         elapsed = time.perf_counter() - start
         request.state.summary = {"text_chars": sum(map(len, body.texts)),
                                  "items": len(body.texts)}
@@ -77,11 +75,6 @@ def router(settings: Settings) -> APIRouter:
     r.add_api_route("/api/v1/analyze/batch", analyze_batch, methods=["POST"],
                     response_model=None, responses={200: {"model": BatchResponse}, **errors})
     return r
-
-
-async def _first(work) -> Prediction:
-    out = await work
-    return out[0] if isinstance(out, list) else out
 
 
 async def work_of(state: ServiceState, texts: list[str]) -> list[int]:

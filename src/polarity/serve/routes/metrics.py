@@ -18,7 +18,7 @@ def router(settings: Settings) -> APIRouter:
 
 async def prometheus_metrics(state: Service):
     """Prometheus metrics of this worker."""
-    if state.batcher:
-        state.metrics.queue_depth.set(state.batcher.depth)
+    if state.runner:
+        state.metrics.queue_depth.set(state.runner.depth)
     state.metrics.update_drift()
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
