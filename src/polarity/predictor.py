@@ -132,11 +132,24 @@ def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
     return target, read_card(target)
 
 
-def _kept_names() -> str:
+def kept_model_names() -> list[str]:
+    """The models kept in the package and loaded by name (accurate, cascade, minilm-v1)."""
     folder = packaged_models_path()
-    names = sorted(p.name for p in folder.iterdir() if (p / CARD_NAME).is_file()) \
+    return sorted(p.name for p in folder.iterdir() if (p / CARD_NAME).is_file()) \
         if folder.is_dir() else []
-    return "".join(f"'{n}', " for n in names)
+
+
+def model_choices() -> str:
+    """Every name :func:`resolve_model` takes, in words: for errors and ``--model`` help."""
+    from polarity.pull import RELEASES
+
+    names = ", ".join(["default", *kept_model_names(), "vader"])
+    return (f"{names}, a name from `polarity models pull` ({', '.join(sorted(RELEASES))}), a "
+            "folder made by `polarity train`, or a Hugging Face model folder or .gguf file")
+
+
+def _kept_names() -> str:
+    return "".join(f"'{n}', " for n in kept_model_names())
 
 
 def _check_device(device: str) -> None:

@@ -157,3 +157,14 @@ def test_a_truncated_gzip_is_one_clear_line_from_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "a.jsonl.gz: the file breaks off after line" in err and "truncated" in err
+
+
+@pytest.mark.parametrize("balance", [False, True])
+def test_the_writing_bar_ends_at_the_rows_written(tmp_path, capsys, balance):
+    src = write_csv(tmp_path / "in.csv", qc_rows())  # a conflict and, balanced, 30 left out
+    stats = prepare(PrepareConfig(sources=[f"csv:{src}"], output_dir=tmp_path / "out",
+                                  balance=balance), progress=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = [line for line in bar if line.startswith("prepare: writing")][-1]
+    assert f"{stats['rows_out']}/{stats['rows_out']} " in last, last
+    assert stats["rows_out"] == (60 if balance else 90)

@@ -91,3 +91,32 @@ def test_a_zero_width_row_is_a_bad_row_not_a_failed_evaluation(tmp_path):
     assert len(test.bad_rows) == 1 and "zero-width" in test.bad_rows[0]
     rows, bad = load_labelled(path)
     assert [r["text"] for r in rows] == ["good movie", "bad movie"] and bad == 1
+
+
+def test_calibrate_prints_a_summary_and_json_on_request(trained_tiny, tmp_path, toy_splits,
+                                                        capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model)
+    val = str(toy_splits / "val.jsonl")
+    assert main(["calibrate", "--model", str(model), "--val-file", val]) == 0
+    out = capsys.readouterr().out.splitlines()
+    card = json.loads((model / "polarity.json").read_text())
+    assert len(out) == 2 and out[0].startswith(f"temperature {card['temperature']:.4f}")
+    assert out[1].startswith("ECE ") and "NLL" in out[1]
+    assert main(["calibrate", "--model", str(model), "--val-file", val, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_rows"] == 64
+
+
+def test_the_report_records_the_runtime_that_ran(trained_tiny, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["evaluate", "--model", str(trained_tiny), "--model", "vader",
+                 "--report-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    setups = {name: m["setup"] for name, m in metrics["models"].items()}
+    assert setups[str(trained_tiny)]["runtime"] == "onnx"  # auto: the runtime users get
+    assert setups["vader"]["runtime"] == "python"
+    assert "onnx backend, onnx runtime, int8" in printed
+    assert "onnx runtime, int8" in (out / "report.md").read_text()

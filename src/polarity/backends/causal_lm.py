@@ -201,7 +201,7 @@ class CausalLMBackend:
         self.prefix = PrefixCache(model, self.pieces.head) if prefix_cache else None
         self.max_new_tokens = int(card.extra.get("max_new_tokens", 64))
         self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
-                              reference=card.drift_reference)
+                              reference=card.drift_reference, runtime="torch")
 
     def score(self, texts: Sequence[str], batch_size: int = 16) -> Scored:
         logits = label_logits(self.model, self.tokenizer, self.pieces, texts,

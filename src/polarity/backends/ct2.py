@@ -48,7 +48,8 @@ class CTranslate2Backend:
         self.head = tokenizer.convert_ids_to_tokens(self.pieces.head)
         self.labels = list(self.pieces.label_ids)
         self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
-                              COMPUTE_TYPE, threads, card.drift_reference)
+                              COMPUTE_TYPE, threads, card.drift_reference,
+                              runtime="ctranslate2")
 
     def score(self, texts: Sequence[str], batch_size: int = 16) -> Scored:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)

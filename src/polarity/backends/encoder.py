@@ -178,7 +178,8 @@ class EncoderBackend:
         self.long_reader = load_reader(path, card) if path else None
         self.device = device
         self.info = ModelInfo(card.name, "encoder", card.version, str(path) if path else None,
-                              "float32", torch.get_num_threads(), card.drift_reference)
+                              "float32", torch.get_num_threads(), card.drift_reference,
+                              runtime="torch")
 
     @torch.inference_mode()
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray):

@@ -11,6 +11,7 @@ from polarity.cli.types import (
     add_model_flags,
     load_options,
     model_flag_values,
+    model_help,
     positive_int,
 )
 from polarity.errors import PolarityError
@@ -27,8 +28,7 @@ def _add_serve(sub) -> None:
     p.add_argument("--config", type=Path, help="deployment YAML (default: "
                    "configs/deployment_config.yaml when present)")
     p.add_argument("--model", dest="field:model_path", metavar="NAME_OR_PATH",
-                   help="same as --model-path: 'default', 'accurate', 'cascade', 'vader' or a "
-                   "model folder")
+                   help=model_help(" (same as --model-path)"))
     p.add_argument("--no-auth", dest="field:auth_disabled", action="store_const",
                    const="true", help="same as --auth-disabled true (local experiments only)")
     p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
@@ -58,28 +58,39 @@ def cmd_serve(args) -> int:
     return 0
 
 
+#: The keys file `make serve` writes and serves with: the keys commands' default too.
+KEYS_FILE = Path(".polarity/api_keys.txt")
+
+
 def _add_keys(sub) -> None:
     p = sub.add_parser("keys", help="manage API keys")
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    file_help = f"keys file the service reads (API_KEYS_FILE); default {KEYS_FILE}, make serve's"
     create = keys_sub.add_parser("create", help="print a new API key and store its hash")
-    create.add_argument("--file", type=Path, default=Path("api_keys.txt"),
-                        help="keys file the service reads (API_KEYS_FILE); default api_keys.txt")
-    create.add_argument("--name", default="", help="a label stored beside the hash")
+    create.add_argument("--file", type=Path, default=KEYS_FILE, help=file_help)
+    create.add_argument("--name", default="", help="a label stored beside the hash, unique in "
+                        "the file (revoke takes it)")
     create.set_defaults(func=cmd_keys_create)
     listed = keys_sub.add_parser("list", help="the keys of a keys file: id and name")
-    listed.add_argument("--file", type=Path, default=Path("api_keys.txt"))
+    listed.add_argument("--file", type=Path, default=KEYS_FILE, help=file_help)
     listed.set_defaults(func=cmd_keys_list)
-    revoke = keys_sub.add_parser("revoke", help="remove a key; a running service stops "
+    revoke = keys_sub.add_parser("revoke", help="remove one key; a running service stops "
                                  "accepting it within a second")
-    revoke.add_argument("which", help="the key's id (from `keys list`) or name")
-    revoke.add_argument("--file", type=Path, default=Path("api_keys.txt"))
+    revoke.add_argument("which", help="the key's id (from `keys list`) or its name")
+    revoke.add_argument("--file", type=Path, default=KEYS_FILE, help=file_help)
     revoke.set_defaults(func=cmd_keys_revoke)
 
 
 def cmd_keys_create(args) -> int:
-    from polarity.serve.security import create_key
+    from polarity.serve.security import create_key, key_id, read_keys
 
-    key = create_key(args.file, args.name)
+    name = args.name.strip()
+    if name and args.file.is_file():
+        taken = [key_id(d) for d, n in read_keys(args.file) if n == name]
+        if taken:
+            raise PolarityError(f"a key named {name!r} is already in {args.file} (id "
+                                f"{taken[0]}): choose another --name, or revoke it first")
+    key = create_key(args.file, name)
     print(key)
     print(f"stored its SHA-256 hash in {args.file}; serve with API_KEYS_FILE={args.file}",
           file=sys.stderr)
@@ -96,9 +107,19 @@ def cmd_keys_list(args) -> int:
 
 
 def cmd_keys_revoke(args) -> int:
-    from polarity.serve.security import revoke_keys
+    from polarity.serve.security import key_id, read_key_hashes, read_keys, revoke_keys
 
-    for kid, name in revoke_keys(args.file, args.which):
+    read_key_hashes(args.file)  # a clear error for a missing or malformed file
+    # Exactly one key goes: an id, or a name only one key carries (files written before
+    # names were unique may repeat one; those are revoked by id).
+    matches = [(key_id(d), n) for d, n in read_keys(args.file)
+               if key_id(d) == args.which or n == args.which]
+    if len(matches) > 1:
+        ids = ", ".join(kid for kid, _ in matches)
+        raise PolarityError(f"{len(matches)} keys in {args.file} are named {args.which!r} "
+                            f"(ids {ids}): revoke one by its id")
+    which = matches[0][0] if matches else args.which  # none: revoke_keys says so
+    for kid, name in revoke_keys(args.file, which):
         print(f"revoked {kid}  {name}".rstrip(), file=sys.stderr)
     return 0
 
@@ -110,7 +131,7 @@ def _add_batch(sub) -> None:
         "Parquet part (input columns + row_id, predicted_sentiment, confidence, scores). "
         "Rerun the same command after a crash: finished parts are skipped. Bad rows go to "
         "OUTPUT/_errors.jsonl with the reason.")
-    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--model", default="default", help=model_help(" (default: default)"))
     p.add_argument("--input", required=True, type=Path, help="a file or a folder of files")
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument("--engine", choices=["local", "ray"], default="local")

@@ -17,6 +17,13 @@ def positive_int(value: str) -> int:
     return number
 
 
+def model_help(then: str = "") -> str:
+    """``--model``'s help, listing what the loader takes today (shipped and pulled names)."""
+    from polarity.predictor import model_choices
+
+    return f"{model_choices()}{then}"
+
+
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--runtime``, for the commands that load a model."""
     parser.add_argument("--device", help="cpu (default), cuda, cuda:N or mps")

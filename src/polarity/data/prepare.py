@@ -179,8 +179,12 @@ def _write_splits(config: PrepareConfig, tmp: Path, conflicts: set[bytes], tally
     partial = {s: Path(config.output_dir) / f".{s}.{config.format}.partial" for s in SPLITS}
     writers = {s: open_writer(partial[s], config.format) for s in SPLITS}
     try:
-        with open(tmp, encoding="utf-8") as f:
-            for line in tqdm(f, desc="prepare: writing", unit=" rows", disable=not progress):
+        # The bar counts rows written (not candidates read), so it ends at the rows the
+        # splits hold.
+        with open(tmp, encoding="utf-8") as f, tqdm(
+                total=sum(keep_n.values()), desc="prepare: writing", unit=" rows",
+                disable=not progress) as bar:
+            for line in f:
                 row = json.loads(line)
                 if bytes.fromhex(row.pop("k")) in conflicts:
                     tally.dropped["conflicting_labels"] += 1
@@ -193,6 +197,7 @@ def _write_splits(config: PrepareConfig, tmp: Path, conflicts: set[bytes], tally
                     continue
                 split = _split_of(rank, keep_n[lab], config.split)
                 writers[split].write(row)
+                bar.update()
                 tally.counts[split][lab] += 1
                 tally.source_out[row["source"]] += 1
         if not any(sum(c.values()) for c in tally.counts.values()):

@@ -70,8 +70,8 @@ class SourceSpec(BaseModel):
     """``hf``: the data set's configuration, e.g. ``sst2`` of ``glue`` (``hf:glue/sst2``
     says the same)."""
     local_copy: str | None = None
-    """``hf``: a source spec read instead when the hub cannot be reached (offline, or
-    ``HF_HUB_OFFLINE=1``), e.g. ``tsv:../shared/data/sst2/train.tsv``."""
+    """``hf``: a source spec read instead when the hub cannot be reached or is off
+    (``polarity --offline``, ``HF_HUB_OFFLINE=1``), e.g. ``tsv:../shared/data/sst2/train.tsv``."""
 
     @property
     def source_name(self) -> str:

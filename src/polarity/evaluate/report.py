@@ -100,7 +100,8 @@ def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
     lines = [f"## {name}", ""]
     if r.get("setup"):
         s = r["setup"]
-        lines += [f"Run on: {s['backend']} runtime, {s['dtype']}, batch size {s['batch_size']}, "
+        lines += [f"Run on: {s['backend']} backend, {s.get('runtime')} runtime, {s['dtype']}, "
+                  f"batch size {s['batch_size']}, "
                   f"{s['threads']} thread(s), {s['cpu']['name']} "
                   f"({', '.join(s['cpu']['extensions']) or 'no AVX2'}, {s['cpu']['cores']} "
                   f"cores); model sha256 {str(s['model_sha256'])[:16]}.", ""]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from polarity.contract import text_problem
 from polarity.errors import InputError
 from polarity.serve.schemas import ErrorResponse
 
@@ -124,6 +125,8 @@ def describe_validation(exc: RequestValidationError) -> str:
             most = (err.get("ctx") or {}).get("max_length")
             parts.append(f"{where} is longer than {most} characters (MAX_TEXT_CHARS): send "
                          "a shorter text")
+        elif err.get("type") == "string_unicode":  # a lone surrogate: the contract's words
+            parts.append(f"{where} {text_problem(err.get('input')) or 'is not valid Unicode'}")
         elif err.get("type") == "value_error":
             parts.append(str(err.get("msg", "")).removeprefix("Value error, "))
         else:
