@@ -83,9 +83,15 @@ class Settings(BaseSettings):
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
-        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics", "/docs",
-        "/openapi.json"]
-    """Paths reachable without a key."""
+        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"]
+    """Paths reachable without a key (health answers them with its status only: pid,
+    memory, uptime and model version need a key). Add /metrics, /docs or /openapi.json only
+    where every client that can reach the service may see them."""
+    docs_enabled: bool = True
+    """Serve /docs (a page made on the server, nothing from a CDN) and /openapi.json; false:
+    neither exists (404)."""
+    metrics_enabled: bool = True
+    """Serve /metrics; false: it does not exist (404)."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
     redis_url: str | None = Field(None, json_schema_extra=ENV_ONLY)
