@@ -5,14 +5,17 @@ took meanwhile.
     python benchmarks/abuse.py [--model default] [--connections 3000]
     python benchmarks/abuse.py --only fairness [--seconds 30]
     python benchmarks/abuse.py --only redis
+    python benchmarks/abuse.py --only transport [--flood-mb 200]
     python benchmarks/abuse.py --only files
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
-emoji into words; with ``vader`` it is a plain long text. ``--only fairness`` and ``--only
-redis`` run one probe on a server of their own (:func:`fairness`, :func:`stopped_redis`);
-``--only files`` runs ``polarity batch`` and ``polarity prepare`` on files built to break a
-reader, no server (:func:`file_rows`).
+a Markdown table, then the table of issue 34's transport probes (``abuse_transport.py``: its
+own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose
+emoji step turns each emoji into words; with ``vader`` it is a plain long text. ``--only
+fairness``, ``--only redis`` and ``--only transport`` run those probes alone, on servers of
+their own (:func:`fairness`, :func:`stopped_redis`, ``abuse_transport.rows``); ``--only
+files`` runs ``polarity batch`` and ``polarity prepare`` on files built to break a reader, no
+server (:func:`file_rows`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import abuse_transport  # the same directory: issue 34's transport probes
 import httpx
 
 KEY = "bench-key"
@@ -60,15 +64,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
-    parser.add_argument("--only", choices=["fairness", "redis", "files"],
+    parser.add_argument("--only", choices=["fairness", "redis", "transport", "files"],
                         help="run one probe alone")
     parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
+    parser.add_argument("--flood-mb", type=int, default=200,
+                        help="size of the trailer and pipelined-head floods (issue 34: 1 GB)")
     args = parser.parse_args()
     if args.only == "fairness":
         print_rows(fairness(args.model, args.seconds))
         return
     if args.only == "redis":
         print_rows(stopped_redis(args.model))
+        return
+    if args.only == "transport":
+        print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
         return
     if args.only == "files":
         print_rows(file_rows())
@@ -148,6 +157,8 @@ def main() -> None:
         server.terminate()
         server.wait(30)
     print_rows(rows)
+    print()
+    print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
 
 
 def print_rows(rows) -> None:
