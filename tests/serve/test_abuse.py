@@ -284,15 +284,21 @@ def test_a_template_placeholder_key_is_refused_at_start(placeholder):
         create_app(Settings(api_key=placeholder), predictor=WordCounter())
 
 
-def test_the_k8s_secret_as_shipped_would_be_refused():
+def test_the_k8s_secret_as_shipped_would_be_refused(tmp_path):
     import pathlib
 
     import yaml
 
-    from polarity.serve.security import PLACEHOLDER_KEYS
+    from polarity.errors import PolarityError
+    from polarity.serve.app import create_app
+    from polarity.serve.settings import Settings
 
-    secret = yaml.safe_load(pathlib.Path("deploy/k8s/secret.yaml").read_text())
-    assert secret["stringData"]["API_KEYS"] in PLACEHOLDER_KEYS
+    secret = next(yaml.safe_load_all(pathlib.Path("deploy/k8s/secret.yaml").read_text()))
+    assert secret["metadata"]["name"] == "polarity-api-keys"
+    keys_file = tmp_path / "api_keys"
+    keys_file.write_text(secret["stringData"]["api_keys"])
+    with pytest.raises(PolarityError, match="no API keys configured"):
+        create_app(Settings(api_keys_file=str(keys_file)), predictor=WordCounter())
 
 
 def test_a_large_body_of_unknown_keys_is_refused_cheaply_and_costs_quota():

@@ -117,10 +117,12 @@ class Settings(BaseSettings):
     model passes (docs/service.md), so a 256-text batch with reasons held the model for 70 s.
     Larger requests get 413; 0 turns reasons off."""
     max_connections: int = Field(2048, ge=1)
-    """Open connections (and requests in progress) per worker before new ones get 503
-    (uvicorn's limit_concurrency); keeps a connection flood from exhausting file handles."""
+    """Open connections (and requests in progress) per worker (uvicorn's limit_concurrency):
+    at the cap a request closes the connection idle the longest; 503 only when every one is
+    answering something."""
     max_header_bytes: int = Field(32_768, ge=1024)
-    """Largest request head (request line and headers); larger ones get 431."""
+    """Most bytes of a request outside its body (request line, headers and chunked trailers),
+    for every request of a connection, pipelined ones too; more get 431."""
     header_timeout_s: float = Field(10.0, gt=0)
     """Time a client has to send a request's head once it starts; then 408."""
     body_timeout_s: float = Field(10.0, gt=0)
