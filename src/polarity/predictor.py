@@ -21,7 +21,7 @@ from polarity.contract import (
     from_positive_probability,
 )
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.modelcard import CARD_NAME, ModelCard, read_card
+from polarity.modelcard import CARD_NAME, ModelCard, check_folder, read_card
 from polarity.registry import BACKENDS, RUNTIMES, RuntimeUnavailable, resolve
 
 __all__ = [
@@ -129,7 +129,9 @@ def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
         from polarity.backends.causal_lm import zero_shot_card
 
         return (target if target.is_dir() else None), zero_shot_card(str(target))
-    return target, read_card(target)
+    card = read_card(target)
+    check_folder(target, card)
+    return target, card
 
 
 def kept_model_names() -> list[str]:

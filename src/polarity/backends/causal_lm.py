@@ -34,8 +34,8 @@ from polarity.prompt import (
     scoring_ids_batch,
     tokens_read,
 )
+from polarity.registry import ADAPTER_DIR
 
-ADAPTER_DIR = "adapter"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -29,10 +29,8 @@ from polarity.backends.windows import score_texts, text_tokens
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.errors import InputError
 from polarity.modelcard import ModelCard
+from polarity.registry import ADAPTER_DIR, ENCODER_FILE, HEAD_FILE
 
-ADAPTER_DIR = "adapter"
-ENCODER_FILE = "encoder.safetensors"
-HEAD_FILE = "head.safetensors"
 #: Every attention and feed-forward projection, by architecture.
 LORA_TARGETS = {"bert": ["query", "key", "value", "dense"],
                 "mpnet": ["q", "k", "v", "o", "dense"]}

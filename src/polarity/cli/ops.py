@@ -129,7 +129,8 @@ def _add_batch(sub) -> None:
         "batch", help="score a large file or folder into Parquet parts, resumably",
         description="Streams CSV/TSV/JSONL/Parquet input in shards; each shard becomes one "
         "Parquet part (input columns + row_id, predicted_sentiment, confidence, scores). "
-        "Rerun the same command after a crash: finished parts are skipped. Bad rows go to "
+        "Rerun the same command after a crash: finished parts are skipped (it says how many). "
+        "A rerun over an input that changed is refused unless --restart. Bad rows go to "
         "OUTPUT/_errors.jsonl with the reason.")
     p.add_argument("--model", default="default", help=model_help(" (default: default)"))
     p.add_argument("--input", required=True, type=Path, help="a file or a folder of files")
@@ -140,8 +141,13 @@ def _add_batch(sub) -> None:
     p.add_argument("--threads-per-actor", type=positive_int, default=1)
     p.add_argument("--batch-size", type=positive_int, default=64)
     add_load_flags(p)
-    p.add_argument("--shard-rows", type=positive_int, default=10_000,
-                   help="rows per Parquet part, the unit of resumption")
+    p.add_argument("--shard-rows", type=positive_int, default=None,
+                   help="rows per Parquet part, the unit of resumption (default: sized to the "
+                   "input: an eighth of its rows, 50 to 10,000 per part; a rerun keeps its "
+                   "first run's size)")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the earlier run's parts in --output and score from the start "
+                   "(a rerun over an input whose content changed is refused without it)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_batch)
@@ -153,6 +159,7 @@ def cmd_batch(args) -> int:
     options = BatchOptions(
         model=args.model, input=args.input, output=args.output, engine=args.engine,
         text_column=args.text_column, batch_size=args.batch_size, shard_rows=args.shard_rows,
+        restart=args.restart,
         ray_address=args.ray_address, num_actors=args.num_actors,
         threads_per_actor=args.threads_per_actor, progress=args.progress,
         load=load_options(args))

@@ -59,7 +59,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         if state.runner:
             state.runner.close()
 
-    app = FastAPI(title="polarity", version=__version__, lifespan=lifespan,
+    # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(title="polarity", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url="/openapi.json" if settings.docs_enabled else None,
                   description="Binary sentiment analysis: every text is POSITIVE or NEGATIVE, "
                   "with a calibrated confidence and, on request, a reason.")
     app.state.service = state

@@ -76,8 +76,8 @@ async def ready(state: Annotated[ServiceState, Depends(service)]) -> ServiceStat
 # security.RequireKey, before the body is read.
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="An API key from `polarity keys create`.")
-_bearer = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer "
-                     "<key>` (Hugging Face, TEI and OpenAI-style clients).")
+_bearer = HTTPBearer(auto_error=False, description="The same key in the Authorization "
+                     "header (Hugging Face, TEI and OpenAI-style clients).")
 
 
 async def key_id(request: Request, _: Annotated[str | None, Security(_api_key)],

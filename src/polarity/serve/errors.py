@@ -57,6 +57,12 @@ class ClientGone(ServiceError):
     dropped. The response (nginx's 499) is never read; it is counted in the metrics."""
 
 
+#: A body whose JSON nests deeper than the decoder's recursion limit (about 1,000 levels; a
+#: request body needs 2). It used to be a 500 with a traceback logged per request.
+NESTED_TOO_DEEP = ("the request body's JSON is nested too deeply: send a JSON object of texts "
+                   "(a request needs 2 levels)")
+
+
 class BodyTooLarge(Exception):
     """The request body is larger than MAX_BODY_BYTES."""
 
@@ -156,6 +162,8 @@ def install(app) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors while reading a body
             return await _too_large(request, exc.__cause__)
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's own parse of a small body
+            return error_response(request, 400, "invalid_request", NESTED_TOO_DEEP)
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             return error_response(request, 400, "invalid_request", "the request body could "
                                   "not be decoded: send a JSON object encoded in UTF-8")

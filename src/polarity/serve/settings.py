@@ -83,9 +83,15 @@ class Settings(BaseSettings):
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
-        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics", "/docs",
-        "/openapi.json"]
-    """Paths reachable without a key."""
+        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"]
+    """Paths reachable without a key (health answers them with its status only: pid,
+    memory, uptime and model version need a key). Add /metrics, /docs or /openapi.json only
+    where every client that can reach the service may see them."""
+    docs_enabled: bool = True
+    """Serve /docs (a page made on the server, nothing from a CDN) and /openapi.json; false:
+    neither exists (404)."""
+    metrics_enabled: bool = True
+    """Serve /metrics; false: it does not exist (404)."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
     redis_url: str | None = Field(None, json_schema_extra=ENV_ONLY)
@@ -111,10 +117,12 @@ class Settings(BaseSettings):
     model passes (docs/service.md), so a 256-text batch with reasons held the model for 70 s.
     Larger requests get 413; 0 turns reasons off."""
     max_connections: int = Field(2048, ge=1)
-    """Open connections (and requests in progress) per worker before new ones get 503
-    (uvicorn's limit_concurrency); keeps a connection flood from exhausting file handles."""
+    """Open connections (and requests in progress) per worker (uvicorn's limit_concurrency):
+    at the cap a request closes the connection idle the longest; 503 only when every one is
+    answering something."""
     max_header_bytes: int = Field(32_768, ge=1024)
-    """Largest request head (request line and headers); larger ones get 431."""
+    """Most bytes of a request outside its body (request line, headers and chunked trailers),
+    for every request of a connection, pipelined ones too; more get 431."""
     header_timeout_s: float = Field(10.0, gt=0)
     """Time a client has to send a request's head once it starts; then 408."""
     body_timeout_s: float = Field(10.0, gt=0)

@@ -1,6 +1,7 @@
 """``/api/v1/health``: liveness (the process answers) apart from readiness (the model is
 loaded and the rate limiter answers), so that a Redis outage takes a pod out of the load
-balancer instead of restarting it. GET and HEAD both work."""
+balancer instead of restarting it. GET and HEAD both work; without a key they say only
+ready or not (the process's details need a key)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import sys
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from polarity.serve.deps import Service
@@ -36,24 +37,37 @@ def router(settings: Settings) -> APIRouter:
     return r
 
 
-async def health(state: Service):
+async def health(state: Service, request: Request):
     """Readiness: 200 once the model is loaded and the rate limiter answers, 503 otherwise
-    (``status`` and ``checks`` say which)."""
+    (``status`` and ``checks`` say which). The process's details (pid, memory, uptime, GPU,
+    the model's name and version) only for a request with a valid key."""
     p = state.predictor
     limiter_ok = await state.limiter.healthy()
     body = {"status": "ok" if p and limiter_ok else "loading" if not p else "degraded",
-            "model_loaded": p is not None, "gpu_available": _gpu_available(),
-            "memory_usage": _memory(), "uptime": time.time() - state.started,
-            "pid": os.getpid(), "checks": {"model": p is not None, "rate_limiter": limiter_ok},
-            "model": {"name": p.info.name, "backend": p.info.backend,
-                      "version": p.info.version} if p else None}
+            "model_loaded": p is not None,
+            "checks": {"model": p is not None, "rate_limiter": limiter_ok}}
+    if _with_details(state, request):
+        body |= {"gpu_available": _gpu_available(), "memory_usage": _memory(),
+                 "uptime": time.time() - state.started, "pid": os.getpid(),
+                 "model": {"name": p.info.name, "backend": p.info.backend,
+                           "version": p.info.version} if p else None}
     return JSONResponse(body, status_code=200 if p and limiter_ok else 503)
 
 
-async def live(state: Service):
-    """Liveness: 200 while the process serves HTTP, loading or degraded included."""
-    return JSONResponse({"status": "alive", "pid": os.getpid(),
-                         "uptime": time.time() - state.started})
+async def live(state: Service, request: Request):
+    """Liveness: 200 while the process serves HTTP, loading or degraded included (pid and
+    uptime only with a valid key)."""
+    body = {"status": "alive"}
+    if _with_details(state, request):
+        body |= {"pid": os.getpid(), "uptime": time.time() - state.started}
+    return JSONResponse(body)
+
+
+def _with_details(state, request: Request) -> bool:
+    """A valid key was presented (security.RequireKey checks one on open paths too), or the
+    service runs without keys. Without one, health says only whether the service is ready:
+    a pid, the memory and the exact version help an attacker more than a load balancer."""
+    return state.settings.auth_disabled or "key_id" in request.scope.get("state", {})
 
 
 def _memory() -> dict[str, float]:
