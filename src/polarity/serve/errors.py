@@ -29,6 +29,10 @@ class Unauthorized(ServiceError):
     """No X-API-Key, or one that is not known."""
 
 
+class UnknownModel(ServiceError):
+    """The request names a model (``model``) this service does not serve."""
+
+
 class TooCostly(ServiceError):
     """The request asks for more work than one request may: a text longer than
     MAX_TEXT_TOKENS tokens once emoji are read as words, or more quota units than the key's
@@ -64,6 +68,7 @@ class BodyTooLarge(Exception):
 STATUS: dict[type[Exception], tuple[int, str]] = {
     InputError: (400, "invalid_request"),
     Unauthorized: (401, "unauthorized"),
+    UnknownModel: (404, "model_not_found"),
     TooCostly: (413, "payload_too_large"),
     RateLimited: (429, "rate_limited"),
     ModelNotReady: (503, "model_loading"),

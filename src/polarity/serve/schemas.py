@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-from polarity.contract import NOT_BLANK
+from polarity.contract import NOT_BLANK, is_blank
 
 Label = Literal["POSITIVE", "NEGATIVE"]
 
@@ -53,6 +53,43 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
             return self
 
     return AnalyzeRequest, BatchRequest
+
+
+def check_text(where: str, text: str, max_text_chars: int) -> str:
+    """The request schema's rule for one text (not blank, at most ``MAX_TEXT_CHARS``), for
+    request shapes whose texts are not in a typed field of their own (the compatible
+    endpoints' ``inputs``/``input``): raises ``ValueError`` with the same messages."""
+    if is_blank(text):
+        raise ValueError(f"{where} is empty or only whitespace, control or zero-width "
+                         "characters: send some text")
+    if len(text) > max_text_chars:
+        raise ValueError(f"{where} is longer than {max_text_chars} characters "
+                         "(MAX_TEXT_CHARS): send a shorter text")
+    return text
+
+
+def text_schema(max_text_chars: int) -> dict:
+    """The JSON schema of one text, as ``request_models`` declares it."""
+    return {"type": "string", "minLength": 1, "maxLength": max_text_chars,
+            "pattern": NOT_BLANK}
+
+
+def exactly(schema: dict):
+    """A ``json_schema_extra`` that replaces a field's generated schema with ``schema``: for
+    fields parsed leniently and checked by a validator, so that the OpenAPI document says
+    precisely what is accepted (the fuzz test holds the server to it)."""
+    def replace(generated: dict) -> None:
+        generated.clear()
+        generated.update(schema)
+    return replace
+
+
+def check_count(where: str, n: int, most: int) -> None:
+    if n == 0:
+        raise ValueError(f"{where} is empty: send at least one text")
+    if n > most:
+        raise ValueError(f"{where} has too many items: send at most {most} per request "
+                         "(split the batch)")
 
 
 class Scores(BaseModel):

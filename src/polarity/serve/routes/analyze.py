@@ -38,36 +38,27 @@ def router(settings: Settings) -> APIRouter:
                       state: Model, key: KeyId):
         """Classify one text. Concurrent calls are micro-batched into one model call."""
         start = time.perf_counter()
-        work = await work_of(state, [body.text])
-        if work[0] > state.settings.slice_tokens:  # its own call, in slices' turn
-            run = lambda: state.many([body.text], body.include_reasoning, work)  # noqa: E731
-        else:
-            run = lambda: state.one(body.text, body.include_reasoning)  # noqa: E731
-        pred = await admitted(request, state, key, 1, units(state.settings, work), response,
-                              lambda: _first(run()))
-        state.metrics.queue_depth.set(state.batcher.depth)
+        pred = (await classify(request, response, state, key, [body.text],
+                               body.include_reasoning))[0][0]
         request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
                                  "confidence": round(pred.confidence, 4), "tier": pred.tier}
         if access_log.isEnabledFor(logging.DEBUG):  # which early exit answered: debug only
             request.state.summary["exit_layer"] = pred.exit_layer
         if state.settings.log_texts:
             request.state.summary["text"] = body.text
-        return JSONResponse(result(state, body.text, pred, time.perf_counter() - start),
+        return JSONResponse(result(body.text, pred, time.perf_counter() - start),
                             headers=dict(response.headers))
 
     async def analyze_batch(body: BatchRequest, request: Request, response: Response,
                             state: Model, key: KeyId):
         """Classify several texts; each costs at least one rate-limit unit."""
         start = time.perf_counter()
-        work = await work_of(state, body.texts)
-        preds = await admitted(request, state, key, len(body.texts),
-                               units(state.settings, work), response,
-                               lambda: state.many(body.texts, body.include_reasoning, work))
-        state.metrics.batch_size.observe(len(body.texts))
+        preds, _ = await classify(request, response, state, key, body.texts,
+                                  body.include_reasoning)
         elapsed = time.perf_counter() - start
         request.state.summary = {"text_chars": sum(map(len, body.texts)),
                                  "items": len(body.texts)}
-        return JSONResponse({"results": [result(state, t, p, elapsed) for t, p in
+        return JSONResponse({"results": [result(t, p, elapsed) for t, p in
                                          zip(body.texts, preds, strict=True)],
                              "total_processing_time": elapsed}, headers=dict(response.headers))
 
@@ -79,9 +70,30 @@ def router(settings: Settings) -> APIRouter:
     return r
 
 
-async def _first(work) -> Prediction:
-    out = await work
-    return out[0] if isinstance(out, list) else out
+async def classify(request: Request, response: Response, state: ServiceState, key: str,
+                   texts: list[str], reasoning: bool = False
+                   ) -> tuple[list[Prediction], list[int]]:
+    """The one way a route gets predictions, whatever shape its request and answer take:
+    the texts' work (413 past ``MAX_TEXT_TOKENS``), admission and quota (:func:`admitted`),
+    then a lone short text through the micro-batcher and anything else in slices; every
+    answer counted in the metrics. Returns the predictions and each text's work."""
+    work = await work_of(state, texts)
+    if len(texts) == 1 and work[0] <= state.settings.slice_tokens:
+        run = lambda: _listed(state.one(texts[0], reasoning))  # noqa: E731
+    else:  # a long text is its own call, in slices' turn; a batch is one call
+        run = lambda: state.many(texts, reasoning, work)  # noqa: E731
+    preds = await admitted(request, state, key, len(texts), units(state.settings, work),
+                           response, run)
+    if len(texts) > 1:  # answered batches only
+        state.metrics.batch_size.observe(len(texts))
+    state.metrics.queue_depth.set(state.batcher.depth)
+    for pred in preds:
+        state.metrics.observe_prediction(pred.label, pred.confidence)
+    return preds, work
+
+
+async def _listed(one) -> list[Prediction]:
+    return [await one]
 
 
 async def work_of(state: ServiceState, texts: list[str]) -> list[int]:
@@ -107,6 +119,5 @@ def units(settings: Settings, work: list[int]) -> int:
     return sum(max(1, math.ceil(w / settings.quota_unit_tokens)) for w in work)
 
 
-def result(state: ServiceState, text: str, pred: Prediction, seconds: float) -> dict:
-    state.metrics.observe_prediction(pred.label, pred.confidence)
+def result(text: str, pred: Prediction, seconds: float) -> dict:
     return {"text": text, **pred.to_json(), "processing_time": seconds}
