@@ -36,7 +36,7 @@ class WordCounter:
 
 def make_client(predictor=None, **settings) -> TestClient:
     fields = {"api_key": KEY, "rate_limit": "1000/hour", **settings}
-    if predictor is None and "model_path" not in settings:
+    if predictor is None and "model_path" not in settings and "models" not in settings:
         predictor = WordCounter()  # a real model only when a model_path is given
     app = create_app(Settings(**fields), predictor=predictor)
     return TestClient(app, raise_server_exceptions=False)

@@ -61,8 +61,9 @@ class Observe:
     def _record(self, scope, state: dict, status: int, elapsed: float) -> None:
         route = scope.get("route")
         path = route.path if route is not None else "other"
-        self.metrics.requests.labels(path, str(status)).inc()
-        self.metrics.latency.labels(path).observe(elapsed)
+        model = state.get("model", "")  # the served model a route picked (serve/tiers.py)
+        self.metrics.requests.labels(path, str(status), model).inc()
+        self.metrics.latency.labels(path, model).observe(elapsed)
         if status >= 400:
             self.metrics.errors.labels(str(status)).inc()
         logged = route is not None and self.logged_tag in (getattr(route, "tags", None) or ())

@@ -11,6 +11,12 @@ from polarity.contract import NOT_BLANK, is_blank
 Label = Literal["POSITIVE", "NEGATIVE"]
 
 
+#: The served model a request picks (``polarity serve --model A --model B``).
+Model = StrictStr | None
+MODEL_FIELD = Field(None, description="Which served model answers (GET /api/v1/models lists "
+                    "them); left out, the default (the first).", examples=[None])
+
+
 def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_texts: int
                    ) -> tuple[type[BaseModel], type[BaseModel]]:
     """``AnalyzeRequest`` and ``BatchRequest`` with this server's limits in their schema,
@@ -28,6 +34,7 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
         text: Text = Field(description="Text to classify; not empty or only whitespace, at "
                            f"most {max_text_chars} characters.", examples=["I love it"])
         include_reasoning: Reasoning = Field(False, description=about)
+        model: Model = MODEL_FIELD
 
     reasons_cap = {"if": {"properties": {"include_reasoning": {"const": True}},
                           "required": ["include_reasoning"]},
@@ -42,6 +49,7 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
                                   "reasons.", min_length=1, max_length=max_batch_items,
                                   examples=[["I love it", "Worst purchase ever"]])
         include_reasoning: Reasoning = Field(False, description=about)
+        model: Model = MODEL_FIELD
 
         @model_validator(mode="after")
         def _reasons_cap(self):
@@ -125,6 +133,26 @@ class ModelDescription(BaseModel):
     version: str
 
 
+class ServedModel(BaseModel):
+    name: str = Field(description="What a request sends in `model` to pick it.")
+    default: bool = Field(description="Answers requests that name no model.")
+    loaded: bool
+    units_per_text: int = Field(description="Quota units a text costs, per QUOTA_UNIT_TOKENS "
+                                "tokens: the backend's cost against the fast tier's.")
+    model: str | None = Field(None, description="The model card's name.")
+    version: str | None = None
+    backend: str | None = Field(None, description="The runtime that runs it.")
+    tier: str | None = Field(None, description="fast, accurate, baseline or cascade.")
+    dtype: str | None = None
+    card: dict | None = Field(None, description="The model card's summary: backend, base "
+                              "model, token window, labels, measured accuracies.")
+
+
+class ModelsResponse(BaseModel):
+    object: Literal["list"]
+    data: list[ServedModel]
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "loading", "degraded"] = Field(
         description="ok: ready; loading: no model yet; degraded: the rate limiter's storage "
@@ -135,7 +163,8 @@ class HealthResponse(BaseModel):
     memory_usage: dict[str, float]
     uptime: float
     pid: int = Field(description="Worker process id: which worker answered.")
-    model: ModelDescription | None
+    model: ModelDescription | None = Field(description="The default model.")
+    models: list[ServedModel] = Field(description="Every served model, the default first.")
 
 
 class LiveResponse(BaseModel):

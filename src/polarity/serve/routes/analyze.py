@@ -19,10 +19,11 @@ from fastapi.responses import JSONResponse
 
 from polarity.contract import Prediction
 from polarity.serve.bodies import GuardedRoute
-from polarity.serve.deps import KeyId, Model, ServiceState, admitted
+from polarity.serve.deps import KeyId, ServiceState, admitted
 from polarity.serve.errors import TooCostly, error_responses
 from polarity.serve.schemas import AnalyzeResponse, BatchResponse, request_models
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import tier_of
 
 TAG = "analyze"
 access_log = logging.getLogger("polarity.access")
@@ -32,12 +33,13 @@ def router(settings: Settings) -> APIRouter:
     AnalyzeRequest, BatchRequest = request_models(  # noqa: N806 - classes
         settings.max_text_chars, settings.texts_per_request,
         min(settings.max_reasoning_texts, settings.texts_per_request))
-    errors = error_responses(400, 401, 413, 429, 500, 503)
+    errors = error_responses(400, 401, 404, 413, 429, 500, 503)
 
     async def analyze(body: AnalyzeRequest, request: Request, response: Response,
-                      state: Model, key: KeyId):
+                      key: KeyId):
         """Classify one text. Concurrent calls are micro-batched into one model call."""
         start = time.perf_counter()
+        state = tier_of(request, body.model)
         pred = (await classify(request, response, state, key, [body.text],
                                body.include_reasoning))[0][0]
         request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
@@ -50,9 +52,10 @@ def router(settings: Settings) -> APIRouter:
                             headers=dict(response.headers))
 
     async def analyze_batch(body: BatchRequest, request: Request, response: Response,
-                            state: Model, key: KeyId):
+                            key: KeyId):
         """Classify several texts; each costs at least one rate-limit unit."""
         start = time.perf_counter()
+        state = tier_of(request, body.model)
         preds, _ = await classify(request, response, state, key, body.texts,
                                   body.include_reasoning)
         elapsed = time.perf_counter() - start
@@ -82,8 +85,8 @@ async def classify(request: Request, response: Response, state: ServiceState, ke
         run = lambda: _listed(state.one(texts[0], reasoning))  # noqa: E731
     else:  # a long text is its own call, in slices' turn; a batch is one call
         run = lambda: state.many(texts, reasoning, work)  # noqa: E731
-    preds = await admitted(request, state, key, len(texts), units(state.settings, work),
-                           response, run)
+    preds = await admitted(request, state, key, len(texts),
+                           units(state.settings, work) * state.cost, response, run)
     if len(texts) > 1:  # answered batches only
         state.metrics.batch_size.observe(len(texts))
     state.metrics.queue_depth.set(state.batcher.depth)

@@ -8,12 +8,13 @@ import os
 import sys
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from polarity.serve.deps import Service
 from polarity.serve.schemas import HealthResponse, LiveResponse
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import describe
 
 TAG = "ops"
 
@@ -36,18 +37,22 @@ def router(settings: Settings) -> APIRouter:
     return r
 
 
-async def health(state: Service):
-    """Readiness: 200 once the model is loaded and the rate limiter answers, 503 otherwise
-    (``status`` and ``checks`` say which)."""
+async def health(request: Request, state: Service):
+    """Readiness: 200 once every served model is loaded and the rate limiter answers, 503
+    otherwise (``status`` and ``checks`` say which); ``models`` lists the served models."""
     p = state.predictor
+    tiers = list(request.app.state.tiers)
+    loaded = all(t.predictor is not None for t in tiers)
     limiter_ok = await state.limiter.healthy()
-    body = {"status": "ok" if p and limiter_ok else "loading" if not p else "degraded",
-            "model_loaded": p is not None, "gpu_available": _gpu_available(),
+    body = {"status": "ok" if loaded and limiter_ok else "loading" if not loaded else
+            "degraded",
+            "model_loaded": loaded, "gpu_available": _gpu_available(),
             "memory_usage": _memory(), "uptime": time.time() - state.started,
-            "pid": os.getpid(), "checks": {"model": p is not None, "rate_limiter": limiter_ok},
+            "pid": os.getpid(), "checks": {"model": loaded, "rate_limiter": limiter_ok},
             "model": {"name": p.info.name, "backend": p.info.backend,
-                      "version": p.info.version} if p else None}
-    return JSONResponse(body, status_code=200 if p and limiter_ok else 503)
+                      "version": p.info.version} if p else None,
+            "models": [describe(t, t is state) for t in tiers]}
+    return JSONResponse(body, status_code=200 if loaded and limiter_ok else 503)
 
 
 async def live(state: Service):

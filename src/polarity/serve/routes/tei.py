@@ -39,12 +39,13 @@ from pydantic import (
 from polarity.contract import Prediction
 from polarity.labels import LABELS, POSITIVE
 from polarity.serve.bodies import GuardedRoute
-from polarity.serve.deps import KeyId, Model
+from polarity.serve.deps import KeyId
 from polarity.serve.errors import error_responses
 from polarity.serve.routes.analyze import TAG as LOGGED
 from polarity.serve.routes.analyze import classify
-from polarity.serve.schemas import check_count, check_text, exactly, text_schema
+from polarity.serve.schemas import MODEL_FIELD, Model, check_count, check_text, exactly, text_schema
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import tier_of
 
 TAG = "compatible"
 
@@ -82,6 +83,7 @@ def request_model(max_text_chars: int, max_items: int) -> type[BaseModel]:
         parameters: Parameters | None = Field(None, description="Hugging Face Inference API "
                                               "parameters; when present the answer is a list "
                                               "of labels per input.")
+        model: Model = MODEL_FIELD
         _texts: list[str] = PrivateAttr()
         _batched: bool = PrivateAttr()
 
@@ -148,13 +150,13 @@ def labelled(pred: Prediction, raw: bool, function: str | None = None,
 def router(settings: Settings) -> APIRouter:
     PredictRequest = request_model(  # noqa: N806 - a class
         settings.max_text_chars, settings.texts_per_request)
-    errors = error_responses(400, 401, 413, 429, 500, 503)
+    errors = error_responses(400, 401, 404, 413, 429, 500, 503)
 
     async def predict(body: PredictRequest, request: Request, response: Response,
-                      state: Model, key: KeyId):
+                      key: KeyId):
         """Classify like text-embeddings-inference's /predict (or, with ``parameters``, like
         the Hugging Face Inference API)."""
-        texts = body._texts
+        texts, state = body._texts, tier_of(request, body.model)
         preds, _ = await classify(request, response, state, key, texts)
         request.state.summary = {"text_chars": sum(map(len, texts)), "items": len(texts)}
         hf = body.parameters

@@ -17,28 +17,41 @@ The answer: ``id``, ``object: "list"``, ``created``, ``model``, per text ``index
 
 import asyncio
 import time
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
     field_validator,
 )
 
 from polarity.labels import LABELS
 from polarity.serve.bodies import GuardedRoute
-from polarity.serve.deps import KeyId, Model, ServiceState
-from polarity.serve.errors import UnknownModel, error_responses
+from polarity.serve.deps import KeyId, ServiceState
+from polarity.serve.errors import error_responses
 from polarity.serve.routes.analyze import TAG as LOGGED
 from polarity.serve.routes.analyze import classify
 from polarity.serve.routes.tei import TAG, logits
 from polarity.serve.schemas import check_count, check_text, exactly, text_schema
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import tier_of
+
+
+def _integer(value):
+    """JSON's integers: an int, or a float without a fraction (JSON Schema's ``integer``
+    counts 1.0 as one); never a string or a boolean, as lax validation would take."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integer)]
 
 
 def request_model(max_text_chars: int, max_items: int) -> type[BaseModel]:
@@ -62,10 +75,14 @@ def request_model(max_text_chars: int, max_items: int) -> type[BaseModel]:
                                               "use_activation.")
         user: StrictStr | None = None
         request_id: StrictStr | None = None
-        priority: StrictInt = 0
+        priority: Integer = 0
         add_special_tokens: StrictBool = True
-        truncate_prompt_tokens: StrictInt | None = Field(None, ge=-1, description="Accepted; "
-                                                   "polarity never cuts a text.")
+        truncate_prompt_tokens: Annotated[Integer, Field(ge=-1)] | None = Field(
+            None, description="Accepted; polarity never cuts a text.",
+            json_schema_extra=exactly({"anyOf": [{"type": "integer", "minimum": -1},
+                                                 {"type": "null"}],
+                                       "description": "Accepted; polarity never cuts a "
+                                       "text."}))
 
         @field_validator("input", mode="before")
         @classmethod
@@ -92,24 +109,15 @@ def request_model(max_text_chars: int, max_items: int) -> type[BaseModel]:
     return ClassifyRequest
 
 
-def served(state: ServiceState, model: str | None) -> str:
-    """The name the answer gives for ``model``; 404 for a model this service lacks."""
-    name = state.settings.model_path
-    if model not in (None, name):
-        raise UnknownModel(f"model {model!r} is not served here: send {name!r} or leave "
-                           "model out (GET /api/v1/models lists them)")
-    return name
-
-
 def router(settings: Settings) -> APIRouter:
     ClassifyRequest = request_model(  # noqa: N806 - a class
         settings.max_text_chars, settings.texts_per_request)
     errors = error_responses(400, 401, 404, 413, 429, 500, 503)
 
     async def classify_route(body: ClassifyRequest, request: Request, response: Response,
-                             state: Model, key: KeyId):
+                             key: KeyId):
         """Classify like vLLM's /classify."""
-        name = served(state, body.model)
+        state = tier_of(request, body.model)
         texts = [body.input] if isinstance(body.input, str) else body.input
         preds, _ = await classify(request, response, state, key, texts)
         tokens = await tokens_of(state, texts)
@@ -122,7 +130,7 @@ def router(settings: Settings) -> APIRouter:
                          "num_classes": len(LABELS)})
         rid = body.request_id or request.state.request_id
         return JSONResponse({"id": f"classify-{rid}", "object": "list",
-                             "created": int(time.time()), "model": name, "data": data,
+                             "created": int(time.time()), "model": state.name, "data": data,
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens,
                                        "completion_tokens": 0,
                                        "prompt_tokens_details": None}},
