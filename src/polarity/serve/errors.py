@@ -162,7 +162,10 @@ def install(app) -> None:
             return error_response(request, 400, "invalid_request", "the request body could "
                                   "not be decoded: send a JSON object encoded in UTF-8")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(request, exc.status_code, kind, str(exc.detail), exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+        return error_response(request, exc.status_code, kind, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
@@ -170,6 +173,17 @@ def install(app) -> None:
         return error_response(request, 500, "internal_error",
                               "the model failed on this request; retry, and report the "
                               "request_id if it persists")
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the request's path answers (``GET /`` is the page,
+    ``POST /`` text-embeddings-inference's route)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _domain_error(request: Request, exc: Exception):

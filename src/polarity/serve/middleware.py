@@ -117,7 +117,8 @@ class RequireKey:
         self.app, self.keys, self.open_paths = app, keys, set(open_paths)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or self.keys is None or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or self.keys is None or scope["path"] in self.open_paths \
+                or f'{scope["method"]} {scope["path"]}' in self.open_paths:
             return await self.app(scope, receive, send)
         self.keys.refresh()
         presented = dict(scope["headers"]).get(b"x-api-key", b"").decode("latin-1")

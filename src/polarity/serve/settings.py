@@ -85,8 +85,9 @@ class Settings(BaseSettings):
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
         "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics", "/docs",
-        "/openapi.json"]
-    """Paths reachable without a key."""
+        "/openapi.json", "GET /", "GET /page.js", "GET /page.css"]
+    """Paths reachable without a key; ``METHOD /path`` opens that method only (the page is
+    ``GET /``, text-embeddings-inference's ``POST /`` needs a key)."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
     redis_url: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from polarity.serve.routes import analyze, health, metrics, models, tei, vllm
+from polarity.serve.routes import analyze, health, metrics, models, page, tei, vllm
 from polarity.serve.settings import Settings
 
 #: Requests to routes with this tag get one access-log line each.
@@ -16,6 +16,6 @@ LOGGED_TAG = analyze.TAG
 def router(settings: Settings) -> APIRouter:
     """Every route, with this server's limits in the request schemas."""
     out = APIRouter()
-    for module in (analyze, tei, vllm, models, health, metrics):
+    for module in (analyze, tei, vllm, models, health, metrics, page):
         out.include_router(module.router(settings))
     return out
