@@ -3,10 +3,19 @@ modes") against a live server on this machine, with what it answered and how lon
 took meanwhile.
 
     python benchmarks/abuse.py [--model default] [--connections 3000]
+    python benchmarks/abuse.py --only fairness [--seconds 30]
+    python benchmarks/abuse.py --only redis
+    python benchmarks/abuse.py --only transport [--flood-mb 200]
+    python benchmarks/abuse.py --only files
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
-a Markdown table. The emoji row needs the encoder (``default``), whose emoji step turns each
-emoji into words; with ``vader`` it is a plain long text.
+a Markdown table, then the table of issue 34's transport probes (``abuse_transport.py``: its
+own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose
+emoji step turns each emoji into words; with ``vader`` it is a plain long text. ``--only
+fairness``, ``--only redis`` and ``--only transport`` run those probes alone, on servers of
+their own (:func:`fairness`, :func:`stopped_redis`, ``abuse_transport.rows``); ``--only
+files`` runs ``polarity batch`` and ``polarity prepare`` on files built to break a reader, no
+server (:func:`file_rows`).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import abuse_transport  # the same directory: issue 34's transport probes
 import httpx
 
 KEY = "bench-key"
@@ -54,7 +64,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
+    parser.add_argument("--only", choices=["fairness", "redis", "transport", "files"],
+                        help="run one probe alone")
+    parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
+    parser.add_argument("--flood-mb", type=int, default=200,
+                        help="size of the trailer and pipelined-head floods (issue 34: 1 GB)")
     args = parser.parse_args()
+    if args.only == "fairness":
+        print_rows(fairness(args.model, args.seconds))
+        return
+    if args.only == "redis":
+        print_rows(stopped_redis(args.model))
+        return
+    if args.only == "transport":
+        print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
+        return
+    if args.only == "files":
+        print_rows(file_rows())
+        return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -129,6 +156,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    print_rows(rows)
+    print()
+    print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
+
+
+def print_rows(rows) -> None:
     print("| attack | answer | detail | /health ms meanwhile |")
     print("|---|---|---|---|")
     for row in rows:
@@ -219,6 +252,225 @@ async def _burst(base: str, n: int) -> list[int]:
             "/api/v1/analyze", json={"text": f"good {i}"}, headers={"X-API-Key": KEY})
             for i in range(n)])
     return [r.status_code for r in responses]
+
+
+def run_cli(*args: str) -> tuple[int, float, float, str]:
+    """``polarity ARGS`` in its own process: exit status, seconds, peak RSS in MB (of that
+    process alone: wait4) and the last line it wrote to stderr."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "polarity", *args],
+                                stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        last = (err.read().decode(errors="replace").strip().splitlines() or [""])[-1]
+    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, last
+
+
+def batch_outcome(out) -> str:
+    import pyarrow.parquet as pq
+
+    scored = sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("part-*.parquet"))
+    errors = out / "_errors.jsonl"
+    reported = len(errors.read_bytes().splitlines()) if errors.is_file() else 0
+    leftovers = [p.name for p in out.rglob(".*")]
+    return f"{scored} scored, {reported} in _errors.jsonl, temporary files left: {leftovers}"
+
+
+def file_rows() -> list[tuple[str, str, str, str]]:
+    """Issue 34's rows 7, 8 and 13, each in its own process on `--model vader` (the attack is
+    on the reader, not the model): what it answered, its time and peak RSS."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        good = [json.dumps({"text": f"a distinct fine review {i}", "label": i % 2})
+                for i in range(40)]
+
+        def batch(name: str, data: bytes, *extra: str) -> tuple[int, float, float, str]:
+            (work / name).write_bytes(data)
+            return run_cli("batch", "--model", "vader", "--input", str(work / name),
+                           "--output", str(work / f"out-{name}"), "--no-progress", *extra)
+
+        deep = b'{"text": "deep", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        code, took, rss, _ = batch("deep.jsonl", b"\n".join([good[0].encode(), deep,
+                                                              good[1].encode()]) + b"\n")
+        rows.append(("batch: a JSONL line nested 100,000 deep", f"exit {code}, "
+                     + batch_outcome(work / "out-deep.jsonl"), f"{took:.1f} s, peak RSS "
+                     f"{rss:.0f} MB", "-"))
+        field = b'id,text\n0,good\n1,"' + b"x" * (10 << 20) + b'"\n2,bad\n'
+        code, took, rss, _ = batch("field.csv", field)
+        rows.append(("batch: a 10 MB CSV field", f"exit {code}, "
+                     + batch_outcome(work / "out-field.csv"), f"{took:.1f} s, peak RSS "
+                     f"{rss:.0f} MB", "-"))
+
+        def prepare(name: str) -> str:
+            code, took, rss, last = run_cli("prepare", "--source", f"jsonl:{work / name}",
+                                            "--output-dir", str(work / f"prep-{name}"))
+            stats = work / f"prep-{name}" / "stats.json"
+            dropped = json.loads(stats.read_text())["dropped"] if stats.is_file() else last
+            left = sorted(p.name for p in (work / f"prep-{name}").iterdir())
+            return f"exit {code}, dropped {dropped}, files {left}", f"{took:.1f} s, peak " \
+                f"RSS {rss:.0f} MB"
+
+        with open(work / "line.jsonl", "wb") as f:  # a 1 GB line among good ones
+            f.write(("\n".join(good[:20]) + "\n").encode() + b'{"text": "')
+            for _ in range(1024):
+                f.write(b"a" * (1 << 20))
+            f.write(('", "label": 1}\n' + "\n".join(good[20:]) + "\n").encode())
+        rows.append(("prepare: a 1 GB line", *prepare("line.jsonl"), "-"))
+        (work / "line.jsonl").unlink()
+        with gzip.open(work / "bomb.jsonl.gz", "wb") as f:  # 2 GB in about 2 MB
+            f.write(("\n".join(good[:20]) + "\n").encode() + b'{"text": "')
+            for _ in range(2048):
+                f.write(b"a" * (1 << 20))
+            f.write(('", "label": 1}\n' + "\n".join(good[20:]) + "\n").encode())
+        size = (work / "bomb.jsonl.gz").stat().st_size / 1e6
+        rows.append((f"prepare: a {size:.1f} MB gzip bomb (2 GB line)",
+                     *prepare("bomb.jsonl.gz"), "-"))
+
+        texts = "".join(line + "\n" for line in good)
+        batch("changed.jsonl", texts.encode())
+        changed = texts.replace("review 7", "review seven")
+        code, _, _, last = batch("changed.jsonl", changed.encode())
+        again, _, _, _ = batch("changed.jsonl", changed.encode(), "--restart")
+        rows.append(("batch rerun after the input's content changed (same path, same rows)",
+                     f"exit {code}: {last}", f"with --restart: exit {again}", "-"))
+    return rows
+
+
+def start_server(model: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """``polarity serve`` on a free port with ``env`` added; returns it once it is healthy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env={
+        **os.environ, "PORT": str(port), "MODEL_PATH": model, "LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server at {base} did not become healthy")
+
+
+#: A 10,000-character review (2,440 tokens for the default model: one call of 0.4 s alone).
+LONG_REVIEW = ("The plot was slow at first but the acting carried it, and by the end I was "
+               "moved. " * 200)[:10_000]
+
+
+def fairness(model: str, seconds: float) -> list[tuple[str, str, str, str]]:
+    """Issue 34 row 3: key A keeps 8 requests of 10,000-character texts in flight (within
+    its quota) while key B sends "I love it" one at a time, 0-0.3 s apart (random, so B's
+    requests land anywhere in A's model calls); B's latency quiet and meanwhile."""
+    import random
+    import statistics
+
+    server, base = start_server(model, API_KEYS=f"{KEY},{OTHER}", RATE_LIMIT="100000/hour")
+    a, b = {"X-API-Key": KEY}, {"X-API-Key": OTHER}
+
+    async def probe() -> tuple[list[float], list[float], int]:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            async def b_latencies(until: float) -> list[float]:
+                out: list[float] = []
+                while time.perf_counter() < until or not out:
+                    started = time.perf_counter()
+                    r = await client.post("/api/v1/analyze", json={"text": "I love it"},
+                                          headers=b)
+                    assert r.status_code == 200, r.text
+                    out.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(random.uniform(0, 0.3))
+                return out
+
+            quiet = await b_latencies(time.perf_counter() + 3)
+            until, done = time.perf_counter() + seconds, [0]
+
+            async def flood() -> None:
+                while time.perf_counter() < until:
+                    r = await client.post("/api/v1/analyze", json={"text": LONG_REVIEW},
+                                          headers=a)
+                    assert r.status_code == 200, r.text
+                    done[0] += 1
+
+            flooding = [asyncio.create_task(flood()) for _ in range(8)]
+            await asyncio.sleep(1)  # A's requests are queued
+            busy = await b_latencies(until)
+            await asyncio.gather(*flooding)
+            return quiet, busy, done[0]
+
+    try:
+        quiet, busy, done = asyncio.run(probe())
+    finally:
+        server.terminate()
+        server.wait(30)
+    q = statistics.quantiles
+    return [("quiet: key B alone", f"{len(quiet)} x 200",
+             f"B p50 {statistics.median(quiet):.0f} ms", "-"),
+            ("key A: 8 parallel 10,000-char texts", f"{len(busy)} x 200 for B",
+             f"B p50 {statistics.median(busy):.0f} ms, p90 {q(busy, n=10)[-1]:.0f} ms, "
+             f"max {max(busy):.0f} ms; A {done / seconds:.1f} texts/s", "-")]
+
+
+def stopped_redis(model: str, clients: int = 20, stopped_s: float = 10) -> list[tuple]:
+    """Issue 34 row 4: Redis stopped (SIGSTOP) for ``stopped_s`` while ``clients`` clients
+    of one key send requests back to back; the slowest answer, to be within
+    REDIS_TIMEOUT_S (0.5 s) + 0.5 s."""
+    import shutil
+    import signal
+    from collections import Counter
+
+    if shutil.which("redis-server") is None:
+        return [("Redis stopped", "skipped", "redis-server is not installed", "-")]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        redis_port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    server = None
+    try:
+        server, base = start_server(model, API_KEYS=KEY, REDIS_TIMEOUT_S="0.5",
+                                    REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+
+        async def load() -> list[tuple[int, float]]:
+            out: list[tuple[int, float]] = []
+            until = time.perf_counter() + stopped_s
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                async def one_client() -> None:
+                    while time.perf_counter() < until:
+                        started = time.perf_counter()
+                        r = await client.post("/api/v1/analyze", json={"text": "good"},
+                                              headers={"X-API-Key": KEY})
+                        out.append((r.status_code, time.perf_counter() - started))
+
+                os.kill(redis.pid, signal.SIGSTOP)
+                try:
+                    await asyncio.gather(*(one_client() for _ in range(clients)))
+                finally:
+                    os.kill(redis.pid, signal.SIGCONT)
+            return out
+
+        answers = asyncio.run(load())
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        os.kill(redis.pid, signal.SIGCONT)
+        redis.terminate()
+        redis.wait(10)
+    codes = Counter(code for code, _ in answers)
+    return [(f"Redis stopped {stopped_s:.0f} s, {clients} clients of one key",
+             ", ".join(f"{n} x {c}" for c, n in sorted(codes.items())),
+             f"slowest answer {max(t for _, t in answers):.2f} s (REDIS_TIMEOUT_S 0.5)",
+             "-")]
 
 
 if __name__ == "__main__":

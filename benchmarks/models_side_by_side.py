@@ -60,9 +60,10 @@ def measure(name: str, requests: int, seconds: float, dev, val) -> dict:
     row = {"model": name, "engine_texts_per_s": engine, "sst2_dev": scored(model, dev)[0],
            "validation": val_accuracy, "exits": exit_shares(val_exits)}
     port = serve_load.free_port()
-    env = {**serve_load.os.environ, "POLARITY_RUNTIME": "onnx", "LOG_LEVEL": "warning"}
+    env = {**serve_load.os.environ, "POLARITY_RUNTIME": "onnx", "LOG_LEVEL": "warning",
+           "API_KEY": serve_load.KEY}  # keys from the environment: a flag shows in ps
     server = serve_load.start([sys.executable, "-m", "polarity", "serve", "--model", name,
-                               "--port", str(port), "--api-key", serve_load.KEY,
+                               "--port", str(port),
                                "--rate-limit", "100000000/hour", "--log-level", "warning"],
                               port, env)
     try:

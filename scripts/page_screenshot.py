@@ -77,9 +77,9 @@ def _shoot(url: str, key: str, pick: str, output: Path) -> None:
     try:
         browser.get(url + "/")
         wait = WebDriverWait(browser, 120)
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#model option"))
-        browser.find_element(By.ID, "texts").send_keys("\n".join(TEXTS))
         browser.find_element(By.ID, "key").send_keys(key)
+        browser.find_element(By.ID, "texts").send_keys("\n".join(TEXTS))
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f"#model option[value='{pick}']"))
         Select(browser.find_element(By.ID, "model")).select_by_value(pick)
         browser.find_element(By.ID, "reasons").click()
         browser.find_element(By.ID, "go").click()

@@ -1,5 +1,6 @@
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,11 +19,22 @@ def test_analyze_json_from_arguments(trained_tiny, capsys):
         assert row["predicted_sentiment"] in ("POSITIVE", "NEGATIVE")
 
 
-def test_analyze_from_stdin(trained_tiny, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("great movie\n\nawful movie\n"))
+def test_analyze_from_stdin_answers_every_line(trained_tiny, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("great movie\n\nawful movie\n \u200b\n"))
     assert main(["analyze", "--model", str(trained_tiny)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and out[0].endswith("great movie")
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 4 and out[0].endswith("great movie") and out[2].endswith("awful movie")
+    assert out[1] == "ERROR\t-\t" and out[3].startswith("ERROR\t-\t")
+    assert "2 stdin line(s) had no text to classify (line(s) 2, 4)" in captured.err
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ngreat movie\n"))
+    assert main(["analyze", "--model", str(trained_tiny), "--json"]) == 0
+    first, second = map(json.loads, capsys.readouterr().out.splitlines())
+    assert first == {"text": "", "error": "text is empty or only whitespace, control or "
+                                          "zero-width characters"}
+    assert second["text"] == "great movie" and "predicted_sentiment" in second
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))
+    assert main(["analyze", "--model", str(trained_tiny)]) == 2
 
 
 def test_errors_are_one_line_and_nonzero(capsys, tmp_path):
@@ -103,10 +115,10 @@ def test_stdin_streams_and_stops_at_a_line_that_is_not_utf8(trained_tiny, capsys
 def test_stdin_is_read_in_chunks_so_large_input_streams():
     from polarity.cli.model import _stdin_chunks
 
-    raw = "\ufeffline 0\n" + "".join(f"line {i}\r\n\n" for i in range(1, 21))
+    raw = "\ufeffline 0\n" + "".join(f"line {i}\r\n\n" for i in range(1, 11))
     chunks = list(_stdin_chunks(io.BytesIO(raw.encode()), 8))
-    assert [len(c) for c in chunks] == [8, 8, 5]
-    assert sum(chunks, []) == [f"line {i}" for i in range(21)]  # BOM and CR dropped
+    assert [len(c) for c in chunks] == [8, 8, 5]  # blank lines too: each gets an answer
+    assert sum(chunks, []) == ["line 0"] + [x for i in range(1, 11) for x in (f"line {i}", "")]
 
 
 def test_export_never_overwrites_the_model_or_a_foreign_folder(trained_tiny, capsys, tmp_path):
@@ -153,3 +165,44 @@ def test_interrupted_training_says_how_to_resume(tiny_encoder, toy_splits, tmp_p
     assert main(["train", "--base-model", str(tiny_encoder), "--train-file",
                  str(toy_splits / "train.jsonl"), "--output-dir", str(tmp_path / "m")]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+def test_keys_default_to_make_serves_file_refuse_a_taken_name_and_revoke_one(
+        tmp_path, monkeypatch, capsys):
+    from polarity.cli.ops import KEYS_FILE
+    from polarity.serve.security import create_key, read_keys
+
+    monkeypatch.chdir(tmp_path)
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert f"KEYS_FILE := {KEYS_FILE}" in makefile  # the file make serve writes and serves
+    assert main(["keys", "create", "--name", "alice"]) == 0
+    assert main(["keys", "list"]) == 0
+    key, listed = capsys.readouterr().out.splitlines()  # create's key, then list's line
+    assert key.startswith("pk_") and listed.split()[1:] == ["alice"]
+    assert main(["keys", "create", "--name", "alice"]) == 2
+    assert "already in .polarity/api_keys.txt" in capsys.readouterr().err
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice"]
+
+    create_key(KEYS_FILE, "alice")  # a file from before names were unique
+    create_key(KEYS_FILE, "bob")
+    assert main(["keys", "revoke", "alice"]) == 2
+    assert "2 keys in .polarity/api_keys.txt are named 'alice'" in capsys.readouterr().err
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice", "alice", "bob"]
+    first = read_keys(KEYS_FILE)[0][0][:12]
+    assert main(["keys", "revoke", first]) == 0 and main(["keys", "revoke", "bob"]) == 0
+    assert [n for _, n in read_keys(KEYS_FILE)] == ["alice"]
+
+
+def test_help_names_what_the_commands_take():
+    from polarity.cli import build_parser
+    from polarity.predictor import kept_model_names
+    from polarity.pull import RELEASES
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"accurate", "cascade", "minilm-v1"} <= set(kept_model_names())
+    for name in ("analyze", "batch", "evaluate", "serve"):
+        text = " ".join(commands[name].format_help().split())
+        for model in ("default", "vader", *kept_model_names(), *RELEASES):
+            assert model in text, (name, model)
+    export = " ".join(commands["export"].format_help().split())
+    assert "static int8" in export and "dynamic" not in export and "--calibration-file" in export

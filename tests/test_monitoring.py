@@ -73,13 +73,13 @@ def exported() -> tuple[dict[str, str], dict[str, set[str]]]:
     import sys
 
     sys.path.insert(0, str(ROOT / "tests" / "serve"))
-    from serve_helpers import WordCounter, make_client, wait_ready
+    from serve_helpers import KEY, WordCounter, make_client, wait_ready
     from test_cascade_service import cascade
 
     with make_client(predictor={"plain": WordCounter(), "cascade": cascade()[0]},
                      models=["plain", "cascade"]) as c:
         wait_ready(c)
-        text = c.get("/metrics").text
+        text = c.get("/metrics", headers={"X-API-Key": KEY}).text
         wrappers = [v for v in vars(c.app.state.metrics).values() if hasattr(v, "_labelnames")]
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     labels = {}

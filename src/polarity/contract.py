@@ -77,6 +77,9 @@ class ModelInfo:
     reference: dict | None = None
     """Label share and confidence distribution on validation data (from ``polarity
     calibrate``), against which the service measures drift."""
+    runtime: str | None = None
+    """What computes the answers: onnx, torch, ctranslate2, llama_cpp (the names of
+    :data:`polarity.registry.RUNTIMES`), python for VADER, FAST+ACCURATE for a cascade."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from polarity.contract import (
     from_positive_probability,
 )
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.modelcard import CARD_NAME, ModelCard, read_card
+from polarity.modelcard import CARD_NAME, ModelCard, check_folder, read_card
 from polarity.registry import BACKENDS, RUNTIMES, RuntimeUnavailable, resolve
 
 __all__ = [
@@ -129,14 +129,29 @@ def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
         from polarity.backends.causal_lm import zero_shot_card
 
         return (target if target.is_dir() else None), zero_shot_card(str(target))
-    return target, read_card(target)
+    card = read_card(target)
+    check_folder(target, card)
+    return target, card
+
+
+def kept_model_names() -> list[str]:
+    """The models kept in the package and loaded by name (accurate, cascade, minilm-v1)."""
+    folder = packaged_models_path()
+    return sorted(p.name for p in folder.iterdir() if (p / CARD_NAME).is_file()) \
+        if folder.is_dir() else []
+
+
+def model_choices() -> str:
+    """Every name :func:`resolve_model` takes, in words: for errors and ``--model`` help."""
+    from polarity.pull import RELEASES
+
+    names = ", ".join(["default", *kept_model_names(), "vader"])
+    return (f"{names}, a name from `polarity models pull` ({', '.join(sorted(RELEASES))}), a "
+            "folder made by `polarity train`, or a Hugging Face model folder or .gguf file")
 
 
 def _kept_names() -> str:
-    folder = packaged_models_path()
-    names = sorted(p.name for p in folder.iterdir() if (p / CARD_NAME).is_file()) \
-        if folder.is_dir() else []
-    return "".join(f"'{n}', " for n in names)
+    return "".join(f"'{n}', " for n in kept_model_names())
 
 
 def _check_device(device: str) -> None:

@@ -56,3 +56,17 @@ def test_the_conversion_is_cached_and_follows_the_adapter(tuned, tmp_path):
     adapter = other / "adapter" / "adapter_model.safetensors"
     adapter.write_bytes(adapter.read_bytes()[:-4] + b"\0\0\0\0")
     assert cached_ct2(other, read_card(other)) != first
+
+
+def test_models_pull_prepare_converts_up_front_and_says_what_it_costs(tuned, tmp_path,
+                                                                       monkeypatch, capsys):
+    import polarity.pull
+    from polarity.cli import main
+
+    monkeypatch.setenv("POLARITY_CACHE", str(tmp_path))
+    monkeypatch.setattr(polarity.pull, "pull", lambda name, keep_gguf: tmp_path / name)
+    assert main(["models", "pull", "tiny-base", "--prepare", str(tuned)]) == 0
+    err = capsys.readouterr().err
+    assert "converting once to CTranslate2 int8" in err and "GiB of memory" in err
+    assert "peak memory of this process" in err and f"{tuned}: ready (causal_lm, int8)" in err
+    assert len(list((tmp_path / "ct2").glob("*/model.bin"))) == 1

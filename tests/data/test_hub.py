@@ -52,3 +52,48 @@ def test_without_the_hub_the_local_copy_is_read(tmp_path, monkeypatch, capsys):
     assert "reading its local copy" in capsys.readouterr().err
     with pytest.raises(InputError, match="give local_copy"):
         list(iter_source(spec.model_copy(update={"local_copy": None})))
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """The hub, without a network: load_dataset answers SST-2-shaped rows and counts calls."""
+    calls = []
+
+    def load_dataset(name, config=None, split="train"):
+        calls.append((name, config, split))
+        return datasets.Dataset.from_dict({"sentence": ["from the hub"], "label": [1]})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return calls
+
+
+def _prepare(tmp_path, *flags, copy="missing.tsv"):
+    from polarity.cli import main
+
+    source = f"hf:stanfordnlp/sst2?text_column=sentence&local_copy=tsv:{tmp_path / copy}"
+    return main(["prepare", *flags, "--source", source, "--output-dir", str(tmp_path / "out"),
+                 "--split", "1,0,0", "--min-chars", "1"])
+
+
+def test_the_cli_asks_the_hub_unless_told_offline(tmp_path, fake_hub, capsys):
+    import os
+
+    assert _prepare(tmp_path) == 0
+    assert fake_hub == [("stanfordnlp/sst2", None, "train")]
+    assert "from the hub" in (tmp_path / "out" / "train.jsonl").read_text()
+    assert "HF_HUB_OFFLINE" not in os.environ  # the CLI no longer forces the hub off
+
+    (tmp_path / "copy.tsv").write_text("text\tlabel\nfrom the local copy\t0\n")
+    assert _prepare(tmp_path, "--offline", copy="copy.tsv") == 0
+    assert len(fake_hub) == 1 and os.environ["HF_HUB_OFFLINE"] == "1"
+    assert "from the local copy" in (tmp_path / "out" / "train.jsonl").read_text()
+    assert "reading its local copy" in capsys.readouterr().err
+
+
+def test_a_missing_local_copy_says_how_to_get_the_data(tmp_path, fake_hub, capsys):
+    assert _prepare(tmp_path, "--offline") == 2
+    err = capsys.readouterr().err
+    assert "nor its local copy" in err and str(tmp_path / "missing.tsv") in err
+    assert "run without --offline and with HF_HUB_OFFLINE unset" in err
+    assert "Traceback" not in err and fake_hub == []

@@ -91,3 +91,60 @@ def test_a_zero_width_row_is_a_bad_row_not_a_failed_evaluation(tmp_path):
     assert len(test.bad_rows) == 1 and "zero-width" in test.bad_rows[0]
     rows, bad = load_labelled(path)
     assert [r["text"] for r in rows] == ["good movie", "bad movie"] and bad == 1
+
+
+def test_texts_are_written_inert_in_the_csv_and_the_markdown(tmp_path):
+    import csv
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("vaderSentiment")
+    rows = [("=HYPERLINK(\"http://x.invalid\",\"click\") great", 1, "=cmd|' /C calc'!A0"),
+            ("<script>alert(1)</script> awful", 1, "<b>html</b>"),
+            ("@SUM(A1:A2) love it", 0, "plain"), ("-2+3 terrible", 1, "+x"),
+            ("\tgood", 0, "-y")]
+    f = tmp_path / "t.jsonl"
+    f.write_text("".join(json.dumps({"text": t, "label": y, "category": c}) + "\n"
+                         for t, y, c in rows))
+    out = tmp_path / "rep"
+    evaluate(["vader"], f, out, progress=False)
+    with open(out / "predictions.csv", newline="", encoding="utf-8") as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["text"] for r in written] == ["'" + t for t, _, _ in rows[:1]] + [
+        rows[1][0], "'" + rows[2][0], "'" + rows[3][0], "'" + rows[4][0]]
+    assert [r["category"] for r in written] == ["'=cmd|' /C calc'!A0", "<b>html</b>", "plain",
+                                               "'+x", "'-y"]
+    md = (out / "report.md").read_text()
+    assert "<script>" not in md and "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; awful" in md and "&lt;b&gt;html" in md
+    page = (out / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)" in page
+    assert "&amp;lt;" not in page  # escaped once, not twice
+
+
+def test_calibrate_prints_a_summary_and_json_on_request(trained_tiny, tmp_path, toy_splits,
+                                                        capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model)
+    val = str(toy_splits / "val.jsonl")
+    assert main(["calibrate", "--model", str(model), "--val-file", val]) == 0
+    out = capsys.readouterr().out.splitlines()
+    card = json.loads((model / "polarity.json").read_text())
+    assert len(out) == 2 and out[0].startswith(f"temperature {card['temperature']:.4f}")
+    assert out[1].startswith("ECE ") and "NLL" in out[1]
+    assert main(["calibrate", "--model", str(model), "--val-file", val, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_rows"] == 64
+
+
+def test_the_report_records_the_runtime_that_ran(trained_tiny, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["evaluate", "--model", str(trained_tiny), "--model", "vader",
+                 "--report-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    setups = {name: m["setup"] for name, m in metrics["models"].items()}
+    assert setups[str(trained_tiny)]["runtime"] == "onnx"  # auto: the runtime users get
+    assert setups["vader"]["runtime"] == "python"
+    assert "onnx backend, onnx runtime, int8" in printed
+    assert "onnx runtime, int8" in (out / "report.md").read_text()

@@ -35,7 +35,8 @@ def test_a_503_does_not_spend_quota():
 def test_more_texts_than_the_whole_limit_are_refused_by_the_schema_not_429():
     with make_client(rate_limit="5/hour") as c:
         wait_ready(c)
-        schema = c.get("/openapi.json").json()["components"]["schemas"]["BatchRequest"]
+        spec = c.get("/openapi.json", headers=H).json()
+        schema = spec["components"]["schemas"]["BatchRequest"]
         assert schema["properties"]["texts"]["maxItems"] == 5  # the one texts-per-request limit
         r = c.post("/api/v1/analyze/batch", json={"texts": ["good"] * 6}, headers=H)
         assert r.status_code == 400 and "at most 5" in r.json()["error"]["message"]
@@ -163,7 +164,7 @@ def test_the_key_is_checked_before_the_body_is_parsed(client):
 
 
 def test_openapi_declares_the_key_scheme(client):
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=H).json()
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert spec["paths"]["/api/v1/analyze"]["post"]["security"]
 
@@ -175,10 +176,11 @@ def test_a_shifted_stream_shows_as_drift_in_metrics():
     model.info = model.info.__class__(**{**model.info.__dict__, "reference": reference})
     with make_client(predictor=model) as c:
         wait_ready(c)
-        assert 'polarity_drift_confidence_psi{model="default"} NaN' in c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_drift_confidence_psi{model="default"} NaN' in text
         for i in range(120):  # every answer POSITIVE at 0.9: far from the reference
             c.post("/api/v1/analyze", json={"text": f"good {i}"}, headers=H)
-        text = c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
     values = dict(line.rsplit(" ", 1) for line in text.splitlines()
                   if line.startswith("polarity_drift"))
     assert float(values['polarity_drift_confidence_psi{model="default"}']) > 0.2
@@ -233,9 +235,10 @@ def test_an_emoji_bomb_is_refused_at_once_and_work_is_charged():
         assert spent > 4  # thousands of tokens: charged by work, not as one text
 
 
-def test_a_long_batch_lets_a_short_request_in_between_its_slices():
+def test_a_long_batch_lets_another_keys_short_request_in_between_its_slices():
     model = WordCounter(delay=0.1)
-    with make_client(predictor=model, slice_tokens=2000, batch_size=64) as c:
+    with make_client(predictor=model, slice_tokens=2000, batch_size=64,
+                     api_keys=["other-key"]) as c:
         wait_ready(c)
 
         async def both():
@@ -245,7 +248,8 @@ def test_a_long_batch_lets_a_short_request_in_between_its_slices():
                     "/api/v1/analyze/batch", json={"texts": ["good " * 200] * 20}, headers=H))
                 await asyncio.sleep(0.15)  # the batch's first slice is running
                 started = time.perf_counter()
-                short = await ac.post("/api/v1/analyze", json={"text": "good"}, headers=H)
+                short = await ac.post("/api/v1/analyze", json={"text": "good"},
+                                      headers={"X-API-Key": "other-key"})
                 waited = time.perf_counter() - started
                 return await long, short, waited
 
@@ -281,15 +285,21 @@ def test_a_template_placeholder_key_is_refused_at_start(placeholder):
         create_app(Settings(api_key=placeholder), predictor=WordCounter())
 
 
-def test_the_k8s_secret_as_shipped_would_be_refused():
+def test_the_k8s_secret_as_shipped_would_be_refused(tmp_path):
     import pathlib
 
     import yaml
 
-    from polarity.serve.security import PLACEHOLDER_KEYS
+    from polarity.errors import PolarityError
+    from polarity.serve.app import create_app
+    from polarity.serve.settings import Settings
 
-    secret = yaml.safe_load(pathlib.Path("deploy/k8s/secret.yaml").read_text())
-    assert secret["stringData"]["API_KEYS"] in PLACEHOLDER_KEYS
+    secret = next(yaml.safe_load_all(pathlib.Path("deploy/k8s/secret.yaml").read_text()))
+    assert secret["metadata"]["name"] == "polarity-api-keys"
+    keys_file = tmp_path / "api_keys"
+    keys_file.write_text(secret["stringData"]["api_keys"])
+    with pytest.raises(PolarityError, match="no API keys configured"):
+        create_app(Settings(api_keys_file=str(keys_file)), predictor=WordCounter())
 
 
 def test_a_large_body_of_unknown_keys_is_refused_cheaply_and_costs_quota():
@@ -326,4 +336,5 @@ def test_the_batch_size_histogram_counts_only_answered_batches():
         ok = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         refused = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         assert (ok.status_code, refused.status_code) == (200, 429)
-        assert 'polarity_model_batch_size_count{model="default"} 1.0' in c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_model_batch_size_count{model="default"} 1.0' in text

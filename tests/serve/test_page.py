@@ -56,10 +56,10 @@ def _ask(browser, url, texts, key, model=None, reasons=False):
 
     browser.get(url + "/")
     wait = WebDriverWait(browser, 15)
-    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#model option"))
-    browser.find_element(By.ID, "texts").send_keys("\n".join(texts))
     browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.ID, "texts").send_keys("\n".join(texts))  # the key's change
     if model:
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f"#model option[value={model}]"))
         Select(browser.find_element(By.ID, "model")).select_by_value(model)
     if reasons:
         browser.find_element(By.ID, "reasons").click()

@@ -1,6 +1,7 @@
-"""The guarded HTTP protocol on a live server: a huge head gets 431, a head or body that
-never completes is cut off, too many connections get 503, and /health stays quick."""
+"""The guarded HTTP protocol on a live server: a huge head, trailers or pipelined heads get
+431, a head or body that never completes is cut off, and /health stays quick."""
 
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,8 @@ from polarity.serve.settings import Settings
 
 pytest.importorskip("httptools")
 
+MODEL = WordCounter()  # the fixture server's model: a test may slow it down
+
 
 @pytest.fixture(scope="module")
 def base():
@@ -23,8 +26,7 @@ def base():
                         rate_limit="100000/hour",
                         header_timeout_s=0.5, body_timeout_s=0.5, max_connections=20,
                         log_level="warning")
-    server = uvicorn.Server(server_config(create_app(settings, predictor=WordCounter()),
-                                          settings))
+    server = uvicorn.Server(server_config(create_app(settings, predictor=MODEL), settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{settings.port}"
@@ -69,15 +71,18 @@ def test_a_body_shorter_than_its_length_is_cut_off(base):
     assert time.perf_counter() - started < 3  # closed after the 0.5 s idle deadline
 
 
-def test_connections_over_the_cap_get_503_and_health_stays_quick(base):
+def test_heads_left_open_over_the_cap_make_room_and_health_stays_quick(base):
+    """25 heads left open against a cap of 20: the request closes the oldest (503 to it;
+    tests/serve/test_connections.py) instead of getting 503 itself."""
     url, port = base
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]
     try:
         for s in held:
             s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # heads left open
         time.sleep(0.1)
-        reply = raw(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert reply.startswith(b"HTTP/1.1 503")
+        reply = raw(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close"
+                          b"\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200")
     finally:
         for s in held:
             s.close()
@@ -125,3 +130,127 @@ def test_a_body_that_trickles_in_is_cut_off_at_the_body_deadline(base):
             except (ConnectionResetError, TimeoutError):
                 closed = True
     assert closed and time.perf_counter() - started < 3
+
+
+def peak_rss_reset() -> int:
+    """Resets this process's peak RSS (the server runs in a thread of it); returns it, KB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return peak_rss()
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        return int(f.read().split("VmHWM:")[1].split()[0])
+
+
+def flood(port: int, first: bytes, line: bytes, total: int, then: bytes = b""):
+    """Sends ``first``, then ``line`` until ``total`` bytes, then ``then``, from a thread,
+    while this one reads every answer until the server closes. Returns the answers and
+    whether the server took all of it."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sent = {"all": False}
+
+    def send():
+        try:
+            s.sendall(first)
+            for _ in range(total // len(line)):
+                s.sendall(line)
+            s.sendall(then)
+            sent["all"] = True
+        except OSError:  # refused and closed before the client finished
+            pass
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    chunks = []
+    try:
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    sender.join(30)
+    s.close()
+    return b"".join(chunks), sent["all"]
+
+
+def statuses(reply: bytes) -> list[str]:
+    return [m.decode() for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", reply)]
+
+
+TRAILER = b"X-T: " + b"a" * 7993 + b"\r\n"  # 8,000 bytes, as in the issue
+
+
+def test_chunked_trailers_count_against_the_head_limit(base):
+    """One authenticated POST, then 20 MB of trailer lines: the head counter used to stop at
+    the first head, so every trailer was kept (1 GB took a worker's RSS up by 965 MB)."""
+    _, port = base
+    body = b'{"text": "good"}'
+    head = (f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    first = head + b"%x\r\n%s\r\n0\r\n" % (len(body), body)
+    before = peak_rss_reset()
+    reply, took_all = flood(port, first, TRAILER, 20 << 20, b"\r\n")
+    assert statuses(reply) == ["431"] and not took_all, reply[:300]
+    assert peak_rss() - before < 10_000  # KB; the trailers were 20 MB
+
+
+def test_trailers_within_the_limit_are_accepted_and_dropped(base):
+    _, port = base
+    body = b'{"text": "good"}'
+    request = (f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+               "Connection: close\r\n\r\n").encode()
+    request += b"%x\r\n%s\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n" % (len(body), body)
+    reply = raw(port, request)
+    assert reply.startswith(b"HTTP/1.1 200") and b"POSITIVE" in reply
+
+
+def test_a_pipelined_head_counts_against_the_limit_and_answers_stay_in_order(base):
+    """A slow request, then in the same stream a GET with 20 MB of header lines: the flood
+    used to be read whole while the first request ran (1 GB: RSS peak 1.9 GB). Now the
+    first request gets its 200, then the GET its 431, then the connection closes."""
+    _, port = base
+    body = b'{"text": "good"}'
+    first = (f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+             ).encode() + body + b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+    MODEL.delay = 1.0
+    try:
+        before = peak_rss_reset()
+        reply, took_all = flood(port, first, TRAILER, 20 << 20, b"\r\n")
+    finally:
+        MODEL.delay = 0.0
+    assert statuses(reply) == ["200", "431"] and not took_all, reply[:300]
+    assert b"POSITIVE" in reply
+    assert peak_rss() - before < 10_000
+
+
+def test_small_pipelined_requests_are_all_answered_in_order(base):
+    _, port = base
+    one = b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n"
+    last = b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reply = raw(port, one * 40 + last)  # 120 KB of heads in one write, each under 4 KB
+    assert statuses(reply) == ["200"] * 41
+
+
+def test_a_pipelined_body_deadline_starts_with_its_turn(base):
+    """A request pipelined behind a 1-s one, its body not all sent: its body deadline (0.5 s
+    here) used to run from its head, and closed the connection under the first request."""
+    _, port = base
+    body = b'{"text": "good"}'
+    one = (f"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+           f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    two = one.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    MODEL.delay = 1.0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(one + body + two + body[:5])
+            first = s.recv(65536)
+            s.sendall(body[5:])  # the rest, once the first answer is in
+            rest = b""
+            while chunk := s.recv(65536):
+                rest += chunk
+    finally:
+        MODEL.delay = 0.0
+    assert statuses(first + rest) == ["200", "200"], first + rest

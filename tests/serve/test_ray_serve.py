@@ -17,7 +17,7 @@ def test_ray_serve_answers_through_the_same_api(trained_tiny):
 
     port = free_port()
     settings = Settings(model_path=str(trained_tiny), api_key=KEY, rate_limit="1000/hour",
-                        port=port, threads=1, runtime="torch")
+                        port=port, threads=1, runtime="torch", allow_unshared_limits=True)
     deploy(settings, replicas=2)
     try:
         base = f"http://127.0.0.1:{port}"

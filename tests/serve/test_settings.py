@@ -49,6 +49,46 @@ def test_serve_with_a_model_that_does_not_resolve_fails_before_starting(tmp_path
     assert err.startswith("polarity serve: error: model") and "not found" in err
 
 
+def test_several_workers_without_shared_limits_refuse_to_start(monkeypatch, capsys):
+    import polarity.serve.run
+
+    monkeypatch.setattr(polarity.serve.run, "serve", lambda settings: pytest.fail("started"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("ALLOW_UNSHARED_LIMITS", raising=False)
+    assert main(["serve", "--no-auth", "--model", "vader", "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "2 workers without REDIS_URL" in err and "ALLOW_UNSHARED_LIMITS=true" in err
+    started = []
+    monkeypatch.setattr(polarity.serve.run, "serve", started.append)
+    assert main(["serve", "--no-auth", "--model", "vader", "--workers", "2",
+                 "--allow-unshared-limits", "true"]) == 0
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    assert main(["serve", "--no-auth", "--model", "vader", "--workers", "2"]) == 0
+    assert len(started) == 2
+
+
+@pytest.mark.parametrize("flag, variable", [("--api-key", "API_KEY"), ("--api-keys", "API_KEYS"),
+                                            ("--redis-url", "REDIS_URL")])
+def test_secrets_are_refused_as_flags(flag, variable, monkeypatch, capsys):
+    import polarity.serve.run
+
+    monkeypatch.setattr(polarity.serve.run, "serve", lambda settings: pytest.fail("started"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--model", "vader", flag, "pk_do-not-echo"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"set {variable} in the environment" in err
+    assert "pk_do-not-echo" not in err
+
+
+def test_several_ray_replicas_without_shared_limits_refuse_to_start():
+    from polarity.serve.ray_serve import deploy
+    from polarity.serve.settings import Settings
+
+    with pytest.raises(InputError, match="2 replicas without REDIS_URL"):
+        deploy(Settings(api_key="k"), replicas=2)
+
+
 def test_default_deployment_config_is_read():
     root = Path(__file__).parents[2]
     s = load_settings(root / "configs" / "deployment_config.yaml", environ={})

@@ -61,7 +61,8 @@ def test_sigterm_with_two_workers_answers_every_connection_before_closing():
 
     port = free_port()
     env = {**os.environ, "API_KEY": KEY, "MODEL_PATH": "vader", "PORT": str(port),
-           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour"}
+           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour",
+           "ALLOW_UNSHARED_LIMITS": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_server(f"http://127.0.0.1:{port}", proc)
@@ -99,4 +100,66 @@ def test_sigterm_with_two_workers_answers_every_connection_before_closing():
     proc.wait(timeout=60)
     assert counts["reset"] == 0 and counts["errors"] == 0, counts
     assert counts["closed_after_answer"] == 64 and counts["answered"] > 64
+    assert proc.returncode == 0
+
+
+def test_sigterm_with_two_workers_leaves_no_new_connection_unanswered():
+    """Eight clients open a new connection per request before and after SIGTERM to the
+    supervisor: each request is answered, or its connection refused (the client knows it was
+    not sent); none is reset after being accepted. uvicorn's supervisor kept the listening
+    socket open through the drain, and 8 of 8 connections opened then were reset."""
+    import json
+    import socket
+
+    port = free_port()
+    env = {**os.environ, "API_KEY": KEY, "MODEL_PATH": "vader", "PORT": str(port),
+           "WORKERS": "2", "LOG_LEVEL": "warning", "RATE_LIMIT": "1000000/hour",
+           "ALLOW_UNSHARED_LIMITS": "true"}
+    proc = subprocess.Popen([sys.executable, "-m", "polarity", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_server(f"http://127.0.0.1:{port}", proc)
+    body = json.dumps({"text": "good day"}).encode()
+    request = (b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: "
+               b"application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+               % (KEY.encode(), len(body), body))
+    outcomes: list[tuple[str, bool]] = []
+    signalled = threading.Event()
+
+    def one() -> str:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            return "refused"
+        try:
+            s.sendall(request)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        except OSError as exc:
+            return f"lost ({type(exc).__name__})"
+        finally:
+            s.close()
+        return "answered" if reply.startswith(b"HTTP/1.1 200") else f"lost ({reply[:20]!r})"
+
+    def client(until: float) -> None:
+        while time.time() < until:
+            after = signalled.is_set()
+            outcome = one()
+            outcomes.append((outcome, after))
+            if outcome == "refused":
+                time.sleep(0.01)
+
+    until = time.time() + 4
+    clients = [threading.Thread(target=client, args=(until,)) for _ in range(8)]
+    for t in clients:
+        t.start()
+    time.sleep(1.0)
+    signalled.set()
+    proc.send_signal(signal.SIGTERM)
+    for t in clients:
+        t.join()
+    proc.wait(timeout=60)
+    lost = [o for o, _ in outcomes if o.startswith("lost")]
+    assert not lost, lost
+    assert ("answered", True) in outcomes and ("refused", True) in outcomes
     assert proc.returncode == 0

@@ -98,7 +98,7 @@ def test_metrics_are_labelled_by_model_and_a_cascade_is_one_tier_among_them():
         assert post(c, "/api/v1/analyze", {"text": "meh", "model": "cascade"}).json()[
             "escalation"] == "escalated"
         assert post(c, "/api/v1/analyze", {"text": "meh"}).json()["escalation"] is None
-        text = c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
     for series in ('polarity_requests_total{endpoint="/api/v1/analyze",model="cascade",'
                    'status="200"} 1.0',
                    'polarity_requests_total{endpoint="/api/v1/analyze",model="plain",'

@@ -73,6 +73,40 @@ def test_a_stopped_redis_costs_at_most_its_timeout_and_fails_closed(redis):
         server.wait(timeout=30)
 
 
+def test_a_stopped_redis_costs_each_request_its_own_deadline_not_a_queue(redis):
+    """20 requests of one key while Redis is stopped: each is answered within
+    REDIS_TIMEOUT_S and a little more. They used to wait one after the other behind the
+    key's lock, each adding its own timeout: up to 9.9 s for a 0.5 s timeout."""
+    import asyncio
+
+    from polarity.serve.errors import LimiterUnavailable
+    from polarity.serve.ratelimit import RateLimiter
+
+    proc, url = redis
+    limiter = RateLimiter("1000/hour", url, "closed", timeout=0.5)
+
+    async def timed_spend() -> tuple[float, str]:
+        started = time.perf_counter()
+        try:
+            await limiter.spend("one-key")
+            outcome = "allowed"
+        except LimiterUnavailable:
+            outcome = "unavailable"
+        return time.perf_counter() - started, outcome
+
+    async def scenario():
+        assert (await timed_spend())[1] == "allowed"  # connected while Redis answers
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            return await asyncio.gather(*(timed_spend() for _ in range(20)))
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+
+    results = asyncio.run(scenario())
+    assert {outcome for _, outcome in results} == {"unavailable"}
+    assert max(took for took, _ in results) < 0.5 + 0.5
+
+
 def test_two_workers_share_one_limit(redis_url, tmp_path):
     port = free_port()
     env = {**os.environ, "MODEL_PATH": "vader", "API_KEY": "k1", "RATE_LIMIT": "10/minute",
@@ -85,7 +119,7 @@ def test_two_workers_share_one_limit(redis_url, tmp_path):
         pids = set()
         for _ in range(30):
             with httpx.Client(base_url=base) as c:
-                pids.add(c.get("/api/v1/health").json()["pid"])
+                pids.add(c.get("/api/v1/health", headers={"X-API-Key": "k1"}).json()["pid"])
         assert len(pids) == 2, "requests did not reach both workers"
         codes = []
         for i in range(11):

@@ -33,7 +33,8 @@ class CascadeBackend:
         self.first, self.second, self.threshold = first, second, float(threshold)
         self.info = ModelInfo(card.name, "cascade", card.version, str(path) if path else None,
                               f"{first.info.dtype}+{second.info.dtype}", first.info.threads,
-                              card.drift_reference)
+                              card.drift_reference,
+                              runtime=f"{first.info.runtime}+{second.info.runtime}")
 
     def needs_second(self, first_p_positive) -> np.ndarray:
         return needs_second(first_p_positive, self.threshold)

@@ -12,8 +12,8 @@ gets alone, whatever else is in its batch (tested: exactly equal at batch sizes 
 
 from __future__ import annotations
 
-import gc
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,10 +25,13 @@ from polarity.modelcard import ModelCard
 from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 
 COMPUTE_TYPE = "int8"
-#: The adapter is merged into the base in float32 before quantising: merged in bf16 first, the
-#: int8 model lost 0.34 points on SST-2 dev against float32 PyTorch (0.9438 vs 0.9472, 13
-#: labels apart); merged in float32 it scored 0.9472 (8 labels apart, as many right).
-MERGE_DTYPE = "float32"
+#: Each adapter update is computed and added to its base weight in float32 and the sum kept
+#: in float16, which the converter quantises to int8 (:mod:`polarity.backends.merge`, one
+#: tensor at a time). Merged in bf16 (the first version), the int8 model lost 0.34 points on
+#: SST-2 dev against float32 PyTorch (0.9438 vs 0.9472, 13 labels apart): bf16 rounds the small
+#: LoRA update away, float16 keeps it (its rounding is 16 times finer than bf16's). A whole
+#: float32 model, as merged before, peaked at 10.8 GB during the conversion.
+MERGE_DTYPE = "float16-from-float32"
 
 
 class CTranslate2Backend:
@@ -45,7 +48,8 @@ class CTranslate2Backend:
         self.head = tokenizer.convert_ids_to_tokens(self.pieces.head)
         self.labels = list(self.pieces.label_ids)
         self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
-                              COMPUTE_TYPE, threads, card.drift_reference)
+                              COMPUTE_TYPE, threads, card.drift_reference,
+                              runtime="ctranslate2")
 
     def score(self, texts: Sequence[str], batch_size: int = 16) -> Scored:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)
@@ -113,22 +117,57 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
     import ctranslate2
     from filelock import FileLock
 
-    from polarity.backends.causal_lm import lm_tokenizer_for, load_causal_lm_model
+    from polarity.backends.causal_lm import ADAPTER_DIR, lm_tokenizer_for
+    from polarity.backends.merge import merge_adapter
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if (out / "model.bin").is_file():
             return out
-        model = load_causal_lm_model(folder, card, MERGE_DTYPE)
+        announce(card, out)
+        started = time.perf_counter()
+        adapter = folder / ADAPTER_DIR if folder is not None else None
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp, \
                 replacing_folder(out, marker="model.bin") as partial:
-            model.save_pretrained(tmp)
-            del model  # the converter loads the saved copy: two float32 copies would need 12 GB
-            gc.collect()
+            merge_adapter(local_base(base), adapter if adapter and adapter.is_dir() else None,
+                          Path(tmp), "float16")
             lm_tokenizer_for(folder, card).save_pretrained(tmp)
-            ctranslate2.converters.TransformersConverter(tmp, low_cpu_mem_usage=True).convert(
+            ctranslate2.converters.TransformersConverter(
+                tmp, low_cpu_mem_usage=True, load_as_float16=True).convert(
                 str(partial), quantization=COMPUTE_TYPE, force=True)
+        print(f"converted in {time.perf_counter() - started:.0f} s, peak memory of this "
+              f"process {peak_rss_gib():.1f} GiB -> {out}", file=sys.stderr)
     return out
+
+
+#: What the first use of a model on CTranslate2 costs, as measured for the 1.5B accurate tier
+#: on 2 cores of an Intel Xeon (Sapphire Rapids): 108 s, a peak of 5.0 GiB, 1.7 GB written
+#: (docs/qwen.md, "First use").
+CONVERSION_SECONDS, CONVERSION_PEAK_GIB, CONVERTED_GB = 110, 5.0, 1.7
+
+
+def announce(card: ModelCard, out: Path) -> None:
+    print(f"{card.name}: converting once to CTranslate2 int8 (adapter merged): about "
+          f"{CONVERSION_SECONDS // 60 + 1} min and {CONVERSION_PEAK_GIB:.0f} GiB of memory for a "
+          f"1.5B model, {CONVERTED_GB} GB in {out.parent}; later loads take seconds",
+          file=sys.stderr)
+
+
+def peak_rss_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+
+
+def local_base(base: Path) -> Path:
+    """The base model's folder: a local one as is, a hub id downloaded (safetensors and
+    config only) where the hub is on."""
+    if base.is_dir():
+        return base
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(base), allow_patterns=["*.json", "*.safetensors",
+                                                             "*.txt", "*.model"]))
 
 
 def load_ctranslate2_backend(folder: Path | None, card: ModelCard,

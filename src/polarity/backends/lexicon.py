@@ -23,7 +23,8 @@ class LexiconBackend:
                 "the VADER baseline needs vaderSentiment: pip install 'polarity[evaluate]'"
             ) from exc
         self._analyzer = SentimentIntensityAnalyzer()
-        self.info = ModelInfo("vader", "lexicon", "3.3.2", dtype="float64", threads=1)
+        self.info = ModelInfo("vader", "lexicon", "3.3.2", dtype="float64", threads=1,
+                              runtime="python")
 
     def score(self, texts: Sequence[str], batch_size: int = 32) -> Scored:
         p = np.array([(self._analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in texts])

@@ -39,7 +39,8 @@ class LlamaCppBackend:
         self.labels = list(self.pieces.label_ids)
         quant = gguf.name.removesuffix(".gguf").rsplit(".", 1)[-1]
         self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
-                              quant, self.llm.context_params.n_threads, card.drift_reference)
+                              quant, self.llm.context_params.n_threads, card.drift_reference,
+                              runtime="llama_cpp")
 
     def score(self, texts: Sequence[str], batch_size: int = 16) -> Scored:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)

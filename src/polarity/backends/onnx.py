@@ -71,7 +71,7 @@ class OnnxBackend:
                      if self.threads > 1 else None)
         self.info = ModelInfo(card.name, "onnx", card.version, str(folder),
                               card.extra.get("quantize") or "float32", self.threads,
-                              card.drift_reference)
+                              card.drift_reference, runtime="onnx")
 
     def _logits(self, input_ids: np.ndarray, attention_mask: np.ndarray):
         """The batch's logits, its row shards run side by side: the calling thread runs

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from polarity.cli import data, model, ops
@@ -19,27 +18,36 @@ ADDERS = (data._add_prepare, data._add_subset, data._add_augment, model._add_tra
           ops._add_keys, ops._add_batch, model._add_models, model._add_export)
 
 
+OFFLINE_HELP = ("never ask the Hugging Face hub (sets HF_HUB_OFFLINE=1): hf: data sources read "
+                "their local_copy, base models come from packages, folders or `polarity models "
+                "pull`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from polarity.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="polarity", description="Binary sentiment analysis: prepare, train, analyze.")
     parser.add_argument("--version", action="version", version=f"polarity {__version__}")
+    parser.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in ADDERS:
         add(sub)
+    for command in sub.choices.values():  # `polarity prepare --offline` says the same
+        command.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
+                             help=OFFLINE_HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # The process edge: nothing the CLI loads comes from a model hub (models are folders,
-    # package weights or `polarity models pull`), and a mistyped id should fail, not fetch.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.offline:
+        # The process edge: the one setting the hub libraries (datasets, transformers) and
+        # polarity.data.hub read, set before any of them is imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

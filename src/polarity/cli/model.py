@@ -13,6 +13,7 @@ from polarity.cli.types import (
     add_model_flags,
     load_options,
     model_flag_values,
+    model_help,
     positive_int,
 )
 from polarity.errors import PolarityError
@@ -70,7 +71,7 @@ def cmd_train(args) -> int:
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="classify texts (arguments, or stdin one per line)")
     p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--model", default="default", help="'default', 'vader' or a model folder")
+    p.add_argument("--model", default="default", help=model_help(" (default: default)"))
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--reasoning", action="store_true", help="explain each prediction")
     p.add_argument("--batch-size", type=positive_int, default=32)
@@ -81,6 +82,7 @@ def _add_analyze(sub) -> None:
 
 
 def cmd_analyze(args) -> int:
+    from polarity.contract import text_problem
     from polarity.predictor import load_classifier
 
     if args.texts:
@@ -90,23 +92,44 @@ def cmd_analyze(args) -> int:
     else:
         # Piped input is classified and printed chunk by chunk, so a large file streams.
         chunks = _stdin_chunks(getattr(sys.stdin, "buffer", sys.stdin), args.batch_size * 8)
-    classifier = None
+    classifier, unread, line = None, [], 0
     for texts in chunks:
-        if classifier is None:
+        # A piped line with nothing to classify (blank, only whitespace or control
+        # characters) still gets its answer line, so output line N answers input line N.
+        problems = [None if args.texts else text_problem(t) for t in texts]
+        good = [t for t, p in zip(texts, problems, strict=True) if p is None]
+        if good and classifier is None:
             classifier = load_classifier(args.model, load_options(args))
-        predictions = classifier.predict(texts, batch_size=args.batch_size,
-                                         include_reasoning=args.reasoning)
-        for text, pred in zip(texts, predictions, strict=True):
-            _print_prediction(text, pred, args.json, args.reasoning, args.debug)
+        predictions = iter(classifier.predict(good, batch_size=args.batch_size,
+                                              include_reasoning=args.reasoning) if good else [])
+        for text, problem in zip(texts, problems, strict=True):
+            line += 1
+            if problem:
+                unread.append(line)
+                _print_unread(text, problem, args.json)
+            else:
+                _print_prediction(text, next(predictions), args.json, args.reasoning,
+                                  args.debug)
         sys.stdout.flush()
+    if unread:
+        print(f"polarity analyze: {len(unread)} stdin line(s) had no text to classify (line(s) "
+              f"{', '.join(map(str, unread[:10]))}{' ...' if len(unread) > 10 else ''}): "
+              "answered ERROR", file=sys.stderr)
     if classifier is None:
-        raise PolarityError("stdin held no non-empty lines")
+        raise PolarityError("stdin held no line with text to classify")
     return 0
 
 
+def _print_unread(text: str, problem: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"text": text, "error": f"text {problem}"}, ensure_ascii=False))
+    else:
+        print(f"ERROR\t-\t{text}")
+
+
 def _stdin_chunks(stream, size: int):
-    """Non-blank lines of a stream (bytes, or text already decoded) as lists of at most
-    ``size`` texts. A line that is not UTF-8 stops the run with its line number, after the
+    """The lines of a stream (bytes, or text already decoded; blank ones too) as lists of at
+    most ``size`` texts. A line that is not UTF-8 stops the run with its line number, after the
     lines before it."""
     chunk: list[str] = []
     for n, raw in enumerate(stream, 1):
@@ -119,8 +142,7 @@ def _stdin_chunks(stream, size: int):
                 yield chunk
             raise PolarityError(f"stdin line {n} is not UTF-8 ({exc.reason} at byte "
                                 f"{exc.start}); convert the input, e.g. with iconv") from None
-        if line.strip():
-            chunk.append(line)
+        chunk.append(line)
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -141,9 +163,12 @@ def _print_prediction(text: str, pred, as_json: bool, reasoning: bool, debug: bo
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics, calibration and a report for one or more models")
     p.add_argument("--model", action="append", dest="models", metavar="NAME_OR_PATH",
-                   help="'default', 'vader' or a model folder; repeat to compare side by side")
-    p.add_argument("--test-file", help="JSONL/CSV/TSV with text and label (default: the "
-                   "curated 100 cases shipped with polarity)")
+                   help=model_help("; repeat to compare side by side (default: "
+                                   "default)"))
+    p.add_argument("--test-file", help="JSONL/CSV/TSV with text and label, or a data set "
+                   "source such as 'hf:stanfordnlp/sst2?split=validation&text_column=sentence"
+                   "&local_copy=tsv:PATH' (default: the curated 100 cases shipped with "
+                   "polarity)")
     p.add_argument("--report-dir", default="reports/latest")
     p.add_argument("--profile-performance", action="store_true",
                    help="measure latency percentiles, throughput, load time and memory")
@@ -163,7 +188,8 @@ def cmd_evaluate(args) -> int:
     for name, result in summary["models"].items():
         m, s = result["metrics"], result["setup"]
         print(f"{name}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro']['f1']:.4f}, "
-              f"ECE {m['calibration']['ece']:.4f} ({s['backend']} {s['dtype']}, batch size "
+              f"ECE {m['calibration']['ece']:.4f} ({s['backend']} backend, {s['runtime']} "
+              f"runtime, {s['dtype']}, batch size "
               f"{s['batch_size']}, {s['threads']} thread(s))")
     if summary["bad_rows"]:
         print(f"skipped {summary['bad_rows']} bad rows (listed in the report)", file=sys.stderr)
@@ -190,6 +216,8 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole result as JSON (default: a summary)")
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -217,8 +245,23 @@ def cmd_calibrate(args) -> int:
     from polarity.evaluate.run import calibrate
 
     result = calibrate(args.model, args.val_file, args.text_column, args.label_column)
-    print(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(calibration_summary(result))
+    print(f"stored in {args.model}/polarity.json (--json prints it all)", file=sys.stderr)
     return 0
+
+
+def calibration_summary(result: dict) -> str:
+    """What calibrate found, in a few lines: the temperature and what it did to ECE and NLL."""
+    lines = [f"temperature {result['temperature']:.4f} (was {result['previous_temperature']:.4f})"
+             f", fitted on {result['val_rows']:,} rows of {result['val_file']}",
+             f"ECE {result['ece_before']:.4f} -> {result['ece_after']:.4f}, "
+             f"NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}"]
+    if result.get("exits"):
+        lines.append(f"early exits at layers {result['exits']['layers']} calibrated too")
+    return "\n".join(lines)
 
 
 def _add_fit_long(sub) -> None:
@@ -260,13 +303,24 @@ def _add_models(sub) -> None:
     pull.add_argument("name", help="e.g. qwen2.5-coder-1.5b-instruct")
     pull.add_argument("--drop-gguf", action="store_true",
                       help="delete the joined .gguf after converting (saves 1.1 GB)")
+    pull.add_argument("--prepare", action="append", default=[], metavar="MODEL",
+                      help="also get MODEL (e.g. accurate) ready for its CPU runtime now: "
+                      "the one-time CTranslate2 conversion, instead of on first use")
     pull.set_defaults(func=cmd_models_pull)
 
 
 def cmd_models_pull(args) -> int:
+    import time
+
+    from polarity import load_classifier
     from polarity.pull import pull
 
     print(pull(args.name, keep_gguf=not args.drop_gguf))
+    for name in args.prepare:
+        started = time.perf_counter()
+        info = load_classifier(name).info
+        print(f"{name}: ready ({info.backend}, {info.dtype}) in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 
 
@@ -279,7 +333,13 @@ def _add_export(sub) -> None:
     p.add_argument("--output", required=True, type=Path)
     p.add_argument("--merge", action="store_true", help="merge the adapter into full weights")
     p.add_argument("--onnx", action="store_true", help="ONNX graph for ONNX Runtime")
-    p.add_argument("--quantize", choices=["int8"], help="with --onnx: dynamic int8 weights")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="with --onnx: static int8 weights and activations, their ranges "
+                   "measured once at export on training texts (polarity.quantize); without it "
+                   "a float32 graph")
+    p.add_argument("--calibration-file", type=Path,
+                   help="with --quantize int8: JSONL/CSV/TSV texts to measure the ranges on "
+                   "(default: the model's training file, or its stored calibration.json)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="weights' dtype (default: the dtype it was trained in)")
     p.set_defaults(func=cmd_export)
@@ -293,7 +353,8 @@ def cmd_export(args) -> int:
 
     model = resolve_model(args.model)
     if args.onnx:
-        print(export_onnx(model, args.output, args.quantize))
+        print(export_onnx(model, args.output, args.quantize,
+                          calibration_file=args.calibration_file))
     else:
         print(merge_causal_lm(model, args.output, args.dtype))
     return 0

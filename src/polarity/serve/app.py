@@ -16,10 +16,10 @@ from polarity.errors import PolarityError
 from polarity.predictor import Predictor
 from polarity.serve import errors
 from polarity.serve.metrics import ServiceMetrics
-from polarity.serve.middleware import BodyLimit, Observe, RequireKey
+from polarity.serve.middleware import BodyLimit, Observe, OpenRoutes
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.routes import LOGGED_TAG, router
-from polarity.serve.security import KeyStore
+from polarity.serve.security import KeyStore, RequireKey
 from polarity.serve.settings import Settings, load_settings
 from polarity.serve.tiers import Tiers
 from polarity.version import __version__
@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None,
         yield
         await tiers.close()  # each finishes its queued requests before the process exits
 
-    app = FastAPI(title="polarity", version=__version__, lifespan=lifespan,
+    # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(title="polarity", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url="/openapi.json" if settings.docs_enabled else None,
                   description="Binary sentiment analysis: every text is POSITIVE or NEGATIVE, "
                   "with a calibrated confidence and, on request, a reason.")
     app.state.service = state  # the default model's
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None,
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequireKey, keys=None if settings.auth_disabled else keys,
                        open_paths=settings.open_endpoints)
+    app.add_middleware(OpenRoutes, routes=settings.open_endpoints)
     app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        logged_tag=LOGGED_TAG)
     app.include_router(router(settings))

@@ -1,16 +1,21 @@
-"""Getting texts to the model: admission, micro-batching and one model thread with lanes.
+"""Getting texts to the model: admission, then one model thread shared fairly between keys.
 
 - :class:`Admission` counts the texts admitted and not yet answered; past ``max_queue`` a
   request is refused at once (:class:`Overloaded`, 503), before it spends rate-limit quota.
-- :class:`MicroBatcher`: concurrent single requests share one model call. One collector task
-  takes the first waiting text, then whatever else arrives within ``max_wait_ms`` (up to
-  ``max_batch``).
 - :class:`ModelRunner` runs predictor calls on one dedicated thread (the model is not
-  re-entrant), plain calls before reasoning ones: a reason costs up to 48 extra passes, so
-  reasoning work is cut into small calls and a plain request waits for at most one of them
-  (a 256-text request with reasons used to hold the model for 70 s). Long plain requests are
-  cut the same way, by tokens (``slice_tokens``), so a request of long texts lets short ones
-  in between its slices. A call whose client has gone is dropped before it runs.
+  re-entrant). Every text waits in its key's own queue; when the thread is free, the next
+  call is made by **deficit round robin** between the keys with work waiting, priced by
+  tokens (:class:`FairQueue`): each key in turn earns 256 tokens of credit and sends
+  texts while it has credit, a key that had nothing waiting first. So a key's work
+  waits behind its own work, never in front of everyone else's: eight parallel requests of
+  10,000-character texts from one key delay another key's short text by at most the one
+  call that is running (they used to queue ahead of it: 7 s). Texts of several keys still
+  share a call (micro-batching), up to ``batch_size`` texts and ``slice_tokens`` tokens; a
+  text is never split, so a call holds one long text at most.
+- Plain calls go before reasoning calls (two lanes, each with its own round robin): a reason
+  costs up to 48 extra passes, so reasoning calls hold at most :data:`REASONING_CHUNK`
+  texts and ``slice_tokens`` tokens, and a plain request waits for at most one of them.
+- A text whose client has gone is dropped before it runs.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from polarity.contract import Prediction
 from polarity.serve.errors import Overloaded
 
 PLAIN, REASONING = 0, 1
-#: Texts per reasoning call: the longest a plain request may wait behind reasoning work.
+#: Texts per reasoning call: the most a plain request may wait behind reasoning work.
 REASONING_CHUNK = 2
 
 
@@ -47,148 +52,154 @@ class Admission:
         self.inflight -= texts
 
 
-class ModelRunner:
-    """Predictor calls on one thread, taken in lane order (plain before reasoning)."""
-
-    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int,
-                 slice_tokens: int = 2048):
-        self.predict = predict
-        self.batch_size, self.slice_tokens = batch_size, slice_tokens
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._waiting: dict[int, deque[asyncio.Future]] = {PLAIN: deque(), REASONING: deque()}
-        self._busy = False
-
-    async def run(self, texts: Sequence[str], reasoning: bool,
-                  work: Sequence[int] | None = None) -> list[Prediction]:
-        """Predict ``texts``, in slices that each wait their turn: 2 texts at a time with
-        reasons, else at most ``batch_size`` texts and ``slice_tokens`` tokens of ``work``
-        (per text) at a time, so a long request lets short ones in between its slices."""
-        out: list[Prediction] = []
-        for chunk in self._slices(len(texts), reasoning, work):
-            out += await self._call([texts[i] for i in chunk], reasoning,
-                                    REASONING if reasoning else PLAIN)
-        return out
-
-    def _slices(self, n: int, reasoning: bool, work: Sequence[int] | None) -> list[range]:
-        if reasoning:
-            return [range(s, min(n, s + REASONING_CHUNK)) for s in range(0, n, REASONING_CHUNK)]
-        if work is None:
-            return [range(n)]
-        out, start, tokens = [], 0, 0
-        for i in range(n):
-            if i > start and (tokens + work[i] > self.slice_tokens
-                              or i - start >= self.batch_size):
-                out.append(range(start, i))
-                start, tokens = i, 0
-            tokens += work[i]
-        return [*out, range(start, n)] if n else out
-
-    async def _call(self, texts: list[str], reasoning: bool, lane: int) -> list[Prediction]:
-        loop = asyncio.get_running_loop()
-        turn = loop.create_future()
-        self._waiting[lane].append(turn)
-        self._next()
-        try:
-            await turn
-        except asyncio.CancelledError:  # the client has gone: the call never runs
-            if turn.done() and not turn.cancelled():  # it was this call's turn: pass it on
-                self._done(None)
-            raise
-        work = loop.run_in_executor(self.executor, lambda: self.predict(
-            texts, batch_size=self.batch_size, include_reasoning=reasoning))
-        # The thread cannot be stopped: the next call starts when this one has ended, even
-        # if its client has gone.
-        work.add_done_callback(self._done)
-        return await asyncio.shield(work)
-
-    def _done(self, _) -> None:
-        self._busy = False
-        self._next()
-
-    def _next(self) -> None:
-        if self._busy:
-            return
-        for lane in (PLAIN, REASONING):
-            while self._waiting[lane]:
-                turn = self._waiting[lane].popleft()
-                if not turn.done():
-                    self._busy = True
-                    turn.set_result(None)
-                    return
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-
-
 @dataclass
 class _Item:
     text: str
-    reasoning: bool
+    tokens: int
     future: asyncio.Future
 
 
-class MicroBatcher:
-    def __init__(self, runner: ModelRunner, max_batch: int = 32, max_wait_ms: float = 2.0,
-                 on_batch: Callable[[int], None] | None = None):
-        self.runner = runner
-        self.max_batch = max_batch
-        self.max_wait = max_wait_ms / 1000
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.on_batch = on_batch
-        self._task: asyncio.Task | None = None
-        self._running: set[asyncio.Task] = set()
+class FairQueue:
+    """One lane's waiting texts: a queue per key, and deficit round robin between keys with
+    sparse keys first, as FQ-CoDel schedules flows (RFC 8290).
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._collect(), name="micro-batcher")
+    A key that had nothing waiting joins the *new* keys with ``quantum`` tokens of credit.
+    ``take`` visits new keys before old ones, one text per key per pass: a key with credit
+    sends its oldest text and pays its tokens (going below zero for a long text); a key
+    without credit earns ``quantum`` more and moves to the end of the *old* keys. So every
+    key with work waiting gets about the same tokens of model time, whatever the size or
+    number of its requests, and a key that sends now and then is served in the next call.
+    The quantum is small next to a long text, so a key that just sent one is in debt for
+    several passes, in which the others go first. A new key whose queue empties moves to the
+    old keys with its debt (a flood of parallel requests often empties its queue for a
+    moment); an old key found empty leaves, and its credit with it."""
+
+    def __init__(self, quantum: int = 256):
+        self.quantum = quantum
+        self.queues: dict[str, deque[_Item]] = {}
+        self.new: deque[str] = deque()
+        self.old: deque[str] = deque()
+        self.credit: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def put(self, key: str, item: _Item) -> None:
+        if key not in self.queues:
+            self.queues[key] = deque()
+            self.new.append(key)
+            self.credit[key] = self.quantum
+        self.queues[key].append(item)
+
+    def take(self, max_texts: int, max_tokens: int) -> list[_Item]:
+        """The next call: at most ``max_texts`` texts and ``max_tokens`` tokens (its first
+        text always fits: a text is never split)."""
+        call: list[_Item] = []
+        tokens, moved = 0, True
+        while moved and len(call) < max_texts and tokens < max_tokens:
+            moved = False  # a pass that neither sends nor pays credit ends the call
+            for key in [*self.new, *self.old]:
+                queue = self.queues[key]
+                while queue and queue[0].future.done():  # its client has gone: dropped
+                    queue.popleft()
+                if not queue:
+                    self._emptied(key)
+                elif self.credit[key] <= 0:
+                    self.credit[key] += self.quantum
+                    self._to_old(key)
+                    moved = True
+                elif not call or tokens + queue[0].tokens <= max_tokens:
+                    item = queue.popleft()
+                    call.append(item)
+                    tokens += item.tokens
+                    self.credit[key] -= item.tokens
+                    moved = True
+                    if len(call) >= max_texts or tokens >= max_tokens:
+                        break
+        return call
+
+    def _to_old(self, key: str) -> None:
+        (self.new if key in self.new else self.old).remove(key)
+        self.old.append(key)
+
+    def _emptied(self, key: str) -> None:
+        if key in self.new:
+            self._to_old(key)
+        else:
+            self.old.remove(key)
+            del self.queues[key], self.credit[key]
+
+
+class ModelRunner:
+    """Predictor calls on one thread: plain before reasoning, fair between keys."""
+
+    def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int,
+                 slice_tokens: int = 2048, max_wait_ms: float = 0.0,
+                 on_batch: Callable[[int], None] | None = None):
+        self.predict = predict
+        self.batch_size, self.slice_tokens = batch_size, slice_tokens
+        self.max_wait, self.on_batch = max_wait_ms / 1000, on_batch
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.lanes = {PLAIN: FairQueue(), REASONING: FairQueue()}
+        self._busy = False
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def depth(self) -> int:
-        return self.queue.qsize()
+        """Texts waiting for a model call (not counting the one running)."""
+        return sum(len(lane) for lane in self.lanes.values())
 
-    async def submit(self, text: str, reasoning: bool = False) -> Prediction:
-        future = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Item(text, reasoning, future))
-        return await future
+    async def run(self, texts: Sequence[str], reasoning: bool,
+                  work: Sequence[int] | None = None, key: str = "") -> list[Prediction]:
+        """Predict ``texts`` for ``key``; ``work``: tokens per text (the price in the round
+        robin; None: characters). If the caller is cancelled (its client has gone), its
+        texts that have not run are dropped."""
+        loop = asyncio.get_running_loop()
+        lane = self.lanes[REASONING if reasoning else PLAIN]
+        futures = []
+        for i, text in enumerate(texts):
+            future = loop.create_future()
+            lane.put(key, _Item(text, max(1, work[i] if work is not None else len(text)),
+                                future))
+            futures.append(future)
+        self._wake()
+        return list(await asyncio.gather(*futures))
 
-    async def _collect(self) -> None:
-        while True:
-            first = await self.queue.get()
-            batch = [first]
-            deadline = time.perf_counter() + self.max_wait
-            while len(batch) < self.max_batch:
-                if not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                    continue
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-                except TimeoutError:
-                    break
-            # Plain and reasoning texts are separate calls in separate lanes. The collector
-            # waits for the plain call, so that what arrives meanwhile forms the next batch,
-            # but not for reasoning work, which runs between plain calls.
-            plain = None
-            for wants in (False, True):
-                items = [i for i in batch if i.reasoning == wants]
-                if items:
-                    task = asyncio.create_task(self._run(items, wants))
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
-                    plain = task if not wants else plain
-            if plain is not None:
-                await asyncio.wait({plain})
-
-    async def _run(self, items: list[_Item], reasoning: bool) -> None:
-        items = [i for i in items if not i.future.cancelled()]  # their clients have gone
-        if not items:
+    def _wake(self) -> None:
+        """Start the next call if the thread is free, after ``max_wait`` for company."""
+        if self._busy or self._timer is not None:
             return
+        if self.max_wait > 0:
+            self._timer = asyncio.get_running_loop().call_later(self.max_wait, self._timed)
+        else:
+            self._start()
+
+    def _timed(self) -> None:
+        self._timer = None
+        if not self._busy:
+            self._start()
+
+    def _start(self) -> None:
+        for reasoning, lane in ((False, self.lanes[PLAIN]), (True, self.lanes[REASONING])):
+            limit = REASONING_CHUNK if reasoning else self.batch_size
+            call = lane.take(limit, self.slice_tokens)
+            if call:
+                self._busy = True
+                task = asyncio.ensure_future(self._call(call, reasoning))
+                task.add_done_callback(self._done)
+                return
+
+    async def _call(self, items: list[_Item], reasoning: bool) -> None:
         if self.on_batch:
             self.on_batch(len(items))
+        texts = [i.text for i in items]
+        # The thread cannot be stopped: the next call starts when this one has ended, even
+        # if every client of this one has gone.
         try:
-            preds = await self.runner.run([i.text for i in items], reasoning)
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            preds = await asyncio.get_running_loop().run_in_executor(
+                self.executor, lambda: self.predict(texts, batch_size=self.batch_size,
+                                                    include_reasoning=reasoning))
+        except Exception as exc:  # noqa: BLE001 - handed to every text of the call
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
@@ -197,14 +208,15 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_result(pred)
 
+    def _done(self, _) -> None:
+        self._busy = False
+        self._start()
+
     async def drain(self, timeout: float = 30.0) -> None:
-        """Finish what is queued, then stop the collector (graceful shutdown)."""
+        """Wait until every queued text has run (graceful shutdown)."""
         deadline = time.perf_counter() + timeout
-        while (not self.queue.empty() or self._running) and time.perf_counter() < deadline:
+        while (self.depth or self._busy) and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)

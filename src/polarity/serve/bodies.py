@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 
 from polarity.errors import InputError
+from polarity.serve.errors import NESTED_TOO_DEEP
 
 #: Bodies above this many bytes are parsed in a thread and shape-checked first.
 LARGE_BODY = 64 * 1024
@@ -37,6 +38,8 @@ class GuardedRoute(APIRoute):
             body = await request.body()
             if len(body) > LARGE_BODY and _is_json(request):
                 parsed = await asyncio.to_thread(_loads, body)
+                if parsed is _TOO_DEEP:
+                    raise InputError(NESTED_TOO_DEEP)
                 if isinstance(parsed, dict) and not parsed.keys() <= fields:
                     await _charge(request, len(body))
                     unknown = [k for k in parsed if k not in fields]
@@ -50,7 +53,7 @@ class GuardedRoute(APIRoute):
         return guarded
 
 
-_INVALID = object()
+_INVALID, _TOO_DEEP = object(), object()
 
 
 def _loads(body: bytes):
@@ -58,6 +61,8 @@ def _loads(body: bytes):
         return json.loads(body)
     except ValueError:  # FastAPI's own parse then reports it
         return _INVALID
+    except RecursionError:  # '[' * 100000: the decoder's recursion limit, not a model failure
+        return _TOO_DEEP
 
 
 def _is_json(request: Request) -> bool:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Response, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from polarity.contract import Prediction
 from polarity.predictor import Predictor
-from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
+from polarity.serve.batching import Admission, ModelRunner
 from polarity.serve.errors import ClientGone, ModelNotReady
 from polarity.serve.escalation import Escalation
 from polarity.serve.metrics import TierMetrics
@@ -33,8 +33,8 @@ class ServiceState:
     limiter: RateLimiter
     admission: Admission
     predictor: Predictor | None = None
-    batcher: MicroBatcher | None = None
     runner: ModelRunner | None = None
+    """The model thread, shared fairly between keys (:mod:`batching`)."""
     escalation: Escalation | None = None
     """A cascade's accurate stage, in its own lane; None for other models."""
     started: float = field(default_factory=time.time)
@@ -45,20 +45,26 @@ class ServiceState:
     cost: int = 1
     """Quota units per text unit (:attr:`polarity.registry.Backend.cost`)."""
 
-    async def one(self, text: str, reasoning: bool) -> Prediction:
+    async def one(self, text: str, reasoning: bool, *, key: str, work: int | None = None
+                  ) -> Prediction:
+        """One text for ``key``, in that key's turn; ``work``: its tokens (the price in the
+        round robin between keys; None: its characters)."""
         started = time.perf_counter()
-        pred = await self.batcher.submit(text, reasoning)
+        pred = (await self.runner.run([text], reasoning, None if work is None else [work],
+                                      key))[0]
         if self.escalation is None:
             return pred
         self.metrics.stage_latency.labels("fast").observe(time.perf_counter() - started)
-        return await self.escalation.answer(text, pred, reasoning)
+        return await self.escalation.answer(text, pred, reasoning, key)
 
-    async def many(self, texts: list[str], reasoning: bool, work: list[int]
+    async def many(self, texts: list[str], reasoning: bool, work: list[int], *, key: str
                    ) -> list[Prediction]:
-        preds = await self.runner.run(texts, reasoning, work)
+        """Several texts for ``key``, in that key's turns: a large request waits behind
+        its own key's work, not in front of everyone else's."""
+        preds = await self.runner.run(texts, reasoning, work, key)
         if self.escalation is None:
             return preds
-        return list(await asyncio.gather(*(self.escalation.answer(t, p, reasoning)
+        return list(await asyncio.gather(*(self.escalation.answer(t, p, reasoning, key)
                                            for t, p in zip(texts, preds, strict=True))))
 
 
@@ -74,13 +80,16 @@ async def ready(state: Annotated[ServiceState, Depends(service)]) -> ServiceStat
     return state
 
 
-# Documents the key in the OpenAPI schema; the check itself runs in the RequireKey
-# middleware, before the body is read.
+# Document the key's two headers in the OpenAPI schema; the check itself runs in
+# security.RequireKey, before the body is read.
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="An API key from `polarity keys create`.")
+_bearer = HTTPBearer(auto_error=False, description="The same key in the Authorization "
+                     "header (Hugging Face, TEI and OpenAI-style clients).")
 
 
-async def key_id(request: Request, _: Annotated[str | None, Security(_api_key)]) -> str:
+async def key_id(request: Request, _: Annotated[str | None, Security(_api_key)],
+                 __: Annotated[object, Security(_bearer)]) -> str:
     return request.scope.get("state", {}).get("key_id") or "anonymous"
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from polarity.contract import text_problem
 from polarity.errors import InputError
 from polarity.serve.schemas import ErrorResponse
 
@@ -58,6 +59,12 @@ class LimiterUnavailable(ServiceError):
 class ClientGone(ServiceError):
     """The client closed the connection before its answer was ready: its queued work was
     dropped. The response (nginx's 499) is never read; it is counted in the metrics."""
+
+
+#: A body whose JSON nests deeper than the decoder's recursion limit (about 1,000 levels; a
+#: request body needs 2). It used to be a 500 with a traceback logged per request.
+NESTED_TOO_DEEP = ("the request body's JSON is nested too deeply: send a JSON object of texts "
+                   "(a request needs 2 levels)")
 
 
 class BodyTooLarge(Exception):
@@ -129,6 +136,8 @@ def describe_validation(exc: RequestValidationError) -> str:
             most = (err.get("ctx") or {}).get("max_length")
             parts.append(f"{where} is longer than {most} characters (MAX_TEXT_CHARS): send "
                          "a shorter text")
+        elif err.get("type") == "string_unicode":  # a lone surrogate: the contract's words
+            parts.append(f"{where} {text_problem(err.get('input')) or 'is not valid Unicode'}")
         elif err.get("type") == "value_error":
             parts.append(str(err.get("msg", "")).removeprefix("Value error, "))
         else:
@@ -158,6 +167,8 @@ def install(app) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps errors while reading a body
             return await _too_large(request, exc.__cause__)
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's own parse of a small body
+            return error_response(request, 400, "invalid_request", NESTED_TOO_DEEP)
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             return error_response(request, 400, "invalid_request", "the request body could "
                                   "not be decoded: send a JSON object encoded in UTF-8")

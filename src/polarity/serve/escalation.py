@@ -1,6 +1,7 @@
-"""A cascade in the service: the fast stage answers every text through the usual micro-batcher;
-the texts it is unsure of go on to the accurate stage, which has its own model thread, its
-own micro-batcher and its own bounded queue, so a burst of hard texts never stalls easy ones.
+"""A cascade in the service: the fast stage answers every text through the usual model runner;
+the texts it is unsure of go on to the accurate stage, which has its own model runner (its
+own thread, shared fairly between keys) and its own bounded queue, so a burst of hard texts
+never stalls easy ones.
 
 When that queue is full (``MAX_ESCALATION_QUEUE``) or the escalations-per-second cap
 (``MAX_ESCALATIONS_PER_S``) is reached, the text keeps its fast answer and says so:
@@ -14,7 +15,7 @@ import time
 
 from polarity.backends.cascade import ESCALATED, NOT_NEEDED, CascadeBackend
 from polarity.contract import Prediction
-from polarity.serve.batching import MicroBatcher, ModelRunner
+from polarity.serve.batching import ModelRunner
 from polarity.serve.metrics import TierMetrics
 
 QUEUE_FULL, RATE_CAPPED = "queue_full", "rate_capped"
@@ -50,12 +51,9 @@ class Escalation:
         self.max_queue, self.waiting = max_queue, 0
         self.bucket = TokenBucket(max_per_second)
         self.runner = ModelRunner(cascade.second.predict, batch_size)
-        self.batcher = MicroBatcher(self.runner, batch_size, 0.0)
 
-    def start(self) -> None:
-        self.batcher.start()
-
-    async def answer(self, text: str, fast: Prediction, reasoning: bool) -> Prediction:
+    async def answer(self, text: str, fast: Prediction, reasoning: bool, key: str
+                     ) -> Prediction:
         """``fast`` (the first stage's prediction of ``text``) or, if the cascade sends the
         text on and there is room, the second stage's."""
         if not self.cascade.needs_second([fast.scores["POSITIVE"]])[0]:
@@ -68,7 +66,7 @@ class Escalation:
         self.waiting += 1
         started = time.perf_counter()
         try:
-            accurate = await self.batcher.submit(text, reasoning)
+            accurate = (await self.runner.run([text], reasoning, key=key))[0]
         finally:
             self.waiting -= 1
         self.metrics.escalations.inc()
@@ -76,5 +74,5 @@ class Escalation:
         return dataclasses.replace(accurate, escalation=ESCALATED)
 
     async def close(self) -> None:
-        await self.batcher.drain()
+        await self.runner.drain()
         self.runner.close()

@@ -15,7 +15,7 @@ import time
 
 from starlette.requests import Request
 
-from polarity.serve.errors import BodyTooLarge, error_response, too_large_response
+from polarity.serve.errors import BodyTooLarge, too_large_response
 from polarity.serve.metrics import ServiceMetrics
 
 access_log = logging.getLogger("polarity.access")
@@ -109,24 +109,15 @@ class BodyLimit:
         await self.app(scope, counting, send)
 
 
-class RequireKey:
-    """Checks the X-API-Key of every request to a path that is not open, before the body is
-    read or parsed: a request without a valid key gets 401 whatever its body holds."""
+class OpenRoutes:
+    """Lets ``METHOD /path`` entries of ``OPEN_ENDPOINTS`` (the page: ``GET /``) past the
+    key check that wraps ``app`` (``security.RequireKey`` opens a path whatever its method,
+    and ``POST /`` is text-embeddings-inference's route, which needs a key)."""
 
-    def __init__(self, app, keys, open_paths: list[str]):
-        self.app, self.keys, self.open_paths = app, keys, set(open_paths)
+    def __init__(self, app, routes: list[str]):
+        self.app, self.routes = app, {r for r in routes if " " in r}
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or self.keys is None or scope["path"] in self.open_paths \
-                or f'{scope["method"]} {scope["path"]}' in self.open_paths:
-            return await self.app(scope, receive, send)
-        self.keys.refresh()
-        presented = dict(scope["headers"]).get(b"x-api-key", b"").decode("latin-1")
-        kid = self.keys.check(presented)
-        if kid is None:
-            response = error_response(Request(scope), 401, "unauthorized",
-                                      "missing or invalid API key: send it in the X-API-Key "
-                                      "header", {"WWW-Authenticate": "ApiKey"})
-            return await response(scope, receive, send)
-        scope.setdefault("state", {})["key_id"] = kid
+        if scope["type"] == "http" and f'{scope["method"]} {scope["path"]}' in self.routes:
+            return await self.app.app(scope, receive, send)  # the app inside the key check
         await self.app(scope, receive, send)

@@ -1,16 +1,22 @@
 """uvicorn's httptools protocol with the limits a public HTTP server needs and uvicorn lacks:
-a cap on the bytes of a request's head (431; body bytes that arrive with it do not count), a
-deadline for the head to arrive and one for the whole body (408 or a closed connection).
+a cap on the bytes of a request that are not body (431), a deadline for the head to arrive
+and one for the whole body (408 or a closed connection).
 
 Measured before (docs/service.md, limits and failure modes): one unauthenticated request
 with a 64 MB header held the event loop (``/health`` took 4.7 s), and a body shorter than
-its Content-Length held a connection for as long as the client liked. The connection count
-itself is capped by uvicorn's ``limit_concurrency`` (503).
+its Content-Length held a connection for as long as the client liked. Issue 34: the cap
+counted only a connection's first head, so 1 GB of chunked trailer lines (+965 MB of worker
+memory) or a pipelined head of 1 GB after a slow request (1.9 GB) were read in whole. Now
+every line of a request outside its body (request line, headers, trailers) counts against
+one ``MAX_HEADER_BYTES``, per request, pipelined or not.
 """
 
 from __future__ import annotations
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from polarity.serve.connections import IdleConnections
 
 #: (max header bytes, header timeout s, body idle timeout s) when the config names none.
 DEFAULT_LIMITS = (32_768, 10.0, 10.0)
@@ -18,6 +24,20 @@ DEFAULT_LIMITS = (32_768, 10.0, 10.0)
 #: client sent as the previous answer left is then answered (with ``connection: close``)
 #: instead of being met by a reset.
 SHUTDOWN_GRACE_S = 0.5
+#: How long a refused connection stays half-open after its answer (reads paused), so that
+#: the answer reaches a client still sending.
+LINGER_S = 1.0
+#: Bytes of a request line besides its URL: method, spaces, version, CRLF, and the blank
+#: line that ends the head (an estimate on the safe side; the URL is counted exactly).
+REQUEST_LINE_BYTES = 24
+
+# What the parser is reading at the end of a read: lines (a head, or a chunked body's
+# trailers) are counted, a body is not.
+IDLE, HEAD, BODY, TRAILERS = "idle", "head", "body", "trailers"
+
+
+class TooLarge(Exception):
+    """Raised from a parser callback: llhttp stops at once, so not one more header is kept."""
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -28,41 +48,136 @@ class GuardedHttpTools(HttpToolsProtocol):
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._limits = getattr(self.config, "polarity_limits", DEFAULT_LIMITS)
-        self._head_bytes, self._tail = 0, b""
-        self._in_head = True
+        # _head_bytes: the current request's completed lines; _line: the line in progress
+        # (llhttp hands httptools a partial line per read, which it keeps until the line
+        # ends), both counted against one limit.
+        self._head_bytes, self._line, self._state = 0, 0, IDLE
+        self._body_in_read = 0
+        self._refusal: tuple[int, str, str] | None = None
+        self._refused_cycle = None
         self._deadline = None
         self._shutting_down = False
-        self._arm(self._limits[1])
+        self._arm(self._limits[1])  # a connection that never sends a head gets 408
+        self._idle = IdleConnections.of(self.server_state)
+        self._idle.idle(self)
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        self._idle.busy(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            if self._deadline is None:  # a new request's head begins: it has a deadline
-                self._arm(self._limits[1])
-            # Only the head counts: a client that writes head and body at once sends body
-            # bytes in the same read (a 36 KB batch was refused with 431). The blank line
-            # that ends the head may straddle two reads, hence the tail of the last one.
-            window = self._tail + data
-            end = window.find(b"\r\n\r\n")
-            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
-            self._tail = window[-3:]
-            if self._head_bytes > self._limits[0]:
-                self._refuse(431, "Request Header Fields Too Large",
-                             f"the request head is over {self._limits[0]} bytes")
-                return
-        super().data_received(data)
+        if self._refusal is not None:
+            return  # reading is paused; what was already read is dropped
+        self._unset_keepalive_if_required()
+        self._body_in_read = 0
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError:
+            if self._refusal is None:  # not ours (TooLarge): uvicorn's 400
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        self._count_line_in_progress(data)
+
+    def _count_line_in_progress(self, data: bytes) -> None:
+        """After a read: the bytes of the line the parser is inside, if it is a line."""
+        if self._state == BODY:
+            self._line = 0
+            return
+        if self._body_in_read:
+            # The read ended a body: its last line may hold body bytes, so it is left to the
+            # callbacks, which count it whole once it ends (at most one read uncounted).
+            self._line = 0
+        else:
+            newline = data.rfind(b"\n")
+            self._line = self._line + len(data) if newline < 0 else len(data) - newline - 1
+        if self._head_bytes + self._line > self._limits[0]:
+            self._refuse(431, "Request Header Fields Too Large", self._too_large())
+
+    # Parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes, self._state = 0, HEAD
+        self._arm(self._limits[1])  # a new request's head has a deadline
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self._limits[0]:
+            self._stop(self._too_large())
+        if self._state == HEAD:
+            super().on_header(name, value)
+        # Trailers are counted and dropped: ASGI has no place for them, and uvicorn would
+        # append them to the headers of a request its app is already running.
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        # One deadline for the whole body, not re-armed per chunk: a byte every 9 s used to
-        # hold a connection for ever.
-        self._arm(self._limits[2])
+        self._head_bytes += len(self.url) + REQUEST_LINE_BYTES
+        if self._head_bytes > self._limits[0]:
+            self._stop(self._too_large())
+        self._state = BODY
+        self._disarm()  # the body's own deadline starts with its app (_start_asgi_task)
+        self._idle.busy(self)
+        if self.limit_concurrency is not None:  # at the cap, the longest idle one goes
+            self._idle.make_room(self.connections, self.limit_concurrency)
         super().on_headers_complete()
         if self._shutting_down:  # answer it, then close
             self.cycle.keep_alive = False
+
+    def _start_asgi_task(self, cycle, app) -> None:
+        # One deadline for the whole body, not re-armed per chunk: a byte every 9 s used to
+        # hold a connection for ever. A pipelined request's starts when its turn comes (its
+        # body is not read before), not while the request before it runs.
+        if cycle.more_body and self._refusal is None:
+            self._arm(self._limits[2])
+        super()._start_asgi_task(cycle, app)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_in_read += len(body)
+        self._state = BODY
+        super().on_body(body)
+
+    def on_chunk_header(self) -> None:
+        # Either a chunk's data follows (on_body sets BODY) or, after the last chunk, the
+        # trailers: lines, counted as the head's were.
+        self._state = TRAILERS
+
+    def on_chunk_complete(self) -> None:
+        self._state = BODY
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._head_bytes, self._line, self._state = 0, 0, IDLE
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self._refusal is not None:
+            if self.pipeline and self.pipeline[-1][0] is not self._refused_cycle:
+                super().on_response_complete()  # requests before the refused one first
+            else:
+                self.server_state.total_requests += 1
+                self._answer_refusal()
+            return
+        # The next request on this connection starts a new head; keep-alive's own timer
+        # covers the wait for its first byte, this one's deadline starts with it.
+        self._disarm()
+        if not self.pipeline:
+            self._idle.idle(self)
+        super().on_response_complete()
+
+    def evict(self) -> None:
+        """Closed to make room at the connection cap (serve/connections.py): a head in
+        progress gets 503, an idle connection is closed as keep-alive's timer would."""
+        if self._state == HEAD:
+            self._refuse(503, "Service Unavailable", "the server is at its connection cap "
+                         "and this connection was the longest idle: retry")
+        elif not self.transport.is_closing():
+            self.transport.close()
 
     def shutdown(self) -> None:
         # uvicorn closes an idle connection at once; a request already on its way (sent as
@@ -75,20 +190,9 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
     def _close_if_idle(self) -> None:
-        idle = (self.cycle is None or self.cycle.response_complete) and not self._head_bytes
+        idle = (self.cycle is None or self.cycle.response_complete) and self._state == IDLE
         if idle and not self.transport.is_closing():
             self.transport.close()
-
-    def on_message_complete(self) -> None:
-        self._disarm()
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        # The next request on this connection starts a new head; keep-alive's own timer
-        # covers the wait for its first byte, this one's deadline starts with it.
-        self._in_head, self._head_bytes, self._tail = True, 0, b""
-        self._disarm()
-        super().on_response_complete()
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -101,17 +205,50 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def _expired(self) -> None:
         self._deadline = None
-        if self.cycle is not None and not self._in_head:  # the app is reading the body
+        if self._state == BODY and self.cycle is not None:  # the app is reading the body
             self.transport.close()  # the app's receive() then sees a disconnect
             return
         self._refuse(408, "Request Timeout", "the request did not arrive in time")
 
+    def _too_large(self) -> str:
+        return (f"the request's head and trailers are over {self._limits[0]} bytes "
+                "(MAX_HEADER_BYTES)")
+
+    def _stop(self, message: str) -> None:
+        self._refuse(431, "Request Header Fields Too Large", message)
+        raise TooLarge(message)
+
     def _refuse(self, status: int, reason: str, message: str) -> None:
+        """Stop reading this connection and answer ``status`` once every request before the
+        refused one has its answer (responses go out in request order), then close."""
         self._disarm()
+        if self._refusal is not None:
+            return
+        self._refusal = (status, reason, message)
+        self._refused_cycle = self.cycle if self._state in (BODY, TRAILERS) else None
+        self.flow.pause_reading()
+        # uvicorn resumes reading when the app awaits the body or an answer ends: not here.
+        self.flow.resume_reading = lambda: None
+        # A request waits in the pipeline only behind one still being answered.
+        waiting = bool(self.pipeline)
+        earlier = self.cycle is not None and self.cycle is not self._refused_cycle
+        if not waiting and not (earlier and not self.cycle.response_complete):
+            self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
         if self.transport.is_closing():
             return
-        body = message.encode()
-        self.transport.write(
-            f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
-        self.transport.close()
+        answered = self._refused_cycle is not None and self._refused_cycle.response_started
+        if not answered:  # the refused request's app already answered it: just close
+            status, reason, message = self._refusal
+            body = message.encode()
+            self.transport.write(
+                f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+        # Closing a socket with unread bytes sends a reset that can overtake the answer: end
+        # the sending side first, and close a moment later (nginx's lingering close).
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()

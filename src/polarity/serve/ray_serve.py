@@ -29,6 +29,7 @@ def deploy(settings: Settings, replicas: int, address: str | None = None) -> Non
         from polarity.errors import InputError
 
         raise InputError("--replicas must be at least 1")
+    settings.refuse_unshared_limits(replicas, "replicas")
     if replicas > 1 and not settings.redis_url:
         log.warning("%d replicas without REDIS_URL: each replica counts rate limits on its "
                     "own, so a key gets %d times its limit", replicas, replicas)

@@ -61,11 +61,11 @@ def serve(settings: Settings) -> None:
             "%d workers without REDIS_URL: each worker counts rate limits on its own, so a "
             "key gets up to %d times RATE_LIMIT", settings.workers, settings.workers)
     os.environ.update(to_environ(settings))
-    from uvicorn.supervisors import Multiprocess
+    from polarity.serve.supervisor import Supervisor
 
     config = server_config("polarity.serve.app:app_from_env", settings, factory=True,
                            workers=settings.workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 class ServiceConfig(uvicorn.Config):

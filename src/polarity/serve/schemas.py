@@ -159,18 +159,20 @@ class HealthResponse(BaseModel):
         "does not answer.")
     checks: dict[str, bool] = Field(description="Each readiness check: model, rate_limiter.")
     model_loaded: bool
-    gpu_available: bool
-    memory_usage: dict[str, float]
-    uptime: float
-    pid: int = Field(description="Worker process id: which worker answered.")
-    model: ModelDescription | None = Field(description="The default model.")
-    models: list[ServedModel] = Field(description="Every served model, the default first.")
+    gpu_available: bool | None = Field(None, description="With a valid key only.")
+    memory_usage: dict[str, float] | None = Field(None, description="With a valid key only.")
+    uptime: float | None = Field(None, description="With a valid key only.")
+    pid: int | None = Field(None, description="Worker process id: which worker answered. "
+                            "With a valid key only.")
+    model: ModelDescription | None = Field(None, description="With a valid key only.")
+    models: list[ServedModel] | None = Field(None, description="Every served model, the "
+                                             "default first. With a valid key only.")
 
 
 class LiveResponse(BaseModel):
     status: Literal["alive"]
-    pid: int
-    uptime: float
+    pid: int | None = Field(None, description="With a valid key only.")
+    uptime: float | None = Field(None, description="With a valid key only.")
 
 
 class ErrorBody(BaseModel):

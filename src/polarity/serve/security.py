@@ -166,3 +166,80 @@ class KeyStore:
             if hmac.compare_digest(digest, known):
                 found = known
         return key_id(found.hex()) if found is not None else None
+
+
+class AmbiguousKey(ValueError):
+    """A request that carries more than one key: refused, whichever of them is valid."""
+
+
+#: The headers a key may come in; the 401 message names both.
+KEY_HEADERS = "the X-API-Key header or Authorization: Bearer <key>"
+
+
+def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The one key a request presents: ``X-API-Key: <key>`` (polarity's own clients) or
+    ``Authorization: Bearer <key>`` (Hugging Face, TEI and OpenAI-style clients), None when
+    it carries neither. :class:`AmbiguousKey` when it carries several: two X-API-Key headers,
+    two Bearer headers, or both headers with different keys. A server that took "the last
+    one" (as a dict of headers does) and a proxy that checked the first would disagree on
+    who is calling. An Authorization header of another scheme (Basic) is not a key."""
+    found: list[str] = []
+    for name, value in headers:
+        name = name.lower()
+        if name == b"x-api-key":
+            found.append(value.decode("latin-1").strip())
+        elif name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer":
+                found.append(token.strip())
+    if len(found) > 1 and (len(set(found)) > 1 or _repeated_header(headers)):
+        raise AmbiguousKey(f"the request carries {len(found)} API keys: send one, in "
+                           f"{KEY_HEADERS}")
+    return found[0] if found else None
+
+
+def _repeated_header(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Two X-API-Key or two Authorization headers (even with one key): refused, because
+    proxies and servers disagree on which of them counts."""
+    names = [n.lower() for n, _ in headers if n.lower() in (b"x-api-key", b"authorization")]
+    return len(names) != len(set(names))
+
+
+class RequireKey:
+    """ASGI middleware: checks the key of every request before its body is read or parsed,
+    so a request without a valid key gets 401 whatever its body holds. On an open path
+    (``open_paths``: health) a request needs no key, but one it presents is checked all the
+    same, so that the route can show more to a caller with a valid key. Every 401 is logged
+    with the client's address and the reason, never with the key it sent."""
+
+    def __init__(self, app, keys: KeyStore | None, open_paths: list[str]):
+        self.app, self.keys, self.open_paths = app, keys, set(open_paths)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.keys is None:
+            return await self.app(scope, receive, send)
+        self.keys.refresh()
+        open_path = scope["path"] in self.open_paths
+        try:
+            kid = self.keys.check(presented_key(scope["headers"]))
+            reason = f"missing or invalid API key: send it in {KEY_HEADERS}"
+        except AmbiguousKey as exc:
+            kid, reason = None, str(exc)
+        if kid is not None:
+            scope.setdefault("state", {})["key_id"] = kid
+        elif not open_path:
+            return await self._refuse(scope, receive, send, reason)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope, receive, send, reason: str) -> None:
+        from starlette.requests import Request
+
+        from polarity.serve.errors import error_response
+
+        client = scope.get("client") or ("-", 0)
+        log.warning("401 from %s:%s on %r (request %s): %s", client[0], client[1],
+                    scope["path"], scope.get("state", {}).get("request_id", "-"), reason)
+        response = error_response(Request(scope), 401, "unauthorized", reason,
+                                  {"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'})
+        await response(scope, receive, send)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -24,6 +24,10 @@ from polarity.configfile import read_yaml_mapping
 from polarity.contract import LoadOptions
 from polarity.errors import InputError, validation_message
 from polarity.registry import RuntimeName
+
+#: Marks a secret setting (keys, a Redis URL that may hold a password): read from the
+#: environment or the YAML file, never from a `polarity serve` flag, which `ps` shows.
+ENV_ONLY = {"env_only": True}
 
 
 class Settings(BaseSettings):
@@ -65,8 +69,8 @@ class Settings(BaseSettings):
     quota_unit_tokens: int = Field(512, ge=1)
     """A text costs one rate-limit unit per this many tokens (at least one)."""
     slice_tokens: int = Field(2048, ge=1)
-    """Most tokens in one model call of a long request: between its slices, other requests
-    get their turn."""
+    """Most tokens in one model call (a text is never split: a longer one is a call of its
+    own); between calls, keys take turns (serve/batching.py)."""
     max_escalation_queue: int = Field(64, ge=0)
     """Cascades: texts waiting for the accurate stage; past it a text keeps its fast answer
     (``"escalation": "queue_full"``)."""
@@ -75,23 +79,34 @@ class Settings(BaseSettings):
     a text keeps its fast answer (``"escalation": "rate_capped"``). None: no cap."""
     max_body_bytes: int = Field(2_000_000, ge=256)
     """Largest request body; larger ones get 413."""
-    api_key: str | None = None
+    api_key: str | None = Field(None, json_schema_extra=ENV_ONLY)
     """One accepted API key (plain text)."""
-    api_keys: Annotated[list[str], NoDecode] = []
+    api_keys: Annotated[list[str], NoDecode] = Field([], json_schema_extra=ENV_ONLY)
     """Several accepted API keys (comma-separated in the environment)."""
     api_keys_file: str | None = None
     """File of hashed keys written by `polarity keys create`."""
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
-        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics", "/docs",
-        "/openapi.json", "GET /", "GET /page.js", "GET /page.css"]
-    """Paths reachable without a key; ``METHOD /path`` opens that method only (the page is
-    ``GET /``, text-embeddings-inference's ``POST /`` needs a key)."""
+        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "GET /",
+        "GET /page.js", "GET /page.css"]
+    """Paths reachable without a key (health answers them with its status only: pid,
+    memory, uptime and model version need a key); ``METHOD /path`` opens that method only
+    (the page is ``GET /``; text-embeddings-inference's ``POST /`` needs a key). Add
+    /metrics, /docs or /openapi.json only where every client that can reach the service may
+    see them."""
+    docs_enabled: bool = True
+    """Serve /docs (a page made on the server, nothing from a CDN) and /openapi.json; false:
+    neither exists (404)."""
+    metrics_enabled: bool = True
+    """Serve /metrics; false: it does not exist (404)."""
     rate_limit: str = "1000/hour"
     """Per-key moving-window limit, in the `limits` notation ("1000/hour", "10/second")."""
-    redis_url: str | None = None
+    redis_url: str | None = Field(None, json_schema_extra=ENV_ONLY)
     """Shared rate-limit storage; without it each worker counts on its own."""
+    allow_unshared_limits: bool = False
+    """Start several workers (or Ray replicas) without REDIS_URL all the same: each counts
+    rate limits on its own, so a key gets up to that many times RATE_LIMIT."""
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     """Log level of the service."""
     log_texts: bool = False
@@ -110,10 +125,12 @@ class Settings(BaseSettings):
     model passes (docs/service.md), so a 256-text batch with reasons held the model for 70 s.
     Larger requests get 413; 0 turns reasons off."""
     max_connections: int = Field(2048, ge=1)
-    """Open connections (and requests in progress) per worker before new ones get 503
-    (uvicorn's limit_concurrency); keeps a connection flood from exhausting file handles."""
+    """Open connections (and requests in progress) per worker (uvicorn's limit_concurrency):
+    at the cap a request closes the connection idle the longest; 503 only when every one is
+    answering something."""
     max_header_bytes: int = Field(32_768, ge=1024)
-    """Largest request head (request line and headers); larger ones get 431."""
+    """Most bytes of a request outside its body (request line, headers and chunked trailers),
+    for every request of a connection, pipelined ones too; more get 431."""
     header_timeout_s: float = Field(10.0, gt=0)
     """Time a client has to send a request's head once it starts; then 408."""
     body_timeout_s: float = Field(10.0, gt=0)
@@ -125,7 +142,8 @@ class Settings(BaseSettings):
     """When the rate-limit storage (Redis) fails: ``closed`` answers 503 (no request goes
     unmetered), ``open`` serves the request unmetered and logs a warning."""
     redis_timeout_s: float = Field(0.5, gt=0)
-    """Socket timeout for the rate-limit storage: a stalled Redis costs at most this."""
+    """Each request's deadline for the rate limit (and the storage's socket timeout): a
+    stalled Redis costs a request at most this, however many requests of its key wait."""
     runtime: RuntimeName | None = Field(
         None, validation_alias=AliasChoices("runtime", "polarity_runtime"))
     """Runtime (:data:`polarity.registry.RUNTIMES`): ``auto`` (each backend's preferred
@@ -190,6 +208,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _limits_shared(self):
+        self.refuse_unshared_limits(self.workers, "workers")
+        return self
+
+    def refuse_unshared_limits(self, copies: int, what: str) -> None:
+        """Several copies of the service (workers, replicas) must share one rate limit
+        (REDIS_URL) unless the operator says otherwise: 2 workers without it let 1,652
+        requests of one key through against 1000/hour, with only a warning at start."""
+        if copies > 1 and not self.redis_url and not self.allow_unshared_limits:
+            raise InputError(f"{copies} {what} without REDIS_URL would each count rate limits "
+                             f"on their own (a key would get up to {copies} times RATE_LIMIT): "
+                             "set REDIS_URL, or ALLOW_UNSHARED_LIMITS=true to accept that")
 
     def accepted_plain_keys(self) -> list[str]:
         return [k for k in ([self.api_key] if self.api_key else []) + self.api_keys if k]

@@ -1,8 +1,9 @@
 """Several models behind one service: ``polarity serve --model default --model accurate``.
 
 Each served model (a tier) is a :class:`~polarity.serve.deps.ServiceState` of its own: its
-own admission count (``MAX_QUEUE`` each), micro-batcher, model thread and, for a cascade, its
-escalation lane, so a slow tier never delays a fast one. They share the settings, the keys
+own admission count (``MAX_QUEUE`` each), model runner (its queue, fair between keys, and
+its model thread) and, for a cascade, its escalation lane, so a slow tier never delays a
+fast one. They share the settings, the keys
 and the rate limiter: a key has one quota, and a text costs its tier's units
 (:attr:`polarity.registry.Backend.cost` per ``QUOTA_UNIT_TOKENS`` tokens). A request picks a
 tier with ``model``; left out, the first one answers. A cascade is one tier among them.
@@ -20,7 +21,7 @@ from polarity.backends.cascade import CascadeBackend
 from polarity.drift import DriftWatch
 from polarity.predictor import Predictor, load_classifier
 from polarity.registry import BACKENDS
-from polarity.serve.batching import Admission, MicroBatcher, ModelRunner
+from polarity.serve.batching import Admission, ModelRunner
 from polarity.serve.deps import ServiceState
 from polarity.serve.errors import ModelNotReady, UnknownModel
 from polarity.serve.escalation import Escalation
@@ -72,8 +73,8 @@ class Tiers:
 
     async def close(self) -> None:
         for state in self:
-            if state.batcher:
-                await state.batcher.drain()  # finish queued requests before the process exits
+            if state.runner:
+                await state.runner.drain()  # finish queued requests before the process exits
             if state.escalation:
                 await state.escalation.close()
             if state.runner:
@@ -101,11 +102,8 @@ async def load_tier(state: ServiceState, predictor: Predictor | None) -> None:
         first = cascade.first
         state.escalation = Escalation(cascade, s.batch_size, s.max_escalation_queue,
                                       s.max_escalations_per_s, state.metrics)
-        state.escalation.start()
-    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens)
-    state.batcher = MicroBatcher(state.runner, s.batch_size, s.max_wait_ms,
-                                 on_batch=state.metrics.batch_size.observe)
-    state.batcher.start()
+    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens, s.max_wait_ms,
+                               on_batch=state.metrics.batch_size.observe)
     state.predictor = predictor
     log.info("model %r loaded (%s, %s, %s, %d unit(s) a text)", state.name,
              predictor.info.name, predictor.info.backend, predictor.info.dtype, state.cost)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Protocol
@@ -135,8 +136,8 @@ class Recipe:
         """Steps until the total, early stopping or divergence."""
         config, state, model = self.config, self.state, self.task.model
         model.train()
-        bar = tqdm(total=self.total, initial=state.step, desc="train", unit="step",
-                   disable=not config.progress or not self.world.main)
+        bar = self.bar = tqdm(total=self.total, initial=state.step, desc="train", unit="step",
+                              disable=not config.progress or not self.world.main)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.running: list[float] = []
         self.started = time.perf_counter()
@@ -217,6 +218,9 @@ class Recipe:
     def _evaluate_and_checkpoint(self) -> None:
         config, state, model = self.config, self.state, self.task.model
         model.eval()
+        if self.val_rows:  # the bar would otherwise stand still for the whole evaluation
+            self.bar.set_postfix_str(f"validating on {len(self.val_rows):,} rows")
+        t0 = time.perf_counter()
         metrics = (self.task.evaluate(self.val_rows, config.eval_batch_size)
                    if self.val_rows else {})
         # Without validation data the newest checkpoint counts as the best one; a model
@@ -233,12 +237,24 @@ class Recipe:
         if (config.early_stopping_patience is not None and self.val_rows
                 and state.evals_without_improvement >= config.early_stopping_patience):
             state.stopped_early = True
+        self._say_validation(metrics, improved, time.perf_counter() - t0)
         state.best.append({"name": f"step-{state.step:07d}", "step": state.step,
                            "metric": metric, "metrics": metrics})
         state.best.sort(key=lambda b: (-b["metric"], b["step"]))
         state.best = state.best[:config.save_total_limit]
         save_checkpoint(self.checkpoints, model, self.optimizer, self.scheduler, state)
         rotate(self.checkpoints, state, config.save_total_limit)
+
+    def _say_validation(self, metrics: dict, improved: bool, seconds: float) -> None:
+        """One console line per evaluation (train_log.jsonl has the same numbers), printed
+        above the bar, so a run shows how it is going while it goes."""
+        if not metrics:
+            return
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        best = "best so far" if improved else (
+            f"no better for {self.state.evals_without_improvement} evaluation(s)")
+        tqdm.write(f"step {self.state.step}/{self.total}: validation {shown} ({best}; "
+                   f"{len(self.val_rows):,} rows in {seconds:.1f} s)", file=sys.stderr)
 
     def save(self) -> dict:
         """The best checkpoint as the model folder; returns its validation metrics."""

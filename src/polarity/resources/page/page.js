@@ -1,22 +1,24 @@
-// The try-it page: every text goes through POST /api/v1/analyze/batch, as any client's would.
+// The try-it page: the models from GET /api/v1/models, every text through
+// POST /api/v1/analyze/batch, with the typed key, as any client's would.
 // Text from the user and the service is only ever set as textContent, never parsed as HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 
+// The served models, as /api/v1/models lists them for the typed key.
 async function listModels() {
-  const select = $("model");
-  try {
-    const health = await (await fetch("/api/v1/health")).json();
-    for (const m of health.models || []) {
-      const option = document.createElement("option");
-      option.value = m.name;
-      option.textContent = m.default && m.name !== "default" ? `${m.name} (default)` : m.name;
-      select.append(option);
-    }
-  } catch (err) {
-    status(`could not list the models: ${err}`, true);
+  const response = await fetch("/api/v1/models", {headers: {"X-API-Key": $("key").value}});
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    return status(`${response.status}: ${answer.error ? answer.error.message : response.statusText}`, true);
   }
+  $("model").replaceChildren(...answer.data.map((m) => {
+    const option = document.createElement("option");
+    option.value = m.name;
+    option.textContent = m.default && m.name !== "default" ? `${m.name} (default)` : m.name;
+    return option;
+  }));
+  status("");
 }
 
 function status(message, error = false) {
@@ -74,9 +76,10 @@ async function analyze(event) {
   event.preventDefault();
   const texts = $("texts").value.split("\n").map((t) => t.trim()).filter((t) => t);
   if (!texts.length) return status("paste at least one text", true);
+  if (!$("model").value) await listModels();
   const model = $("model").value;
-  const body = {texts, include_reasoning: $("reasons").checked};
-  if (model) body.model = model;
+  if (!model) return;  // the key was refused: listModels said so
+  const body = {texts, include_reasoning: $("reasons").checked, model};
   $("go").disabled = true;
   status("asking…");
   try {
@@ -101,6 +104,6 @@ async function analyze(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  listModels();
+  $("key").addEventListener("change", () => { if ($("key").value) listModels(); });
   $("ask").addEventListener("submit", analyze);
 });

@@ -3,9 +3,10 @@
 One request passes these checks once each: the request schema (built from the settings: text
 length, texts per request, reasons per request), the work the texts cause once emoji are
 read as words (a text over ``MAX_TEXT_TOKENS`` tokens is 413; a text costs one quota unit per
-``QUOTA_UNIT_TOKENS`` tokens, at least one), then admission and quota (:mod:`deps`). Long
-requests are scored in slices (:class:`~polarity.serve.batching.ModelRunner`), so one of
-them cannot hold the model while short ones wait.
+``QUOTA_UNIT_TOKENS`` tokens, at least one), then admission and quota (:mod:`deps`). The
+texts then wait in their key's queue (:class:`~polarity.serve.batching.ModelRunner`): keys
+take turns on the model, priced by these tokens, so one key's long requests cannot hold
+the model while another key's short ones wait.
 """
 
 
@@ -77,19 +78,17 @@ async def classify(request: Request, response: Response, state: ServiceState, ke
                    texts: list[str], reasoning: bool = False
                    ) -> tuple[list[Prediction], list[int]]:
     """The one way a route gets predictions, whatever shape its request and answer take:
-    the texts' work (413 past ``MAX_TEXT_TOKENS``), admission and quota (:func:`admitted`),
-    then a lone short text through the micro-batcher and anything else in slices; every
-    answer counted in the metrics. Returns the predictions and each text's work."""
+    the texts' work (413 past ``MAX_TEXT_TOKENS``), admission and quota (:func:`admitted`,
+    the tier's units a text), then the model in the key's turns; every answer counted in
+    the metrics. Returns the predictions and each text's work."""
     work = await work_of(state, texts)
-    if len(texts) == 1 and work[0] <= state.settings.slice_tokens:
-        run = lambda: _listed(state.one(texts[0], reasoning))  # noqa: E731
-    else:  # a long text is its own call, in slices' turn; a batch is one call
-        run = lambda: state.many(texts, reasoning, work)  # noqa: E731
+    if len(texts) == 1:
+        run = lambda: _listed(state.one(texts[0], reasoning, key=key, work=work[0]))  # noqa: E731
+    else:
+        run = lambda: state.many(texts, reasoning, work, key=key)  # noqa: E731
     preds = await admitted(request, state, key, len(texts),
                            units(state.settings, work) * state.cost, response, run)
-    if len(texts) > 1:  # answered batches only
-        state.metrics.batch_size.observe(len(texts))
-    state.metrics.queue_depth.set(state.batcher.depth)
+    state.metrics.queue_depth.set(state.runner.depth)
     for pred in preds:
         state.metrics.observe_prediction(pred.label, pred.confidence)
     return preds, work

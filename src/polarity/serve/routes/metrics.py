@@ -18,8 +18,8 @@ def router(settings: Settings) -> APIRouter:
 async def prometheus_metrics(request: Request):
     """Prometheus metrics of this worker; series about a model carry its name (``model``)."""
     for tier in request.app.state.tiers:
-        if tier.batcher:
-            tier.metrics.queue_depth.set(tier.batcher.depth)
+        if tier.runner:
+            tier.metrics.queue_depth.set(tier.runner.depth)
         tier.metrics.update_drift()
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
