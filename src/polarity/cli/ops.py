@@ -151,8 +151,8 @@ def _add_batch(sub) -> None:
     add_load_flags(p)
     p.add_argument("--shard-rows", type=positive_int, default=None,
                    help="rows per Parquet part, the unit of resumption (default: sized to the "
-                   "input, at least 8 parts of 50 to 10,000 rows; a rerun keeps its first "
-                   "run's size)")
+                   "input: an eighth of its rows, 50 to 10,000 per part; a rerun keeps its "
+                   "first run's size)")
     p.add_argument("--restart", action="store_true",
                    help="delete the earlier run's parts in --output and score from the start "
                    "(a rerun over an input whose content changed is refused without it)")
