@@ -28,7 +28,7 @@ def test_real_tiny_models_by_folder_and_name_are_listed_and_picked(trained_tiny)
         assert listed[0]["card"]["backend"] == "encoder"
         assert listed[0]["card"]["accuracy"]["validation"] > 0.5  # from its own card
         assert listed[1]["version"] == "3.3.2" and listed[1]["units_per_text"] == 1
-        health = c.get("/api/v1/health").json()
+        health = c.get("/api/v1/health", headers=H).json()
         assert [m["name"] for m in health["models"]] == ["tiny", "vader"]
         default = post(c, "/api/v1/analyze", {"text": "a great movie"}).json()
         vader = post(c, "/api/v1/analyze", {"text": "a great movie", "model": "vader"}).json()
