@@ -43,7 +43,7 @@ def _add_serve(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    from polarity.predictor import resolve_model
+    from polarity.predictor import check_model
     from polarity.serve.run import serve
     from polarity.serve.settings import Settings, load_settings
 
@@ -53,10 +53,10 @@ def cmd_serve(args) -> int:
     elif args.served_models:
         overrides["models"] = args.served_models
     settings = load_settings(args.config, **overrides)
-    # The service loads the models in the background; a name that cannot resolve fails here,
-    # before a server starts that could never become ready.
+    # The service loads the models in the background; a name that cannot resolve or a broken
+    # folder fails here, before a server starts that could never become ready.
     for _, target in settings.served:
-        resolve_model(target)
+        check_model(target)
     if args.engine == "ray":
         from polarity.serve.ray_serve import serve_on_ray
 
