@@ -6,13 +6,16 @@ took meanwhile.
     python benchmarks/abuse.py --only fairness [--seconds 30]
     python benchmarks/abuse.py --only redis
     python benchmarks/abuse.py --only transport [--flood-mb 200]
+    python benchmarks/abuse.py --only files
 
 Starts ``polarity serve`` in a subprocess (default settings, two throwaway keys) and prints
 a Markdown table, then the table of issue 34's transport probes (``abuse_transport.py``: its
 own servers, ``--flood-mb`` MB floods). The emoji row needs the encoder (``default``), whose
 emoji step turns each emoji into words; with ``vader`` it is a plain long text. ``--only
 fairness``, ``--only redis`` and ``--only transport`` run those probes alone, on servers of
-their own (:func:`fairness`, :func:`stopped_redis`, ``abuse_transport.rows``).
+their own (:func:`fairness`, :func:`stopped_redis`, ``abuse_transport.rows``); ``--only
+files`` runs ``polarity batch`` and ``polarity prepare`` on files built to break a reader, no
+server (:func:`file_rows`).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--connections", type=int, default=3000)
-    parser.add_argument("--only", choices=["fairness", "redis", "transport"],
+    parser.add_argument("--only", choices=["fairness", "redis", "transport", "files"],
                         help="run one probe alone")
     parser.add_argument("--seconds", type=float, default=30, help="length of --only fairness")
     parser.add_argument("--flood-mb", type=int, default=200,
@@ -75,6 +78,9 @@ def main() -> None:
         return
     if args.only == "transport":
         print(abuse_transport.table(abuse_transport.rows(args.model, args.flood_mb)))
+        return
+    if args.only == "files":
+        print_rows(file_rows())
         return
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -246,6 +252,95 @@ async def _burst(base: str, n: int) -> list[int]:
             "/api/v1/analyze", json={"text": f"good {i}"}, headers={"X-API-Key": KEY})
             for i in range(n)])
     return [r.status_code for r in responses]
+
+
+def run_cli(*args: str) -> tuple[int, float, float, str]:
+    """``polarity ARGS`` in its own process: exit status, seconds, peak RSS in MB (of that
+    process alone: wait4) and the last line it wrote to stderr."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "polarity", *args],
+                                stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        last = (err.read().decode(errors="replace").strip().splitlines() or [""])[-1]
+    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, last
+
+
+def batch_outcome(out) -> str:
+    import pyarrow.parquet as pq
+
+    scored = sum(pq.ParquetFile(p).metadata.num_rows for p in out.glob("part-*.parquet"))
+    errors = out / "_errors.jsonl"
+    reported = len(errors.read_bytes().splitlines()) if errors.is_file() else 0
+    leftovers = [p.name for p in out.rglob(".*")]
+    return f"{scored} scored, {reported} in _errors.jsonl, temporary files left: {leftovers}"
+
+
+def file_rows() -> list[tuple[str, str, str, str]]:
+    """Issue 34's rows 7, 8 and 13, each in its own process on `--model vader` (the attack is
+    on the reader, not the model): what it answered, its time and peak RSS."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        good = [json.dumps({"text": f"a distinct fine review {i}", "label": i % 2})
+                for i in range(40)]
+
+        def batch(name: str, data: bytes, *extra: str) -> tuple[int, float, float, str]:
+            (work / name).write_bytes(data)
+            return run_cli("batch", "--model", "vader", "--input", str(work / name),
+                           "--output", str(work / f"out-{name}"), "--no-progress", *extra)
+
+        deep = b'{"text": "deep", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        code, took, rss, _ = batch("deep.jsonl", b"\n".join([good[0].encode(), deep,
+                                                              good[1].encode()]) + b"\n")
+        rows.append(("batch: a JSONL line nested 100,000 deep", f"exit {code}, "
+                     + batch_outcome(work / "out-deep.jsonl"), f"{took:.1f} s, peak RSS "
+                     f"{rss:.0f} MB", "-"))
+        field = b'id,text\n0,good\n1,"' + b"x" * (10 << 20) + b'"\n2,bad\n'
+        code, took, rss, _ = batch("field.csv", field)
+        rows.append(("batch: a 10 MB CSV field", f"exit {code}, "
+                     + batch_outcome(work / "out-field.csv"), f"{took:.1f} s, peak RSS "
+                     f"{rss:.0f} MB", "-"))
+
+        def prepare(name: str) -> str:
+            code, took, rss, last = run_cli("prepare", "--source", f"jsonl:{work / name}",
+                                            "--output-dir", str(work / f"prep-{name}"))
+            stats = work / f"prep-{name}" / "stats.json"
+            dropped = json.loads(stats.read_text())["dropped"] if stats.is_file() else last
+            left = sorted(p.name for p in (work / f"prep-{name}").iterdir())
+            return f"exit {code}, dropped {dropped}, files {left}", f"{took:.1f} s, peak " \
+                f"RSS {rss:.0f} MB"
+
+        with open(work / "line.jsonl", "wb") as f:  # a 1 GB line among good ones
+            f.write(("\n".join(good[:20]) + "\n").encode() + b'{"text": "')
+            for _ in range(1024):
+                f.write(b"a" * (1 << 20))
+            f.write(('", "label": 1}\n' + "\n".join(good[20:]) + "\n").encode())
+        rows.append(("prepare: a 1 GB line", *prepare("line.jsonl"), "-"))
+        (work / "line.jsonl").unlink()
+        with gzip.open(work / "bomb.jsonl.gz", "wb") as f:  # 2 GB in about 2 MB
+            f.write(("\n".join(good[:20]) + "\n").encode() + b'{"text": "')
+            for _ in range(2048):
+                f.write(b"a" * (1 << 20))
+            f.write(('", "label": 1}\n' + "\n".join(good[20:]) + "\n").encode())
+        size = (work / "bomb.jsonl.gz").stat().st_size / 1e6
+        rows.append((f"prepare: a {size:.1f} MB gzip bomb (2 GB line)",
+                     *prepare("bomb.jsonl.gz"), "-"))
+
+        texts = "".join(line + "\n" for line in good)
+        batch("changed.jsonl", texts.encode())
+        changed = texts.replace("review 7", "review seven")
+        code, _, _, last = batch("changed.jsonl", changed.encode())
+        again, _, _, _ = batch("changed.jsonl", changed.encode(), "--restart")
+        rows.append(("batch rerun after the input's content changed (same path, same rows)",
+                     f"exit {code}: {last}", f"with --restart: exit {again}", "-"))
+    return rows
 
 
 def start_server(model: str, **env: str) -> tuple[subprocess.Popen, str]:

@@ -26,8 +26,10 @@ def from_report(folder: str, texts: list[str]) -> tuple[np.ndarray, float]:
     same test file (its predictions.csv), instead of scoring again."""
     import csv
 
+    from polarity.evaluate.report import spreadsheet_safe
+
     rows = list(csv.DictReader(open(f"{folder}/predictions.csv", encoding="utf-8")))
-    if [r["text"] for r in rows] != texts:
+    if [r["text"] for r in rows] != [spreadsheet_safe(t) for t in texts]:
         raise SystemExit(f"{folder} is a report of another test file")
     p = np.asarray([float(r["confidence"]) if r["predicted"] == "POSITIVE"
                     else 1 - float(r["confidence"]) for r in rows])

@@ -52,6 +52,12 @@ async def run(base: str, key: str, items: list[str], concurrency: int) -> tuple[
     return latencies, failures
 
 
+def rss_mb(base: str, key: str) -> float:
+    """The worker's memory, from /health (shown with a valid key only)."""
+    health = httpx.get(f"{base}/api/v1/health", headers={"X-API-Key": key}).json()
+    return health["memory_usage"]["rss_mb"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -65,12 +71,12 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(run(base, key, texts(64), args.concurrency))  # warm-up
-        rss_before = httpx.get(f"{base}/api/v1/health").json()["memory_usage"]["rss_mb"]
+        rss_before = rss_mb(base, key)
         start = time.perf_counter()
         latencies, failures = asyncio.run(run(base, key, texts(args.requests),
                                               args.concurrency))
         elapsed = time.perf_counter() - start
-        rss_after = httpx.get(f"{base}/api/v1/health").json()["memory_usage"]["rss_mb"]
+        rss_after = rss_mb(base, key)
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -122,7 +122,8 @@ def test_a_mounted_model_folder_is_served(tmp_path):
                               env={"MODEL_PATH": "/models/mine"})
     try:
         wait_healthy(base, cid, timeout=180)
-        assert httpx.get(f"{base}/api/v1/health").json()["model"]["name"] == "mounted-model"
+        health = httpx.get(f"{base}/api/v1/health", headers={"X-API-Key": KEY}).json()
+        assert health["model"]["name"] == "mounted-model"
         r = httpx.post(f"{base}/api/v1/analyze", json={"text": "awful"},
                        headers={"X-API-Key": KEY})
         assert r.json()["predicted_sentiment"] == "NEGATIVE"

@@ -16,6 +16,28 @@ def cache_root() -> Path:
     return Path(os.environ.get("POLARITY_CACHE", Path.home() / ".cache" / "polarity"))
 
 
+#: Training's resume state inside a model folder (``polarity train`` writes it there): nothing
+#: that loads or exports a model reads it, and a full-tuning run keeps gigabytes in it.
+NOT_THE_MODEL = frozenset({"checkpoints"})
+
+
+def hash_model_folder(folder: Path, digest) -> None:
+    """Feed every file of a model folder, by relative path and content, into ``digest`` (a
+    hashlib object): a cache key over it changes when any file does (an adapter's
+    ``adapter_config.json`` as much as its weights)."""
+    for root, dirs, files in os.walk(folder):
+        if Path(root) == Path(folder):
+            dirs[:] = [d for d in dirs if d not in NOT_THE_MODEL]
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            digest.update(b"\0")
+
+
 def fetch_package(requirement: str, cache_dir: Path | None = None, source: bool = False) -> Path:
     """Download one package file (no dependencies) into the cache; reuse it if present."""
     folder = (cache_dir or cache_root()) / "packages"

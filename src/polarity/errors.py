@@ -13,6 +13,11 @@ class ModelNotFoundError(PolarityError, FileNotFoundError):
     """A model name or folder that cannot be resolved."""
 
 
+class ModelFolderError(ModelNotFoundError):
+    """A model folder that must not load: a file its card names is missing, or the card
+    holds a value no model can have (temperature 0, three labels)."""
+
+
 def validation_message(exc: Exception) -> str:
     """One line from a pydantic ValidationError: ``field: problem; field: problem``."""
     errors = getattr(exc, "errors", None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from polarity.errors import InputError
 from polarity.folders import replacing_folder
-from polarity.modelcard import read_card
+from polarity.modelcard import check_folder, read_card
 
 
 def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | None = None
@@ -28,6 +28,7 @@ def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | 
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     card = read_card(model_dir)
+    check_folder(model_dir, card)
     if card.backend != "causal_lm":
         raise InputError(f"{model_dir} is a {card.backend!r} model; --merge is for causal_lm "
                          "adapters (the encoder tier merges its adapter when it loads)")
@@ -62,6 +63,7 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     card = read_card(model_dir)
+    check_folder(model_dir, card)
     if card.backend != "encoder":
         raise InputError(f"{model_dir} is a {card.backend!r} model; --onnx exports the encoder "
                          "tier")
@@ -206,7 +208,7 @@ def check_output(model_dir: Path, output_dir: Path) -> None:
 
 def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
     """The ONNX export of an encoder folder, built on first use into the cache and reused
-    while the adapter, head, metadata, base weights and polarity's version are unchanged."""
+    while every file of the folder, the base weights and polarity's version are unchanged."""
     folder = onnx_cache_folder(model_dir, quantize)
     if (folder / "polarity.json").is_file():
         return folder
@@ -223,25 +225,19 @@ def cached_onnx(model_dir: Path, quantize: str | None = "int8") -> Path:
 
 def onnx_cache_folder(model_dir: Path, quantize: str | None = "int8") -> Path:
     """Where :func:`cached_onnx` keeps a folder's export: named by the card's name (made
-    safe as a path component) and a digest of everything the graph depends on."""
+    safe as a path component) and a digest of everything the graph depends on: the content
+    of every file of the folder (not a list of the files known today, which once missed
+    ``adapter_config.json``: a changed ``lora_alpha`` kept serving the old export)."""
     import hashlib
 
     from polarity.backends.base_models import resolve_base
-    from polarity.backends.long_texts import reader_file
-    from polarity.cache import cache_root
+    from polarity.cache import cache_root, hash_model_folder
     from polarity.folders import slug
     from polarity.version import __version__
 
     card = read_card(model_dir)
     digest = hashlib.sha256(f"{__version__}\0{quantize}".encode())
-    reader = reader_file(card)
-    names = ["polarity.json", "head.safetensors", "adapter/adapter_model.safetensors",
-             "encoder.safetensors", "exits.safetensors", "calibration.json",
-             *([reader] if reader else [])]
-    for name in names + sorted(p.name for p in model_dir.glob("calibration-stage-*.json")):
-        path = model_dir / name
-        if path.is_file():
-            digest.update(path.read_bytes())
+    hash_model_folder(Path(model_dir), digest)
     # The base weights and tokenizer go into the graph too: another version of the base
     # package must not reuse an export of the old one (size and time of change: hashing
     # 90 MB at every start would cost more than it guards against).

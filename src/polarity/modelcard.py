@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from polarity.errors import ModelNotFoundError, validation_message
+from polarity.errors import ModelFolderError, ModelNotFoundError, validation_message
 from polarity.folders import write_atomically
 from polarity.labels import LABELS
 from polarity.preprocess import check_steps
@@ -36,15 +36,17 @@ class ModelCard(BaseModel):
     """The frozen base the adapter sits on: a folder path (relative to this folder or
     absolute), ``package:<distribution>`` for weights shipped in a Python package, or a hub id."""
     labels: list[str] = Field(default_factory=lambda: list(LABELS))
-    """Label names by output index."""
-    max_length: int = 128
+    """Label names by output index: exactly NEGATIVE, POSITIVE (every backend's two outputs
+    are in this order)."""
+    max_length: int = Field(128, gt=0)
     """Tokens per window: the encoder tiers read a longer text in overlapping windows of this
     many tokens (the causal LM tier reads at most this many)."""
     preprocessing: list[str] = Field(default_factory=list)
     """Text normalisation steps applied before tokenising, in training and inference alike
     (:mod:`polarity.preprocess`); empty for models made before the steps existed."""
-    temperature: float = 1.0
-    """Calibration temperature: logits are divided by it before the softmax."""
+    temperature: float = Field(1.0, gt=0, allow_inf_nan=False)
+    """Calibration temperature: logits are divided by it before the softmax (0 or less would
+    make every answer certain or invert it)."""
     pooling: str = "mean"
     """How token states become one vector (encoder backend)."""
     lora: dict[str, Any] = Field(default_factory=dict)
@@ -56,6 +58,14 @@ class ModelCard(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     """The backend's own settings: its typed section (:mod:`polarity.registry`), checked
     when the card is read; :attr:`section` gives them typed."""
+
+    @field_validator("labels")
+    @classmethod
+    def _two_labels(cls, labels: list[str]) -> list[str]:
+        if labels != list(LABELS):
+            raise ValueError(f"must be {list(LABELS)} (two labels, by output index); "
+                             f"got {labels}")
+        return labels
 
     @field_validator("preprocessing")
     @classmethod
@@ -99,5 +109,17 @@ def read_card(folder: str | Path) -> ModelCard:
     try:
         return ModelCard.model_validate_json(path.read_text())
     except ValueError as exc:
-        raise ModelNotFoundError(f"{path} is not valid model metadata: "
-                                 f"{validation_message(exc)}") from exc
+        raise ModelFolderError(f"{path} is not valid model metadata: "
+                               f"{validation_message(exc)}") from exc
+
+
+def check_folder(folder: str | Path, card: ModelCard) -> None:
+    """Refuse a folder that lacks a file its card names (an adapter, the head, a graph), in
+    one line, before any weights load: a model without its adapter would load and answer,
+    wrongly."""
+    missing = [name for name in card.section.files(card) if not (Path(folder) / name).is_file()]
+    if missing:
+        raise ModelFolderError(f"{folder} is incomplete: {', '.join(missing)} "
+                               f"{'is' if len(missing) == 1 else 'are'} missing, which its "
+                               f"{CARD_NAME} ({card.backend}) needs; copy the whole model "
+                               "folder again")

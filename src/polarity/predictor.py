@@ -21,7 +21,7 @@ from polarity.contract import (
     from_positive_probability,
 )
 from polarity.errors import InputError, ModelNotFoundError
-from polarity.modelcard import CARD_NAME, ModelCard, read_card
+from polarity.modelcard import CARD_NAME, ModelCard, check_folder, read_card
 from polarity.registry import BACKENDS, RUNTIMES, RuntimeUnavailable, resolve
 
 __all__ = [
@@ -121,6 +121,13 @@ def load_folder(folder: Path | None, card: ModelCard, options: LoadOptions) -> C
     raise AssertionError("unreachable: candidates is never empty")
 
 
+def check_model(name_or_path: str | Path) -> None:
+    """Resolve a model and validate its folder and card without loading any weights: what
+    a service checks before it starts (a broken folder is one clear error, not a server that
+    never becomes ready)."""
+    _folder_and_card(resolve_model(name_or_path))
+
+
 def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
     if target == "lexicon":
         return None, ModelCard(name="vader", backend="lexicon", version="3.3.2")
@@ -129,7 +136,9 @@ def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
         from polarity.backends.causal_lm import zero_shot_card
 
         return (target if target.is_dir() else None), zero_shot_card(str(target))
-    return target, read_card(target)
+    card = read_card(target)
+    check_folder(target, card)
+    return target, card
 
 
 def kept_model_names() -> list[str]:

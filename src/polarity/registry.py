@@ -16,12 +16,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The files a model folder holds, named once here for the backends that write and read them
+#: and for :func:`polarity.modelcard.check_folder`, which refuses a folder missing one.
+ADAPTER_DIR = "adapter"
+ADAPTER_FILES = (f"{ADAPTER_DIR}/adapter_config.json", f"{ADAPTER_DIR}/adapter_model.safetensors")
+HEAD_FILE, ENCODER_FILE, EXITS_FILE = "head.safetensors", "encoder.safetensors", \
+    "exits.safetensors"
+LONG_TEXTS_FILE = "long_texts.safetensors"
+
 
 class Section(BaseModel):
     """A backend's own settings in ``polarity.json`` (its ``extra``); unknown keys are refused
     so that a setting the backend would ignore is not silently kept."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    def files(self, card) -> list[str]:
+        """The files (relative to the folder) that a folder with this card must hold."""
+        return []
 
 
 class EncoderSection(Section):
@@ -30,6 +42,14 @@ class EncoderSection(Section):
     long_texts: dict[str, Any] | None = None
     """The long-text reader (:mod:`polarity.backends.long_texts`): file, bits, coefficients,
     and after ``polarity fit-long`` what it was fitted on and its validation figures."""
+
+    def files(self, card) -> list[str]:
+        # LoRA settings on the card mean an adapter; without them, the tuned encoder tensors.
+        tuned = list(ADAPTER_FILES) if card.lora else [ENCODER_FILE]
+        return [*tuned, HEAD_FILE, *([EXITS_FILE] if self.exits else []), *self._reader()]
+
+    def _reader(self) -> list[str]:
+        return [self.long_texts.get("file", LONG_TEXTS_FILE)] if self.long_texts else []
 
 
 class OnnxSection(EncoderSection):
@@ -46,6 +66,9 @@ class OnnxSection(EncoderSection):
     opset: int = 17
     """ONNX opset of the graphs."""
 
+    def files(self, card) -> list[str]:
+        return [*([self.file] if self.file else self.stages or []), *self._reader()]
+
 
 class CausalLMSection(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
@@ -60,6 +83,11 @@ class CausalLMSection(Section):
     """Compute the prompt head's KV cache once at load and reuse it for every text."""
     merged_from: str | None = None
     """The adapter folder that ``polarity export --merge`` folded in."""
+
+    def files(self, card) -> list[str]:
+        if self.merged_from:
+            return ["config.json"]
+        return list(ADAPTER_FILES) if card.lora else []
 
 
 class CascadeSection(Section):
@@ -100,6 +128,12 @@ class Backend:
     section: type[Section] = Section
     task: str | None = None
     """``module:Class`` of the training task (:mod:`polarity.train`), None if not trainable."""
+    cost: int = 1
+    """Quota units a text of this backend costs in the service, per ``QUOTA_UNIT_TOKENS``
+    tokens: its seconds per text over the fast tier's, rounded, measured on the same cores
+    in one run (docs/cascade.md, SST-2 dev: the encoder 260.34 texts/s, the causal LM 1.79,
+    a cascade sending 15% on, as the shipped one does, 11.50). VADER is cheaper than the
+    encoder but a text costs at least one unit."""
 
     def candidates(self, name: str | None, device: str | None = None) -> list[Runtime]:
         """The runtimes to try, in order: ``name``'s alone, or for ``auto`` (None) every
@@ -137,13 +171,13 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
              Runtime("llama_cpp", "polarity.backends.llama_cpp:load_llama_cpp_backend",
                      "llama_cpp", True),
              Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend")),
-            CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask"),
+            CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask", cost=145),
     Backend("lexicon", "baseline",
             (Runtime("python", "polarity.backends.lexicon:load_lexicon_backend"),)),
     Backend("cascade", "cascade",
             (Runtime("stages", "polarity.backends.cascade:load_cascade_backend",
                      composite=True),),
-            CascadeSection),
+            CascadeSection, cost=23),
 )}
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]

@@ -171,3 +171,27 @@ def test_the_export_cache_key_covers_version_base_and_a_safe_name(trained_tiny, 
     card.save(model)
     folder = onnx_cache_folder(model)
     assert folder.parent.name == "onnx" and "/" not in folder.name and ".." not in folder.name
+
+
+def test_the_export_cache_key_covers_every_file_of_the_folder(trained_tiny, tmp_path):
+    """A changed adapter_config.json (lora_alpha scales every LoRA update) is another model:
+    the default runtime must export it anew, not serve the old graph."""
+    import json
+    import shutil
+
+    from polarity.export import onnx_cache_folder
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model)
+    keys = {onnx_cache_folder(model)}
+    config = model / "adapter" / "adapter_config.json"
+    settings = json.loads(config.read_text())
+    config.write_text(json.dumps({**settings, "lora_alpha": settings["lora_alpha"] * 4}))
+    keys.add(onnx_cache_folder(model))
+    (model / "notes" / "deep").mkdir(parents=True)
+    (model / "notes" / "deep" / "any.txt").write_text("x")
+    keys.add(onnx_cache_folder(model))
+    assert len(keys) == 3
+    (model / "checkpoints" / "step-8").mkdir(parents=True)  # training's resume state
+    (model / "checkpoints" / "step-8" / "optimizer.pt").write_bytes(b"\0" * 100)
+    assert onnx_cache_folder(model) in keys

@@ -159,6 +159,34 @@ def test_a_truncated_gzip_is_one_clear_line_from_the_cli(tmp_path, capsys):
     assert "a.jsonl.gz: the file breaks off after line" in err and "truncated" in err
 
 
+def test_a_gzip_bomb_and_huge_rows_are_counted_never_read_whole(tmp_path):
+    import gzip
+    import tracemalloc
+
+    good = [json.dumps({"text": f"a distinct fine review {i}", "label": i % 2}) for i in range(20)]
+    with gzip.open(tmp_path / "bomb.jsonl.gz", "wb") as f:  # 48 MB in about 50 KB
+        f.write((good[0] + "\n").encode())
+        f.write(b'{"text": "' + b"a" * (48 * 2**20) + b'", "label": 1}\n')
+        f.write(("\n".join(good[1:]) + "\n").encode())
+    rows = [("b" * (3 * 2**20), "1"), *((f"another distinct review {i}", str(i % 2))
+                                       for i in range(20))]
+    write_csv(tmp_path / "big.csv", rows)
+    out = tmp_path / "out"
+    tracemalloc.start()
+    try:
+        stats = prepare(PrepareConfig(sources=[f"jsonl:{tmp_path / 'bomb.jsonl.gz'}",
+                                               f"csv:{tmp_path / 'big.csv'}"],
+                                      output_dir=out), progress=False)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert peak < 16  # the 48 MB row was never held whole
+    assert stats["dropped"]["too_large"] == 2 and stats["rows_out"] == 40
+    assert stats["dropped_examples"]["too_large"] == f"{tmp_path / 'bomb.jsonl.gz'}:2"
+    assert sorted(p.name for p in out.iterdir()) == ["stats.json", "test.jsonl", "train.jsonl",
+                                                     "val.jsonl"]
+
+
 @pytest.mark.parametrize("balance", [False, True])
 def test_the_writing_bar_ends_at_the_rows_written(tmp_path, capsys, balance):
     src = write_csv(tmp_path / "in.csv", qc_rows())  # a conflict and, balanced, 30 left out

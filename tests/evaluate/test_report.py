@@ -93,6 +93,34 @@ def test_a_zero_width_row_is_a_bad_row_not_a_failed_evaluation(tmp_path):
     assert [r["text"] for r in rows] == ["good movie", "bad movie"] and bad == 1
 
 
+def test_texts_are_written_inert_in_the_csv_and_the_markdown(tmp_path):
+    import csv
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("vaderSentiment")
+    rows = [("=HYPERLINK(\"http://x.invalid\",\"click\") great", 1, "=cmd|' /C calc'!A0"),
+            ("<script>alert(1)</script> awful", 1, "<b>html</b>"),
+            ("@SUM(A1:A2) love it", 0, "plain"), ("-2+3 terrible", 1, "+x"),
+            ("\tgood", 0, "-y")]
+    f = tmp_path / "t.jsonl"
+    f.write_text("".join(json.dumps({"text": t, "label": y, "category": c}) + "\n"
+                         for t, y, c in rows))
+    out = tmp_path / "rep"
+    evaluate(["vader"], f, out, progress=False)
+    with open(out / "predictions.csv", newline="", encoding="utf-8") as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["text"] for r in written] == ["'" + t for t, _, _ in rows[:1]] + [
+        rows[1][0], "'" + rows[2][0], "'" + rows[3][0], "'" + rows[4][0]]
+    assert [r["category"] for r in written] == ["'=cmd|' /C calc'!A0", "<b>html</b>", "plain",
+                                               "'+x", "'-y"]
+    md = (out / "report.md").read_text()
+    assert "<script>" not in md and "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; awful" in md and "&lt;b&gt;html" in md
+    page = (out / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)" in page
+    assert "&amp;lt;" not in page  # escaped once, not twice
+
+
 def test_calibrate_prints_a_summary_and_json_on_request(trained_tiny, tmp_path, toy_splits,
                                                         capsys):
     import shutil

@@ -35,7 +35,8 @@ def test_a_503_does_not_spend_quota():
 def test_more_texts_than_the_whole_limit_are_refused_by_the_schema_not_429():
     with make_client(rate_limit="5/hour") as c:
         wait_ready(c)
-        schema = c.get("/openapi.json").json()["components"]["schemas"]["BatchRequest"]
+        spec = c.get("/openapi.json", headers=H).json()
+        schema = spec["components"]["schemas"]["BatchRequest"]
         assert schema["properties"]["texts"]["maxItems"] == 5  # the one texts-per-request limit
         r = c.post("/api/v1/analyze/batch", json={"texts": ["good"] * 6}, headers=H)
         assert r.status_code == 400 and "at most 5" in r.json()["error"]["message"]
@@ -163,7 +164,7 @@ def test_the_key_is_checked_before_the_body_is_parsed(client):
 
 
 def test_openapi_declares_the_key_scheme(client):
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=H).json()
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert spec["paths"]["/api/v1/analyze"]["post"]["security"]
 
@@ -175,15 +176,16 @@ def test_a_shifted_stream_shows_as_drift_in_metrics():
     model.info = model.info.__class__(**{**model.info.__dict__, "reference": reference})
     with make_client(predictor=model) as c:
         wait_ready(c)
-        assert "polarity_drift_confidence_psi NaN" in c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_drift_confidence_psi{model="default"} NaN' in text
         for i in range(120):  # every answer POSITIVE at 0.9: far from the reference
             c.post("/api/v1/analyze", json={"text": f"good {i}"}, headers=H)
-        text = c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
     values = dict(line.rsplit(" ", 1) for line in text.splitlines()
                   if line.startswith("polarity_drift"))
-    assert float(values["polarity_drift_confidence_psi"]) > 0.2
-    assert float(values["polarity_drift_positive_share"]) == 1.0
-    assert float(values["polarity_drift_reference_positive_share"]) == 0.5
+    assert float(values['polarity_drift_confidence_psi{model="default"}']) > 0.2
+    assert float(values['polarity_drift_positive_share{model="default"}']) == 1.0
+    assert float(values['polarity_drift_reference_positive_share{model="default"}']) == 0.5
 
 
 def test_keys_list_revoke_and_the_service_stops_accepting_a_revoked_key(tmp_path, capsys):
@@ -334,4 +336,5 @@ def test_the_batch_size_histogram_counts_only_answered_batches():
         ok = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         refused = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         assert (ok.status_code, refused.status_code) == (200, 429)
-        assert "polarity_model_batch_size_count 1.0" in c.get("/metrics").text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_model_batch_size_count{model="default"} 1.0' in text

@@ -60,16 +60,22 @@ def test_batch_is_one_model_call(client):
     assert body["total_processing_time"] >= 0 and model.calls[len(before):] == [3]
 
 
-def test_health_and_metrics_are_open(client):
+def test_health_is_open_and_its_details_and_metrics_need_a_key(client):
     r = client.get("/api/v1/health")
     body = r.json()
-    assert r.status_code == 200 and body["status"] == "ok" and body["model_loaded"] is True
+    assert r.status_code == 200 and body == {"status": "ok", "model_loaded": True, "checks": {
+        "model": True, "rate_limiter": True}}  # no pid, memory, uptime or version
+    assert client.get("/api/v1/health/live").json() == {"status": "alive"}
+    body = client.get("/api/v1/health", headers=H).json()
     assert body["model"] == {"name": "word-counter", "backend": "test", "version": "0"}
-    assert body["memory_usage"]["rss_mb"] > 0 and body["uptime"] >= 0
+    assert body["memory_usage"]["rss_mb"] > 0 and body["uptime"] >= 0 and body["pid"] > 0
+    assert client.get("/api/v1/health/live", headers=H).json()["pid"] > 0
+    assert client.get("/metrics").status_code == 401
     client.post("/api/v1/analyze", json={"text": "good"}, headers=H)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=H).text
     for name in ("polarity_requests_total", "polarity_request_latency_seconds_bucket",
-                 "polarity_model_batch_size_bucket", 'polarity_predictions_total{label="POSITIVE"}',
+                 "polarity_model_batch_size_bucket",
+                 'polarity_predictions_total{label="POSITIVE",model="default"}',
                  "polarity_prediction_confidence_bucket", "polarity_queue_depth"):
         assert name in text
 
@@ -183,8 +189,9 @@ def test_request_ids_and_metrics_cover_answers_and_failures():
         assert r.headers["X-Request-ID"] == "r-1" and r.json()["error"]["request_id"] == "r-1"
         c.post("/api/v1/analyze", json={"text": ""}, headers=H)
         text = c.get("/metrics", headers=H).text
-    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="500"} 1.0' in text
-    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="400"} 1.0' in text
+    assert ('polarity_requests_total{endpoint="/api/v1/analyze",model="default",status="500"} '
+            '1.0') in text
+    assert 'polarity_requests_total{endpoint="/api/v1/analyze",model="",status="400"} 1.0' in text
     assert 'polarity_errors_total{code="500"} 1.0' in text
 
 
@@ -255,7 +262,7 @@ def test_access_log_has_no_text(client, caplog):
 
 
 def test_openapi_documents_errors(client):
-    spec = client.get("/openapi.json").json()
+    spec = client.get("/openapi.json", headers=H).json()
     responses = spec["paths"]["/api/v1/analyze"]["post"]["responses"]
     assert {"200", "400", "401", "413", "429", "500", "503"} <= set(responses)
 

@@ -54,9 +54,10 @@ def test_sure_texts_stay_fast_and_unsure_ones_go_on():
         batch = c.post("/api/v1/analyze/batch", json={"texts": ["bad", "meh", "good"]},
                        headers=H).json()["results"]
         assert [r["tier"] for r in batch] == ["fast", "accurate", "fast"]
-        metrics = c.get("/metrics").text
-        assert "polarity_escalations_total 2.0" in metrics
-        assert 'polarity_stage_latency_seconds_count{stage="accurate"} 2.0' in metrics
+        metrics = c.get("/metrics", headers=H).text
+        assert 'polarity_escalations_total{model="default"} 2.0' in metrics
+        assert ('polarity_stage_latency_seconds_count{model="default",stage="accurate"} 2.0'
+                in metrics)
         assert sum(accurate.calls) == 2  # only the unsure texts reached the accurate stage
 
 
@@ -77,8 +78,8 @@ def test_a_full_escalation_queue_keeps_the_fast_answer_and_says_so():
         for a in answers:
             if a["escalation"] == "queue_full":
                 assert a["tier"] == "fast" and a["predicted_sentiment"] == "NEGATIVE"
-        assert 'polarity_escalation_fallbacks_total{reason="queue_full"} 2.0' in \
-            c.get("/metrics").text
+        assert 'polarity_escalation_fallbacks_total{model="default",reason="queue_full"} 2.0' in \
+            c.get("/metrics", headers=H).text
 
 
 def test_the_escalation_rate_cap_falls_back_to_the_fast_answer():
@@ -93,5 +94,6 @@ def test_the_escalation_rate_cap_falls_back_to_the_fast_answer():
 def test_the_openapi_schema_names_tier_and_escalation():
     model, _, _ = cascade()
     with make_client(predictor=model) as c:
-        schema = c.get("/openapi.json").json()["components"]["schemas"]["AnalyzeResponse"]
+        spec = c.get("/openapi.json", headers=H).json()
+        schema = spec["components"]["schemas"]["AnalyzeResponse"]
         assert {"tier", "escalation"} <= set(schema["properties"])

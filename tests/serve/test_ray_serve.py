@@ -28,7 +28,7 @@ def test_ray_serve_answers_through_the_same_api(trained_tiny):
             wait_for_server(base, timeout=max(1.0, deadline - time.time()))
             ok = httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200
             healthy = healthy + 1 if ok else 0
-        health = httpx.get(f"{base}/api/v1/health").json()
+        health = httpx.get(f"{base}/api/v1/health", headers={"X-API-Key": KEY}).json()
         assert health["status"] == "ok" and health["model"]["backend"] == "encoder"
         status = serve.status().applications[APP_NAME].deployments[APP_NAME]
         assert sum(status.replica_states.values()) == 2

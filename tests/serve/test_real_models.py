@@ -17,7 +17,7 @@ def real_client(request, trained_tiny):
 
 def test_endpoints_with_a_real_model(real_client):
     which, c = real_client
-    health = c.get("/api/v1/health").json()
+    health = c.get("/api/v1/health", headers=H).json()
     assert health["model"]["backend"] == "onnx" and health["model_loaded"]  # as users get it
     text = "great movie" if which == "tiny" else "I love it"
     r = c.post("/api/v1/analyze", json={"text": text, "include_reasoning": True}, headers=H)

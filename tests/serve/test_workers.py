@@ -119,7 +119,7 @@ def test_two_workers_share_one_limit(redis_url, tmp_path):
         pids = set()
         for _ in range(30):
             with httpx.Client(base_url=base) as c:
-                pids.add(c.get("/api/v1/health").json()["pid"])
+                pids.add(c.get("/api/v1/health", headers={"X-API-Key": "k1"}).json()["pid"])
         assert len(pids) == 2, "requests did not reach both workers"
         codes = []
         for i in range(11):

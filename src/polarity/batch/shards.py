@@ -4,20 +4,32 @@ Planning streams through each file once and keeps only where every shard starts 
 offset for CSV and JSONL, a row offset for Parquet), so a shard can be read by itself, by any
 process, in any order: the local engine and every Ray actor read shards the same way, and a
 rerun after a crash plans the same shards and skips those already written.
+
+Without a given size, shards are sized to the input (:func:`auto_plan`): ``MIN_SHARDS`` of
+them, each ``MIN_SHARD_ROWS`` to ``MAX_SHARD_ROWS`` rows (so fewer for a tiny input, more for
+a large one), so that a killed job of any size has finished parts to resume from.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import io
-import json
-from collections.abc import Iterator
+import itertools
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from polarity.data.tables import allow_long_fields
+from polarity.batch.records import Unparsable, preview, records, row_of, text_bytes
+from polarity.data.tables import MAX_ROW_BYTES, TOO_LARGE
 from polarity.errors import InputError
+
+#: Shards sized to the input: at least this many (a killed job resumes from finished parts)...
+MIN_SHARDS = 8
+#: ... of this many rows at least (a part's fixed costs stay small next to its rows) ...
+MIN_SHARD_ROWS = 50
+#: ... and at most (what a rerun redoes after a kill; the size before shards were sized).
+MAX_SHARD_ROWS = 10_000
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet"}
@@ -58,21 +70,62 @@ def input_files(path: str | Path) -> list[Path]:
 
 
 def plan(path: str | Path, shard_rows: int) -> list[Shard]:
-    """Shards over every input file, numbered in input order."""
+    """Shards of ``shard_rows`` rows over every input file, numbered in input order."""
     if shard_rows < 1:
         raise InputError("shard_rows must be at least 1")
-    shards: list[Shard] = []
-    row = 0
+    return list(_iter_plan(path, shard_rows))
+
+
+def _iter_plan(path: str | Path, shard_rows: int) -> Iterator[Shard]:
+    index = row = 0
     for file in input_files(path):
         fmt = FORMATS[file.suffix.lower()]
         planner = _plan_parquet if fmt == "parquet" else _plan_text
         file_rows = 0
         for first, rows, start, end, columns in planner(file, fmt, shard_rows):
-            shards.append(Shard(len(shards), str(file), fmt, row + first, rows, start, end,
-                                columns))
+            yield Shard(index, str(file), fmt, row + first, rows, start, end, columns)
+            index += 1
             file_rows += rows
         row += file_rows
-    return shards
+
+
+def shard_size(rows: int) -> int:
+    """Rows per shard for an input of ``rows`` rows: an eighth of it, in whole multiples of
+    MIN_SHARD_ROWS, between MIN_SHARD_ROWS and MAX_SHARD_ROWS (2,000 rows: 8 shards of 250)."""
+    eighth = math.ceil(rows / MIN_SHARDS / MIN_SHARD_ROWS) * MIN_SHARD_ROWS
+    return min(MAX_SHARD_ROWS, max(MIN_SHARD_ROWS, eighth))
+
+
+def auto_plan(path: str | Path) -> tuple[list[Shard], int]:
+    """Shards sized to the input (:func:`shard_size`) in one planning pass, and their size:
+    the input is planned in shards of MIN_SHARD_ROWS, which are then joined k at a time
+    within each file, exactly the shards ``plan(path, size)`` gives. Only the first
+    MIN_SHARDS * MAX_SHARD_ROWS rows' small shards are held: past them the size is the
+    largest, and the rest are joined as they come."""
+    small = _iter_plan(path, MIN_SHARD_ROWS)
+    head: list[Shard] = []
+    rows = 0
+    for shard in small:
+        head.append(shard)
+        rows += shard.rows
+        if rows >= MIN_SHARDS * MAX_SHARD_ROWS:
+            break
+    size = shard_size(rows)
+    return list(_joined(itertools.chain(head, small), size // MIN_SHARD_ROWS)), size
+
+
+def _joined(shards: Iterable[Shard], k: int) -> Iterator[Shard]:
+    """Runs of ``k`` consecutive shards of one file joined into one, renumbered."""
+    run: list[Shard] = []
+    index = 0
+    for shard in itertools.chain(shards, [None]):
+        if run and (shard is None or shard.path != run[0].path or len(run) == k):
+            first = run[0]
+            yield Shard(index, first.path, first.format, first.first_row,
+                        sum(s.rows for s in run), first.start, run[-1].end, first.columns)
+            index, run = index + 1, []
+        if shard is not None:
+            run.append(shard)
 
 
 def _plan_parquet(file: Path, fmt: str, shard_rows: int):
@@ -91,7 +144,7 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
         if fmt in ("csv", "tsv"):
             columns = _header(f, file, fmt)
         start, count, first = f.tell(), 0, 0
-        for end, _ in _records(f, fmt):
+        for end, _ in records(f, fmt):
             count += 1
             if count == shard_rows:
                 yield first, count, start, end, columns
@@ -102,7 +155,9 @@ def _plan_text(file: Path, fmt: str, shard_rows: int):
 
 def _header(f, file: Path, fmt: str) -> tuple[str, ...]:
     """The CSV/TSV header; two columns of one name are refused (one would be lost)."""
-    for _, record in _records(f, fmt):
+    for _, record in records(f, fmt):
+        if isinstance(record, Unparsable):
+            raise InputError(f"{file}: the header row cannot be read: {record.reason}")
         if isinstance(record, list) and record:
             twice = sorted({c for c in record if record.count(c) > 1})
             if twice:
@@ -111,61 +166,6 @@ def _header(f, file: Path, fmt: str) -> tuple[str, ...]:
             return tuple(record)
         break
     raise InputError(f"{file}: empty file or no header row")
-
-
-@dataclass(frozen=True)
-class Unparsable:
-    """A record the parser refused, with the text it was read from."""
-
-    reason: str
-    raw: str
-
-
-def _records(f, fmt: str, end: int | None = None
-             ) -> Iterator[tuple[int, list | str | Unparsable]]:
-    """``(byte offset after the record, record)`` for each non-blank record from the file's
-    position up to ``end``. A record is a list of fields (CSV/TSV), a raw line (JSONL) or
-    :class:`Unparsable`.
-
-    Planning and reading both call this, so shards start exactly where records start: a
-    stray quote opens a quoted field for the planner exactly as it does for the reader.
-    CSV follows the csv module's strict rules (quoted fields may span lines; a quote left
-    open at the end of the file, or text after a closing quote, is an error, not a guess),
-    TSV has no quoting (IANA TSV, and the GLUE files, whose texts hold bare quotes)."""
-    offset = [f.tell()]
-    consumed: list[str] = []
-
-    def lines():
-        for raw in f:
-            if end is not None and offset[0] >= end:
-                return
-            offset[0] += len(raw)
-            consumed.append(raw.decode("utf-8", errors="surrogateescape"))
-            yield consumed[-1]
-
-    allow_long_fields()  # the same field size rule as every other reader (data/tables.py)
-    if fmt == "jsonl":
-        for line in lines():
-            consumed.clear()
-            if line.strip():
-                yield offset[0], line
-        return
-    reader = csv.reader(lines(), delimiter=_delimiter(fmt), strict=True,
-                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            record = Unparsable(f"not a valid {fmt.upper()} record ({exc})", "".join(consumed))
-        consumed.clear()
-        if record:  # a blank line is not a record
-            yield offset[0], record
-
-
-def _delimiter(fmt: str) -> str:
-    return "\t" if fmt == "tsv" else ","
 
 
 def read_shard(shard: Shard) -> Iterator[tuple[int, dict | list | str, str | None]]:
@@ -186,59 +186,15 @@ def read_shard(shard: Shard) -> Iterator[tuple[int, dict | list | str, str | Non
         table = parquet.read_row_groups(groups).slice(shard.start - (group_start or 0),
                                                       shard.end - shard.start)
         for i, row in enumerate(table.to_pylist()):
-            yield shard.first_row + i, row, None
+            if text_bytes(row) > MAX_ROW_BYTES:
+                yield shard.first_row + i, preview(row), f"the row is {TOO_LARGE}"
+            else:
+                yield shard.first_row + i, row, None
         return
     with open(shard.path, "rb") as f:
         f.seek(shard.start)
-        for i, (_, record) in enumerate(_records(f, shard.format, shard.end)):
-            row, error = _row(record, shard)
+        for i, (_, record) in enumerate(records(f, shard.format, shard.end)):
+            row, error = row_of(record, shard.format, shard.columns)
             if error is not None:
                 row = record.raw if isinstance(record, Unparsable) else record
             yield shard.first_row + i, row, error
-
-
-def _row(record: list | str | Unparsable, shard: Shard) -> tuple[dict | None, str | None]:
-    """One parsed record as a row, or the reason it is not one."""
-    if isinstance(record, Unparsable):
-        return None, record.reason
-    if shard.format == "jsonl":
-        try:
-            row = json.loads(record, object_pairs_hook=_no_repeats)
-        except json.JSONDecodeError as exc:
-            return None, f"invalid JSON: {exc.msg}"
-        except _Repeated as exc:
-            return None, (f"key {exc.args[0]!r} appears twice in the object (one value would "
-                          "be lost)")
-        if not isinstance(row, dict):
-            return None, "a JSON line must be an object"
-    elif len(record) != len(shard.columns):
-        return None, f"{len(record)} fields where the header has {len(shard.columns)}"
-    else:
-        row = dict(zip(shard.columns, record, strict=True))
-    bad = next((k for k, v in row.items() if isinstance(v, str) and _undecodable(v)), None)
-    if bad is not None:
-        return None, f"column {bad!r} holds bytes that are not UTF-8 text (binary data?)"
-    return row, None
-
-
-class _Repeated(ValueError):
-    pass
-
-
-def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Repeated(key)
-        out[key] = value
-    return out
-
-
-def _undecodable(text: str) -> bool:
-    # Bytes that are not UTF-8 were decoded as lone surrogates (surrogateescape). A NUL is
-    # a character like any other: the contract's rule for texts (polarity.contract).
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from collections.abc import Sequence
 
 from polarity.cli import data, model, ops
@@ -49,7 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The process edge: the one setting the hub libraries (datasets, transformers) and
         # polarity.data.hub read, set before any of them is imported.
         os.environ["HF_HUB_OFFLINE"] = "1"
-    warnings.filterwarnings("ignore", category=FutureWarning)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -4,7 +4,9 @@ Two streaming passes, so memory grows with the number of distinct texts (a 16-by
 each), not with their size: 1.6 million tweets need a few hundred MB.
 
 1. Read every source, clean, drop short texts and duplicates (exact, then normalised),
-   remember which labels each normalised text had; write candidates to a temporary file.
+   remember which labels each normalised text had; write candidates to a temporary file
+   (one without a name, so that no run, even one killed, leaves it behind). A row larger
+   than MAX_ROW_BYTES is counted as ``too_large``, never read whole.
 2. Drop texts seen with both labels, optionally balance the classes, and assign each
    row to train/val/test by a seeded per-class permutation (deterministic, stratified).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -101,15 +104,15 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
     start = time.perf_counter()
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".prepare-candidates.jsonl"
     tally = _Tally()
-    try:
-        label_mask = _write_candidates(config, tmp, tally, cache_dir, progress)
+    # Unlinked at creation (beside the output, on the disk that has room for it): the file
+    # vanishes with the process however it ends.
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=out,
+                                prefix=".prepare-candidates-") as candidates:
+        label_mask = _write_candidates(config, candidates, tally, cache_dir, progress)
         conflicts = {k for k, mask in label_mask.items() if mask == 3}
         del label_mask
-        final = _write_splits(config, tmp, conflicts, tally, progress)
-    finally:
-        tmp.unlink(missing_ok=True)
+        final = _write_splits(config, candidates, conflicts, tally, progress)
     stats = _stats(config, tally, time.perf_counter() - start)
     for split, path in final.items():
         os.replace(path, out / f"{split}.{config.format}")
@@ -117,15 +120,13 @@ def prepare(config: PrepareConfig, cache_dir: Path | None = None,
     return stats
 
 
-def _write_candidates(config: PrepareConfig, tmp: Path, tally: _Tally, cache_dir: Path | None,
+def _write_candidates(config: PrepareConfig, cand, tally: _Tally, cache_dir: Path | None,
                       progress: bool) -> dict[bytes, int]:
     """Pass 1: read, clean, drop short texts and duplicates; returns, per normalised text,
     a bit per label it was seen with."""
     exact_seen: set[bytes] = set()
     label_mask: dict[bytes, int] = {}
-    with open(tmp, "w", encoding="utf-8") as cand, tqdm(
-        desc="prepare: reading", unit=" rows", disable=not progress
-    ) as bar:
+    with tqdm(desc="prepare: reading", unit=" rows", disable=not progress) as bar:
         for spec in config.sources:
             for item in iter_source(spec, cache_dir):
                 tally.rows_in += 1
@@ -158,18 +159,18 @@ def _write_candidates(config: PrepareConfig, tmp: Path, tally: _Tally, cache_dir
     return label_mask
 
 
-def _write_splits(config: PrepareConfig, tmp: Path, conflicts: set[bytes], tally: _Tally,
+def _write_splits(config: PrepareConfig, candidates, conflicts: set[bytes], tally: _Tally,
                   progress: bool) -> dict[str, Path]:
     """Pass 2: drop texts seen with both labels, balance if asked, and assign each row to a
     split by a seeded per-class permutation. Returns the complete split files, still under
     temporary names so that a killed run never leaves half a train file next to the previous
     run's stats.json."""
     class_n: Counter[str] = Counter()
-    with open(tmp, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            if bytes.fromhex(row["k"]) not in conflicts:
-                class_n[row["label"]] += 1
+    candidates.seek(0)
+    for line in candidates:
+        row = json.loads(line)
+        if bytes.fromhex(row["k"]) not in conflicts:
+            class_n[row["label"]] += 1
     keep_n = {lab: class_n[lab] for lab in LABELS}
     if config.balance and all(class_n[lab] for lab in LABELS):
         keep_n = dict.fromkeys(LABELS, min(keep_n.values()))
@@ -181,10 +182,10 @@ def _write_splits(config: PrepareConfig, tmp: Path, conflicts: set[bytes], tally
     try:
         # The bar counts rows written (not candidates read), so it ends at the rows the
         # splits hold.
-        with open(tmp, encoding="utf-8") as f, tqdm(
-                total=sum(keep_n.values()), desc="prepare: writing", unit=" rows",
-                disable=not progress) as bar:
-            for line in f:
+        candidates.seek(0)
+        with tqdm(total=sum(keep_n.values()), desc="prepare: writing", unit=" rows",
+                  disable=not progress) as bar:
+            for line in candidates:
                 row = json.loads(line)
                 if bytes.fromhex(row.pop("k")) in conflicts:
                     tally.dropped["conflicting_labels"] += 1

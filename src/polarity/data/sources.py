@@ -14,7 +14,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from polarity.data.tables import Row, allow_long_fields, iter_rows, text_lines
+from polarity.data.tables import (
+    TOO_LARGE,
+    Row,
+    RowTooLarge,
+    allow_long_fields,
+    iter_rows,
+    text_lines,
+)
 from polarity.errors import InputError, validation_message
 from polarity.labels import NEGATIVE, POSITIVE, LabelError, parse_label
 
@@ -116,14 +123,17 @@ def read_amazon(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """Amazon reviews, JSON lines: ``overall``/``reviewText``/``summary`` (2014/2018 dumps)
     or ``rating``/``title``/``text`` (2023 dump). 1-3 stars NEGATIVE, 4-5 POSITIVE."""
     with text_lines(spec.path, spec.encoding) as f:
-        for n, line in enumerate(f, 1):
+        for n, line in enumerate(f.records(), 1):
+            where = f"{spec.path}:{n}"
+            if isinstance(line, RowTooLarge):
+                yield Rejected("too_large", where)
+                continue
             if not line.strip():
                 continue
-            where = f"{spec.path}:{n}"
             try:
                 obj = json.loads(line)
                 stars = float(obj["overall"] if "overall" in obj else obj["rating"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 yield Rejected("malformed", where)
                 continue
             title = obj.get("summary") if "overall" in obj else obj.get("title")
@@ -145,10 +155,11 @@ def read_sentiment140(spec: SourceSpec) -> Iterator[Record | Rejected]:
     """Sentiment140: 6 columns, no header, latin-1; polarity 0 NEGATIVE, 4 POSITIVE, 2 dropped."""
     allow_long_fields()
     with text_lines(spec.path, "latin-1") as f:
-        for n, row in enumerate(csv.reader(f), 1):
+        for n, row in enumerate(f.records(csv.reader(f), quoted=True), 1):
             where = f"{spec.path}:{n}"
-            if len(row) != 6:
-                yield Rejected("malformed", where)
+            if isinstance(row, RowTooLarge) or len(row) != 6:
+                yield Rejected("too_large" if isinstance(row, RowTooLarge) else "malformed",
+                               where)
                 continue
             polarity, text = row[0].strip(), row[5]
             if polarity == "2":
@@ -178,7 +189,7 @@ def _records(rows: Iterator[Row], spec: SourceSpec) -> Iterator[Record | Rejecte
     for row in rows:
         where = f"{spec.path}:{row.line}"
         if row.fields is None:
-            yield Rejected("malformed", where)
+            yield Rejected("too_large" if row.problem == TOO_LARGE else "malformed", where)
         else:
             yield record_from_mapping(row.fields, spec, where)
 

@@ -19,6 +19,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from polarity.data.cleaning import normalized_key
+from polarity.data.inputs import iter_source
+from polarity.data.sources import Record, SourceSpec
 from polarity.data.tables import iter_rows
 from polarity.data.writers import read_rows
 from polarity.errors import InputError
@@ -47,8 +49,10 @@ class SubsetConfig(BaseModel):
     """Shorter texts are not taken."""
     max_chars: int = Field(400, ge=1)
     """Longer texts are not taken (they would be cut at the model's max_length)."""
-    exclude: list[Path] = []
-    """Evaluation files (JSONL, CSV, TSV with a ``text`` column) whose texts are never taken."""
+    exclude: list[str] = []
+    """Evaluation files (JSONL, CSV, TSV with a ``text`` column), or data set sources such as
+    ``hf:stanfordnlp/sst2?split=validation&text_column=sentence&local_copy=tsv:...``, whose
+    texts are never taken."""
     seed: int = 42
     """Seed of the draw."""
 
@@ -103,9 +107,13 @@ def _contained_texts(rows: list[dict], sources: set[str]) -> set[str]:
     return out
 
 
-def _excluded_keys(paths: list[Path]) -> set[str]:
+def _excluded_keys(paths: list[str]) -> set[str]:
     keys: set[str] = set()
     for path in paths:
+        if str(path).startswith("hf:"):
+            keys.update(normalized_key(r.text) for r in iter_source(SourceSpec.parse(path))
+                        if isinstance(r, Record))
+            continue
         if not Path(path).is_file():
             raise InputError(f"exclude file not found: {path}")
         for row in iter_rows(Path(path), required=("text",)):

@@ -1,5 +1,9 @@
 """Report files: metrics.json, predictions.csv, PNG charts, report.md and a self-contained
-report.html (charts embedded as base64) that opens offline."""
+report.html (charts embedded as base64) that opens offline.
+
+Texts, categories and names come from the test file, so they are written inert: a
+predictions.csv cell that a spreadsheet would run as a formula gets a leading ``'``
+(:func:`spreadsheet_safe`), and report.md holds them HTML-escaped (:func:`_md_text`)."""
 
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ def write_report(out: Path, test_name: str, results: list[dict], texts: list[str
             for i, text in enumerate(texts):
                 p = r["p_positive"][i]
                 label = label_of(p)
-                w.writerow([r["name"], text, gold[i], label, f"{max(p, 1 - p):.6f}",
-                            f"{r['latencies_ms'][i]:.3f}", categories[i] or ""])
+                w.writerow([spreadsheet_safe(v) for v in (
+                    r["name"], text, gold[i], label, f"{max(p, 1 - p):.6f}",
+                    f"{r['latencies_ms'][i]:.3f}", categories[i] or "")])
 
     sections_md, sections_html = [], []
     for r in results:
@@ -48,15 +53,31 @@ def write_report(out: Path, test_name: str, results: list[dict], texts: list[str
         sections_md.append(md)
         sections_html.append(body)
     comparison = _comparison(results)
-    md = [f"# Sentiment evaluation: {test_name}", "",
+    md = [f"# Sentiment evaluation: {_md_text(test_name)}", "",
           f"{len(texts)} texts ({sum(g == LABELS[1] for g in gold)} positive, "
           f"{sum(g == LABELS[0] for g in gold)} negative); {len(bad_rows)} bad rows skipped.",
           "", "## Overall performance", "", comparison, "", *sections_md]
     if bad_rows:
-        md += ["## Skipped rows", ""] + [f"- {b}" for b in bad_rows[:50]]
+        md += ["## Skipped rows", ""] + [f"- {_md_text(b)}" for b in bad_rows[:50]]
     (out / "report.md").write_text("\n".join(md) + "\n")
     (out / "report.html").write_text(_html(test_name, comparison, sections_html, bad_rows))
     return summary
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection
+#: list): such a cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it without running it: ``'=1+1`` for ``=1+1``."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _md_text(text: str) -> str:
+    """Text from the test file, HTML-escaped, so that no viewer of report.md renders markup
+    (``<script>`` becomes ``&lt;script&gt;``, which a Markdown viewer shows as written)."""
+    return html.escape(str(text), quote=False)
 
 
 def _charts(out: Path, r: dict, gold: list[str]) -> dict[str, bytes]:
@@ -85,7 +106,8 @@ def _comparison(results: list[dict]) -> str:
         m, prof = r["metrics"], r["profile"] or {}
         lat = prof.get("latency_ms", {})
         auc = f"{m['roc_auc']:.4f}" if m["roc_auc"] is not None else "n/a"
-        rows.append(f"| {r['name']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {auc} | "
+        rows.append(f"| {_cell(r['name'])} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | "
+                    f"{auc} | "
                     f"{m['calibration']['ece']:.4f} | {m['confidence']['mean']:.3f} | "
                     f"{_num(lat.get('p50'))} | {_num(lat.get('p95'))} |")
     return "\n".join([head, *rows])
@@ -97,7 +119,7 @@ def _num(x) -> str:
 
 def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
     m, name = r["metrics"], r["name"]
-    lines = [f"## {name}", ""]
+    lines = [f"## {_md_text(name)}", ""]
     if r.get("setup"):
         s = r["setup"]
         lines += [f"Run on: {s['backend']} backend, {s.get('runtime')} runtime, {s['dtype']}, "
@@ -117,7 +139,8 @@ def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
         if group in m:
             lines += [f"### Accuracy {group.replace('_', ' ')}", "", "| value | n | accuracy |",
                       "|---|---|---|"]
-            lines += [f"| {k} | {v['n']} | {v['accuracy']:.4f} |" for k, v in m[group].items()]
+            lines += [f"| {_cell(k)} | {v['n']} | {v['accuracy']:.4f} |"
+                      for k, v in m[group].items()]
             lines.append("")
     conf = m["confidence"]
     lines += ["### Confidence analysis", "",
@@ -151,7 +174,7 @@ def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
     for i in sorted(wrong, key=lambda i: -max(r["p_positive"][i], 1 - r["p_positive"][i])):
         p = r["p_positive"][i]
         lines.append(f"| {_cell(texts[i])} | {gold[i]} | {label_of(p)} | "
-                     f"{max(p, 1 - p):.3f} | {categories[i] or ''} |")
+                     f"{max(p, 1 - p):.3f} | {_cell(categories[i] or '')} |")
     md = "\n".join(lines) + "\n"
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,'
                    f'{base64.b64encode(v).decode()}"><figcaption>{k.replace("_", " ")}'
@@ -160,8 +183,9 @@ def _model_section(r, texts, gold, categories, images) -> tuple[str, str]:
 
 
 def _cell(text: str, limit: int = 160) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= limit else text[:limit] + "..."
+    text = str(text).replace("\n", " ")
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return _md_text(text).replace("|", "\\|")
 
 
 def _md_to_html(md: str) -> str:
@@ -171,7 +195,7 @@ def _md_to_html(md: str) -> str:
     def flush():
         if table:
             rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
-            cells = [[html.escape(c.strip().replace("\\|", "|")) for c in
+            cells = [[_html_text(c.strip().replace("\\|", "|")) for c in
                       r.strip().strip("|").split(" | ")] for r in rows]
             head = "".join(f"<th>{c}</th>" for c in cells[0])
             body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
@@ -186,13 +210,18 @@ def _md_to_html(md: str) -> str:
         flush()
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+            out.append(f"<h{level}>{_html_text(line.lstrip('# '))}</h{level}>")
         elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
+            out.append(f"<li>{_html_text(line[2:])}</li>")
         elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
+            out.append(f"<p>{_html_text(line)}</p>")
     flush()
     return "\n".join(out)
+
+
+def _html_text(md_text: str) -> str:
+    """A line of our Markdown (texts already escaped there) escaped once for HTML."""
+    return html.escape(html.unescape(md_text))
 
 
 def _html(test_name, comparison, sections, bad_rows) -> str:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from polarity.backends.base_models import (
     load_adapter_weights,
+    peft_quietly,
     portable_ref,
     resolve_base,
     save_adapter,
@@ -55,7 +56,8 @@ class CausalLMTask:
         lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha,
                           lora_dropout=config.lora.dropout, bias="none", task_type="CAUSAL_LM",
                           target_modules=config.lora.target_modules or LORA_TARGETS)
-        self.model = get_peft_model(model, lora)
+        with peft_quietly():
+            self.model = get_peft_model(model, lora)
         if config.init_from:
             load_adapter_weights(self.model, Path(config.init_from) / ADAPTER_DIR)
         self.world = world or init_world()

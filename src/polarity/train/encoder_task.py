@@ -8,7 +8,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from polarity.backends.base_models import load_adapter_weights, portable_ref, resolve_base
+from polarity.backends.base_models import (
+    load_adapter_weights,
+    peft_quietly,
+    portable_ref,
+    resolve_base,
+)
 from polarity.backends.encoder import (
     ADAPTER_DIR,
     ENCODER_FILE,
@@ -140,7 +145,9 @@ def warm_start(model, folder: Path, base: Path | str) -> None:
     elif saved_lora:
         from peft import PeftModel
 
-        merged = PeftModel.from_pretrained(load_base_encoder(base), str(folder / ADAPTER_DIR))
+        with peft_quietly():
+            merged = PeftModel.from_pretrained(load_base_encoder(base),
+                                               str(folder / ADAPTER_DIR))
         model.encoder.load_state_dict(merged.merge_and_unload().state_dict())
     else:
         load_tuned_encoder(model.encoder, folder / ENCODER_FILE)

@@ -1,6 +1,7 @@
 """``/api/v1/health``: liveness (the process answers) apart from readiness (the model is
 loaded and the rate limiter answers), so that a Redis outage takes a pod out of the load
-balancer instead of restarting it. GET and HEAD both work."""
+balancer instead of restarting it. GET and HEAD both work; without a key they say only
+ready or not (the process's details need a key)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import os
 import sys
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from polarity.serve.deps import Service
 from polarity.serve.schemas import HealthResponse, LiveResponse
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import describe
 
 TAG = "ops"
 
@@ -36,24 +38,40 @@ def router(settings: Settings) -> APIRouter:
     return r
 
 
-async def health(state: Service):
-    """Readiness: 200 once the model is loaded and the rate limiter answers, 503 otherwise
-    (``status`` and ``checks`` say which)."""
+async def health(state: Service, request: Request):
+    """Readiness: 200 once every served model is loaded and the rate limiter answers, 503
+    otherwise (``status`` and ``checks`` say which). The process's details (pid, memory,
+    uptime, GPU, the models' names and versions) only for a request with a valid key."""
     p = state.predictor
+    tiers = list(request.app.state.tiers)
+    loaded = all(t.predictor is not None for t in tiers)
     limiter_ok = await state.limiter.healthy()
-    body = {"status": "ok" if p and limiter_ok else "loading" if not p else "degraded",
-            "model_loaded": p is not None, "gpu_available": _gpu_available(),
-            "memory_usage": _memory(), "uptime": time.time() - state.started,
-            "pid": os.getpid(), "checks": {"model": p is not None, "rate_limiter": limiter_ok},
-            "model": {"name": p.info.name, "backend": p.info.backend,
-                      "version": p.info.version} if p else None}
-    return JSONResponse(body, status_code=200 if p and limiter_ok else 503)
+    body = {"status": "ok" if loaded and limiter_ok else "loading" if not loaded else
+            "degraded", "model_loaded": loaded,
+            "checks": {"model": loaded, "rate_limiter": limiter_ok}}
+    if _with_details(state, request):
+        body |= {"gpu_available": _gpu_available(), "memory_usage": _memory(),
+                 "uptime": time.time() - state.started, "pid": os.getpid(),
+                 "model": {"name": p.info.name, "backend": p.info.backend,
+                           "version": p.info.version} if p else None,
+                 "models": [describe(t, t is state) for t in tiers]}
+    return JSONResponse(body, status_code=200 if loaded and limiter_ok else 503)
 
 
-async def live(state: Service):
-    """Liveness: 200 while the process serves HTTP, loading or degraded included."""
-    return JSONResponse({"status": "alive", "pid": os.getpid(),
-                         "uptime": time.time() - state.started})
+async def live(state: Service, request: Request):
+    """Liveness: 200 while the process serves HTTP, loading or degraded included (pid and
+    uptime only with a valid key)."""
+    body = {"status": "alive"}
+    if _with_details(state, request):
+        body |= {"pid": os.getpid(), "uptime": time.time() - state.started}
+    return JSONResponse(body)
+
+
+def _with_details(state, request: Request) -> bool:
+    """A valid key was presented (security.RequireKey checks one on open paths too), or the
+    service runs without keys. Without one, health says only whether the service is ready:
+    a pid, the memory and the exact version help an attacker more than a load balancer."""
+    return state.settings.auth_disabled or "key_id" in request.scope.get("state", {})
 
 
 def _memory() -> dict[str, float]:
