@@ -13,15 +13,19 @@ one ``MAX_HEADER_BYTES``, per request, pipelined or not.
 
 from __future__ import annotations
 
-import fcntl
 import struct
-import termios
 import time
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from polarity.serve.connections import IdleConnections
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows: no kernel send-queue size to ask for
+    fcntl = termios = None
 
 #: (max header bytes, header timeout s, body idle timeout s) when the config names none.
 DEFAULT_LIMITS = (32_768, 10.0, 10.0)
@@ -269,6 +273,8 @@ def unsent(transport) -> int:
     and the kernel's send queue (SIOCOUTQ, Linux)."""
     size = transport.get_write_buffer_size()
     sock = transport.get_extra_info("socket")
+    if fcntl is None:
+        return size
     try:
         queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
         size += struct.unpack("i", queued)[0]
