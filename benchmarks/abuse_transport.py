@@ -1,8 +1,8 @@
 """Issue 34's transport probes for benchmarks/abuse.py: chunked trailers and a pipelined head
 flooding a worker's memory (rows 1-2), a deeply nested JSON body (row 9), idle connections
 at the cap (row 12) and SIGTERM with two workers (row 18). Each row says what the server
-answered, how long it took, how much the worker's RSS grew (peak during the probe) and how
-long a plain request of another key took meanwhile.
+answered, how long it took, how much the worker's RSS grew (its peak during the probe, Linux's
+VmHWM, over its RSS before) and how long a plain request of another key took meanwhile.
 
     python benchmarks/abuse_transport.py [--model default] [--flood-mb 200]
 
@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from statistics import median
 
 import httpx
-import psutil
 
 KEY, OTHER = "bench-key", "bench-key-2"
 LINE = b"X-T: " + b"a" * 7993 + b"\r\n"  # 8,000 bytes, as in the issue
@@ -53,42 +52,43 @@ def start(model: str, port: int, log, **env) -> subprocess.Popen:
 
 
 class Watch:
-    """While a probe runs: the server's peak RSS (its workers' too) and the latency of a plain
-    request of the other key, sent every 50 ms."""
+    """While a probe runs: the server's peak RSS (the kernel's high-water mark, VmHWM, reset
+    when the probe starts: sampling missed peaks that lasted less than a sample) and the
+    latency of a plain request of the other key, sent every 50 ms."""
 
     def __init__(self, pid: int, port: int):
-        self.proc, self.port = psutil.Process(pid), port
-        self.base, self.peak, self.plain = self.rss(), 0, []
+        self.pid, self.port = pid, port
+        self.base, self.peak, self.plain = 0, 0, []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._sample),
-                         threading.Thread(target=self._plain)]
+        self._threads = [threading.Thread(target=self._plain)]
 
-    def rss(self) -> int:
-        procs = [self.proc, *self.proc.children(recursive=True)]
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
+    def _status(self, field: str) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            return int(f.read().split(f"{field}:")[1].split()[0]) * 1024
 
-    def _sample(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.rss())
+    def _start(self) -> None:
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")  # VmHWM := VmRSS
+        self.base = self._status("VmRSS")
+
+    def _end(self) -> None:
+        self.peak = self._status("VmHWM")
 
     def _plain(self):
         with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60) as client:
-            while not self._stop.wait(0.05):
+            while True:  # at least one, sent as the probe starts
                 started = time.perf_counter()
                 try:
                     client.post("/api/v1/analyze", content=PLAIN, headers={
                         "X-API-Key": OTHER, "Content-Type": "application/json"})
+                    self.plain.append((time.perf_counter() - started) * 1000)
                 except httpx.HTTPError:
-                    continue
-                self.plain.append((time.perf_counter() - started) * 1000)
+                    pass
+                if self._stop.wait(0.05):
+                    return
 
     def __enter__(self):
+        self._start()
         for t in self._threads:
             t.start()
         return self
@@ -97,6 +97,7 @@ class Watch:
         self._stop.set()
         for t in self._threads:
             t.join()
+        self._end()
 
     def columns(self) -> tuple[str, str]:
         grown = max(0, self.peak - self.base) / 2**20
@@ -153,10 +154,28 @@ def trailers(port: int, megabytes: int) -> tuple[str, str]:
     return flood(port, first, megabytes << 20)
 
 
+#: The slow request of the pipelining probe: two long texts (about 2 s here, as in the issue).
+SLOW = json.dumps({"texts": ["a long and slow review " * 400] * 2}).encode()
+
+
 def pipelined(port: int, megabytes: int) -> tuple[str, str]:
-    slow = json.dumps({"texts": ["a long and slow review " * 400] * 8}).encode()
-    first = post("/api/v1/analyze/batch", slow) + b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+    first = post("/api/v1/analyze/batch", SLOW) + b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
     return flood(port, first, megabytes << 20)
+
+
+def slow_alone(port: int) -> tuple[str, str]:
+    """The pipelining probe's slow request without the flood: what it alone costs."""
+    started = time.perf_counter()
+    r = httpx.post(f"http://127.0.0.1:{port}/api/v1/analyze/batch", content=SLOW, timeout=120,
+                   headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+    return f"{r.status_code} after {time.perf_counter() - started:.2f} s", "no flood (control)"
+
+
+def warm_up(port: int) -> None:
+    """The slow request once before the probes: the model's memory for long texts is then
+    in place, and the RSS growth of the pipelining probe is the flood's."""
+    httpx.post(f"http://127.0.0.1:{port}/api/v1/analyze/batch", content=SLOW, timeout=120,
+               headers={"X-API-Key": KEY, "Content-Type": "application/json"})
 
 
 def nested(port: int, log_path: str) -> tuple[str, str]:
@@ -242,30 +261,36 @@ def sigterm(port: int, log) -> tuple[str, str]:
 
 
 def rows(model: str, megabytes: int) -> list[tuple[str, ...]]:
+    """Every probe, each flood on a fresh server (warmed up with the slow request): memory a
+    process has freed stays in its heap and is reused, so a flood after another would show
+    no growth at all."""
     from serve_load import free_port
 
-    port = free_port()
     out = []
     with tempfile.NamedTemporaryFile(suffix=".log") as log:
-        server = start(model, port, log)
-        try:
-            probes = [
-                (f"1. chunked trailers: {megabytes} MB of 8 KB lines after an authenticated "
-                 "POST", lambda: trailers(port, megabytes)),
-                (f"2. a batch of 8 long texts, then in the same stream a GET with {megabytes} "
-                 "MB of header lines", lambda: pipelined(port, megabytes)),
-                ("9. body '[' * 100000 + ']' * 100000, 50 times",
-                 lambda: nested(port, log.name)),
-                ("12. 2,100 idle connections without a key (MAX_CONNECTIONS 2048)",
-                 lambda: idle(port, 2100)),
-            ]
-            for name, probe in probes:
-                with Watch(server.pid, port) as watch:
-                    answer, detail = probe()
-                out.append((name, answer, detail, *watch.columns()))
-        finally:
-            server.terminate()
-            server.wait(30)
+        groups = [
+            [(f"1. chunked trailers: {megabytes} MB of 8 KB lines after an authenticated POST",
+              lambda port: trailers(port, megabytes))],
+            [("2'. a batch of 2 long texts alone (the control of row 2)", slow_alone)],
+            [(f"2. the same batch, then in the same stream a GET with {megabytes} MB of "
+              "header lines", lambda port: pipelined(port, megabytes)),
+             ("9. body '[' * 100000 + ']' * 100000, 50 times",
+              lambda port: nested(port, log.name)),
+             ("12. 2,100 idle connections without a key (MAX_CONNECTIONS 2048)",
+              lambda port: idle(port, 2100))],
+        ]
+        for probes in groups:
+            port = free_port()
+            server = start(model, port, log)
+            try:
+                warm_up(port)
+                for name, probe in probes:
+                    with Watch(server.pid, port) as watch:
+                        answer, detail = probe(port)
+                    out.append((name, answer, detail, *watch.columns()))
+            finally:
+                server.terminate()
+                server.wait(30)
         answer, detail = sigterm(free_port(), log)
         out.append(("18. SIGTERM with WORKERS=2 (vader), a new connection per request",
                     answer, detail, "-", "-"))

@@ -1,6 +1,7 @@
 """The accurate tier's CPU runtimes side by side, on the same texts, in one run: texts/s at
-batch 1 and 16, label agreement with PyTorch float32, labels that change between batch sizes,
-and accuracy.
+batch 1 and 16, label agreement with the first runtime, labels that change between batch
+sizes, accuracy, and each runtime's share of the int8 floor of these cores
+(:mod:`int8_floor`: the layers' int8 products at the model's shapes, timed in the same run).
 
     .venv/bin/python benchmarks/accurate_runtimes.py --model accurate \
         --test-file ../shared/data/sst2/dev.tsv --limit 96 \
@@ -8,7 +9,8 @@ and accuracy.
 
 Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
 runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores).
-Prints one table and the CPU's extensions.
+Prints one table and the CPU's extensions. ``--runtimes`` with nothing after it prints the
+floor alone.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def main() -> None:
     parser.add_argument("--model", default="accurate")
     parser.add_argument("--test-file", default="../shared/data/sst2/dev.tsv")
     parser.add_argument("--limit", type=int, default=96)
-    parser.add_argument("--runtimes", nargs="+",
+    parser.add_argument("--runtimes", nargs="*",
                         default=["torch:float32", "torch:bfloat16", "llama_cpp",
                                  "ctranslate2"])
     args = parser.parse_args()
@@ -44,6 +46,7 @@ def main() -> None:
     texts, gold = test.texts[:args.limit], np.asarray(
         [g == "POSITIVE" for g in test.labels[:args.limit]])
     print(f"CPU: {cpu()}; {len(texts)} texts of {args.test_file}")
+    floors = int8_floors(args.model, texts)
     rows, reference = [], None
     for spec in args.runtimes:
         started = time.perf_counter()
@@ -65,13 +68,44 @@ def main() -> None:
         rows.append(result)
         print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s",
               flush=True)
-    print("| runtime | load s | texts/s b1 | texts/s b16 | labels changed b1 vs b16 | max |dp| "
-          "b1 vs b16 | agreement with the first | accuracy |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| runtime | load s | texts/s b1 | texts/s b16 | share of the int8 floor b1 / b16 | "
+          "labels changed b1 vs b16 | max |dp| b1 vs b16 | agreement with the first | "
+          "accuracy |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        share = " / ".join(f"{floors[b]['s_per_text'] * r[f'tps{b}']:.0%}" for b in (1, 16))
         print(f"| {r['runtime']} ({r['threads']} threads) | {r['load_s']:.0f} | "
-              f"{r['tps1']:.2f} | {r['tps16']:.2f} | "
+              f"{r['tps1']:.2f} | {r['tps16']:.2f} | {share} | "
               f"{r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} | {r['accuracy']:.4f} |")
+
+
+def int8_floors(model: str, texts: list[str]) -> dict[int, dict]:
+    """The int8 floor a text at batch 1 and 16 (:func:`int8_floor.floor`) at the texts' mean
+    count of new tokens (the text and the prompt's tail: the head is cached), printed."""
+    import os
+
+    from int8_floor import floor, shapes_of
+    from transformers import AutoConfig
+
+    from polarity.backends.base_models import resolve_base
+    from polarity.backends.causal_lm import lm_tokenizer_for
+    from polarity.modelcard import read_card
+    from polarity.predictor import resolve_model
+    from polarity.prompt import prompt_pieces, scoring_ids_batch
+
+    folder = resolve_model(model)
+    card = read_card(folder)
+    tokenizer = lm_tokenizer_for(folder, card)
+    pieces = prompt_pieces(tokenizer)
+    rows = scoring_ids_batch(tokenizer, pieces, list(texts), card.max_length)
+    tokens = round(float(np.mean([len(r) - len(pieces.head) for r in rows])))
+    shapes = shapes_of(AutoConfig.from_pretrained(str(resolve_base(card.base_model, folder))))
+    floors = {b: floor(shapes, tokens, b, os.cpu_count() or 1) for b in (1, 16)}
+    for b, f in floors.items():
+        print(f"int8 floor, batch {b} of {tokens} new tokens a text: "
+              f"{f['ops_per_s'] / 1e9:.0f} GOPS, {f['s_per_text'] * 1e3:.0f} ms a text "
+              f"({1 / f['s_per_text']:.2f} texts/s)", flush=True)
+    return floors
 
 
 if __name__ == "__main__":

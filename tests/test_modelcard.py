@@ -74,3 +74,16 @@ def test_the_cli_says_it_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "is incomplete: adapter/adapter_config.json" in err
+
+
+def test_serve_refuses_a_broken_folder_before_any_server_starts(tmp_path, capsys, monkeypatch):
+    import polarity.serve.run
+
+    started = []
+    monkeypatch.setattr(polarity.serve.run, "serve", started.append)
+    monkeypatch.setenv("API_KEY", "a-key-for-this-test-0123456789")
+    folder = copy_of_default(tmp_path)
+    shutil.rmtree(folder / "adapter")
+    assert main(["serve", "--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "adapter" in err and not started

@@ -121,6 +121,13 @@ def load_folder(folder: Path | None, card: ModelCard, options: LoadOptions) -> C
     raise AssertionError("unreachable: candidates is never empty")
 
 
+def check_model(name_or_path: str | Path) -> None:
+    """Resolve a model and validate its folder and card without loading any weights: what
+    a service checks before it starts (a broken folder is one clear error, not a server that
+    never becomes ready)."""
+    _folder_and_card(resolve_model(name_or_path))
+
+
 def _folder_and_card(target: Path | str) -> tuple[Path | None, ModelCard]:
     if target == "lexicon":
         return None, ModelCard(name="vader", backend="lexicon", version="3.3.2")

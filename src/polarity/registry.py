@@ -128,6 +128,12 @@ class Backend:
     section: type[Section] = Section
     task: str | None = None
     """``module:Class`` of the training task (:mod:`polarity.train`), None if not trainable."""
+    cost: int = 1
+    """Quota units a text of this backend costs in the service, per ``QUOTA_UNIT_TOKENS``
+    tokens: its seconds per text over the fast tier's, rounded, measured on the same cores
+    in one run (docs/cascade.md, SST-2 dev: the encoder 260.34 texts/s, the causal LM 1.79,
+    a cascade sending 15% on, as the shipped one does, 11.50). VADER is cheaper than the
+    encoder but a text costs at least one unit."""
 
     def candidates(self, name: str | None, device: str | None = None) -> list[Runtime]:
         """The runtimes to try, in order: ``name``'s alone, or for ``auto`` (None) every
@@ -165,13 +171,13 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
              Runtime("llama_cpp", "polarity.backends.llama_cpp:load_llama_cpp_backend",
                      "llama_cpp", True),
              Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend")),
-            CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask"),
+            CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask", cost=145),
     Backend("lexicon", "baseline",
             (Runtime("python", "polarity.backends.lexicon:load_lexicon_backend"),)),
     Backend("cascade", "cascade",
             (Runtime("stages", "polarity.backends.cascade:load_cascade_backend",
                      composite=True),),
-            CascadeSection),
+            CascadeSection, cost=23),
 )}
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]

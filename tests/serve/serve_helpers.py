@@ -1,6 +1,7 @@
 """Transport-test helpers: a transparent stand-in model and client factories."""
 
 import time
+from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 
@@ -35,7 +36,7 @@ class WordCounter:
 
 def make_client(predictor=None, **settings) -> TestClient:
     fields = {"api_key": KEY, "rate_limit": "1000/hour", **settings}
-    if predictor is None and "model_path" not in settings:
+    if predictor is None and "model_path" not in settings and "models" not in settings:
         predictor = WordCounter()  # a real model only when a model_path is given
     app = create_app(Settings(**fields), predictor=predictor)
     return TestClient(app, raise_server_exceptions=False)
@@ -78,3 +79,29 @@ def wait_for_server(base: str, process=None, timeout: float = 60) -> None:
     dead = process is not None and process.poll() is not None
     err = process.stderr.read().decode() if dead and process.stderr else ""
     raise AssertionError(f"server at {base} did not become healthy {err}")
+
+
+@contextmanager
+def live_server(predictor=None, **settings):
+    """A real uvicorn server (the service's own configuration) on a free port, in a thread:
+    for clients that speak HTTP themselves (huggingface_hub, a browser). Yields its URL."""
+    import threading
+
+    import uvicorn
+
+    from polarity.serve.run import server_config
+
+    fields = {"api_key": KEY, "rate_limit": "100000/hour", "port": free_port(),
+              "log_level": "warning", **settings}
+    config = Settings(**fields)
+    app = create_app(config, predictor=WordCounter() if predictor is None else predictor)
+    server = uvicorn.Server(server_config(app, config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{config.port}"
+    try:
+        wait_for_server(url)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -176,15 +176,16 @@ def test_a_shifted_stream_shows_as_drift_in_metrics():
     model.info = model.info.__class__(**{**model.info.__dict__, "reference": reference})
     with make_client(predictor=model) as c:
         wait_ready(c)
-        assert "polarity_drift_confidence_psi NaN" in c.get("/metrics", headers=H).text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_drift_confidence_psi{model="default"} NaN' in text
         for i in range(120):  # every answer POSITIVE at 0.9: far from the reference
             c.post("/api/v1/analyze", json={"text": f"good {i}"}, headers=H)
         text = c.get("/metrics", headers=H).text
     values = dict(line.rsplit(" ", 1) for line in text.splitlines()
                   if line.startswith("polarity_drift"))
-    assert float(values["polarity_drift_confidence_psi"]) > 0.2
-    assert float(values["polarity_drift_positive_share"]) == 1.0
-    assert float(values["polarity_drift_reference_positive_share"]) == 0.5
+    assert float(values['polarity_drift_confidence_psi{model="default"}']) > 0.2
+    assert float(values['polarity_drift_positive_share{model="default"}']) == 1.0
+    assert float(values['polarity_drift_reference_positive_share{model="default"}']) == 0.5
 
 
 def test_keys_list_revoke_and_the_service_stops_accepting_a_revoked_key(tmp_path, capsys):
@@ -335,4 +336,5 @@ def test_the_batch_size_histogram_counts_only_answered_batches():
         ok = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         refused = c.post("/api/v1/analyze/batch", json={"texts": ["good", "bad"]}, headers=H)
         assert (ok.status_code, refused.status_code) == (200, 429)
-        assert "polarity_model_batch_size_count 1.0" in c.get("/metrics", headers=H).text
+        text = c.get("/metrics", headers=H).text
+        assert 'polarity_model_batch_size_count{model="default"} 1.0' in text

@@ -74,7 +74,8 @@ def test_health_is_open_and_its_details_and_metrics_need_a_key(client):
     client.post("/api/v1/analyze", json={"text": "good"}, headers=H)
     text = client.get("/metrics", headers=H).text
     for name in ("polarity_requests_total", "polarity_request_latency_seconds_bucket",
-                 "polarity_model_batch_size_bucket", 'polarity_predictions_total{label="POSITIVE"}',
+                 "polarity_model_batch_size_bucket",
+                 'polarity_predictions_total{label="POSITIVE",model="default"}',
                  "polarity_prediction_confidence_bucket", "polarity_queue_depth"):
         assert name in text
 
@@ -188,8 +189,9 @@ def test_request_ids_and_metrics_cover_answers_and_failures():
         assert r.headers["X-Request-ID"] == "r-1" and r.json()["error"]["request_id"] == "r-1"
         c.post("/api/v1/analyze", json={"text": ""}, headers=H)
         text = c.get("/metrics", headers=H).text
-    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="500"} 1.0' in text
-    assert 'polarity_requests_total{endpoint="/api/v1/analyze",status="400"} 1.0' in text
+    assert ('polarity_requests_total{endpoint="/api/v1/analyze",model="default",status="500"} '
+            '1.0') in text
+    assert 'polarity_requests_total{endpoint="/api/v1/analyze",model="",status="400"} 1.0' in text
     assert 'polarity_errors_total{code="500"} 1.0' in text
 
 

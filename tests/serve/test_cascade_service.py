@@ -55,8 +55,9 @@ def test_sure_texts_stay_fast_and_unsure_ones_go_on():
                        headers=H).json()["results"]
         assert [r["tier"] for r in batch] == ["fast", "accurate", "fast"]
         metrics = c.get("/metrics", headers=H).text
-        assert "polarity_escalations_total 2.0" in metrics
-        assert 'polarity_stage_latency_seconds_count{stage="accurate"} 2.0' in metrics
+        assert 'polarity_escalations_total{model="default"} 2.0' in metrics
+        assert ('polarity_stage_latency_seconds_count{model="default",stage="accurate"} 2.0'
+                in metrics)
         assert sum(accurate.calls) == 2  # only the unsure texts reached the accurate stage
 
 
@@ -77,7 +78,7 @@ def test_a_full_escalation_queue_keeps_the_fast_answer_and_says_so():
         for a in answers:
             if a["escalation"] == "queue_full":
                 assert a["tier"] == "fast" and a["predicted_sentiment"] == "NEGATIVE"
-        assert 'polarity_escalation_fallbacks_total{reason="queue_full"} 2.0' in \
+        assert 'polarity_escalation_fallbacks_total{model="default",reason="queue_full"} 2.0' in \
             c.get("/metrics", headers=H).text
 
 

@@ -132,10 +132,14 @@ def test_a_body_that_trickles_in_is_cut_off_at_the_body_deadline(base):
     assert closed and time.perf_counter() - started < 3
 
 
-def peak_rss_reset() -> int:
-    """Resets this process's peak RSS (the server runs in a thread of it); returns it, KB."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+def peak_rss_reset() -> int | None:
+    """Resets this process's peak RSS (the server runs in a thread of it); returns it, KB, or
+    None where the kernel does not allow it (the answers are checked all the same)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
     return peak_rss()
 
 
@@ -192,7 +196,7 @@ def test_chunked_trailers_count_against_the_head_limit(base):
     before = peak_rss_reset()
     reply, took_all = flood(port, first, TRAILER, 20 << 20, b"\r\n")
     assert statuses(reply) == ["431"] and not took_all, reply[:300]
-    assert peak_rss() - before < 10_000  # KB; the trailers were 20 MB
+    assert before is None or peak_rss() - before < 10_000  # KB; the trailers were 20 MB
 
 
 def test_trailers_within_the_limit_are_accepted_and_dropped(base):
@@ -223,7 +227,7 @@ def test_a_pipelined_head_counts_against_the_limit_and_answers_stay_in_order(bas
         MODEL.delay = 0.0
     assert statuses(reply) == ["200", "431"] and not took_all, reply[:300]
     assert b"POSITIVE" in reply
-    assert peak_rss() - before < 10_000
+    assert before is None or peak_rss() - before < 10_000
 
 
 def test_small_pipelined_requests_are_all_answered_in_order(base):

@@ -25,9 +25,9 @@ class BatchOptions:
     batch_size: int = 64
     """Texts per model call."""
     shard_rows: int | None = None
-    """Rows per output part, the unit of resumption; None sizes them to the input (at least
-    8 parts of 50 to 10,000 rows: :func:`polarity.batch.shards.auto_plan`), or on a rerun
-    keeps the size the run started with."""
+    """Rows per output part, the unit of resumption; None sizes them to the input (an eighth
+    of its rows, 50 to 10,000 per part: :func:`polarity.batch.shards.auto_plan`), or on a
+    rerun keeps the size the run started with."""
     restart: bool = False
     """Delete an earlier run's files in ``output`` and start over (needed when the input's
     content or a setting changed since)."""

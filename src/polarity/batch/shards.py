@@ -5,9 +5,9 @@ offset for CSV and JSONL, a row offset for Parquet), so a shard can be read by i
 process, in any order: the local engine and every Ray actor read shards the same way, and a
 rerun after a crash plans the same shards and skips those already written.
 
-Without a given size, shards are sized to the input (:func:`auto_plan`): at least
-``MIN_SHARDS`` of ``MIN_SHARD_ROWS`` to ``MAX_SHARD_ROWS`` rows, so that a killed job of any
-size has finished parts to resume from.
+Without a given size, shards are sized to the input (:func:`auto_plan`): ``MIN_SHARDS`` of
+them, each ``MIN_SHARD_ROWS`` to ``MAX_SHARD_ROWS`` rows (so fewer for a tiny input, more for
+a large one), so that a killed job of any size has finished parts to resume from.
 """
 
 from __future__ import annotations

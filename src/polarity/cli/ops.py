@@ -27,8 +27,10 @@ def _add_serve(sub) -> None:
                        "configs/deployment_config.yaml.")
     p.add_argument("--config", type=Path, help="deployment YAML (default: "
                    "configs/deployment_config.yaml when present)")
-    p.add_argument("--model", dest="field:model_path", metavar="NAME_OR_PATH",
-                   help=model_help(" (same as --model-path)"))
+    p.add_argument("--model", dest="served_models", action="append", metavar="NAME_OR_PATH",
+                   help=model_help("; NAME=FOLDER names it; repeat --model to serve several "
+                                   "side by side (a request picks one with \"model\"; the "
+                                   "first is the default)"))
     p.add_argument("--no-auth", dest="field:auth_disabled", action="store_const",
                    const="true", help="same as --auth-disabled true (local experiments only)")
     p.add_argument("--engine", choices=["uvicorn", "ray"], default="uvicorn",
@@ -41,14 +43,20 @@ def _add_serve(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    from polarity.predictor import resolve_model
+    from polarity.predictor import check_model
     from polarity.serve.run import serve
     from polarity.serve.settings import Settings, load_settings
 
-    settings = load_settings(args.config, **model_flag_values(args, Settings))
-    # The service loads the model in the background; a name that cannot resolve fails here,
-    # before a server starts that could never become ready.
-    resolve_model(settings.model_path)
+    overrides = model_flag_values(args, Settings)
+    if args.served_models and len(args.served_models) == 1:
+        overrides["model_path"] = args.served_models[0]
+    elif args.served_models:
+        overrides["models"] = args.served_models
+    settings = load_settings(args.config, **overrides)
+    # The service loads the models in the background; a name that cannot resolve or a broken
+    # folder fails here, before a server starts that could never become ready.
+    for _, target in settings.served:
+        check_model(target)
     if args.engine == "ray":
         from polarity.serve.ray_serve import serve_on_ray
 
@@ -143,8 +151,8 @@ def _add_batch(sub) -> None:
     add_load_flags(p)
     p.add_argument("--shard-rows", type=positive_int, default=None,
                    help="rows per Parquet part, the unit of resumption (default: sized to the "
-                   "input, at least 8 parts of 50 to 10,000 rows; a rerun keeps its first "
-                   "run's size)")
+                   "input: an eighth of its rows, 50 to 10,000 per part; a rerun keeps its "
+                   "first run's size)")
     p.add_argument("--restart", action="store_true",
                    help="delete the earlier run's parts in --output and score from the start "
                    "(a rerun over an input whose content changed is refused without it)")

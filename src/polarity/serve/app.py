@@ -7,31 +7,30 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from polarity.backends.cascade import CascadeBackend
-from polarity.drift import DriftWatch
 from polarity.errors import PolarityError
-from polarity.predictor import Predictor, load_classifier
+from polarity.predictor import Predictor
 from polarity.serve import errors
-from polarity.serve.batching import Admission, ModelRunner
-from polarity.serve.deps import ServiceState
-from polarity.serve.escalation import Escalation
 from polarity.serve.metrics import ServiceMetrics
-from polarity.serve.middleware import BodyLimit, Observe
+from polarity.serve.middleware import BodyLimit, Observe, OpenRoutes
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.routes import LOGGED_TAG, router
 from polarity.serve.security import KeyStore, RequireKey
 from polarity.serve.settings import Settings, load_settings
+from polarity.serve.tiers import Tiers
 from polarity.version import __version__
 
 log = logging.getLogger("polarity.serve")
 
 
-def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
-    """Build the service. Pass ``predictor`` to serve an already loaded model (tests)."""
+def create_app(settings: Settings | None = None,
+               predictor: Predictor | Mapping[str, Predictor] | None = None) -> FastAPI:
+    """Build the service. Pass ``predictor`` to serve an already loaded model (tests): one for
+    the default model, or one per served model's name."""
     settings = settings or load_settings()
     keys = KeyStore.build(settings.accepted_plain_keys(), settings.api_keys_file)
     if not keys and not settings.auth_disabled:
@@ -40,59 +39,39 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
                             "AUTH_DISABLED=true for a local experiment")
     limiter = RateLimiter(settings.rate_limit, settings.redis_url,
                           settings.rate_limit_on_error, settings.redis_timeout_s)
-    state = ServiceState(settings, ServiceMetrics(), limiter, Admission(settings.max_queue))
+    metrics = ServiceMetrics()
+    tiers = Tiers.build(settings, metrics, limiter)
+    state = tiers.default
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.started = time.time()
-        await _load(state, predictor)  # before the server accepts its first connection
+        await tiers.load(predictor)  # before the server accepts its first connection
         loop = asyncio.get_running_loop()
         try:  # SIGHUP re-reads the keys file at once (it is also re-read when it changes)
             loop.add_signal_handler(signal.SIGHUP, keys.reload)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
         yield
-        if state.runner:
-            await state.runner.drain()  # finish queued requests before the process exits
-        if state.escalation:
-            await state.escalation.close()
-        if state.runner:
-            state.runner.close()
+        await tiers.close()  # each finishes its queued requests before the process exits
 
     # /docs is our own page (routes/docs.py): FastAPI's loads Swagger UI from a CDN.
     app = FastAPI(title="polarity", version=__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url="/openapi.json" if settings.docs_enabled else None,
                   description="Binary sentiment analysis: every text is POSITIVE or NEGATIVE, "
                   "with a calibrated confidence and, on request, a reason.")
-    app.state.service = state
-    app.state.metrics = state.metrics
+    app.state.service = state  # the default model's
+    app.state.tiers = tiers
+    app.state.metrics = metrics
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequireKey, keys=None if settings.auth_disabled else keys,
                        open_paths=settings.open_endpoints)
-    app.add_middleware(Observe, metrics=state.metrics, max_body_bytes=settings.max_body_bytes,
+    app.add_middleware(OpenRoutes, routes=settings.open_endpoints)
+    app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        logged_tag=LOGGED_TAG)
     app.include_router(router(settings))
     return app
-
-
-async def _load(state: ServiceState, predictor: Predictor | None) -> None:
-    s = state.settings
-    if predictor is None:
-        log.info("loading model %s", s.model_path)
-        predictor = await asyncio.to_thread(load_classifier, s.model_path, s.load_options())
-    state.metrics.drift = DriftWatch(predictor.info.reference)
-    first = predictor
-    cascade = getattr(predictor, "backend", None)
-    if isinstance(cascade, CascadeBackend):  # the accurate stage gets a lane of its own
-        first = cascade.first
-        state.escalation = Escalation(cascade, s.batch_size, s.max_escalation_queue,
-                                      s.max_escalations_per_s, state.metrics)
-    state.runner = ModelRunner(first.predict, s.batch_size, s.slice_tokens, s.max_wait_ms,
-                               on_batch=state.metrics.batch_size.observe)
-    state.predictor = predictor
-    log.info("model %s loaded (%s, %s)", predictor.info.name, predictor.info.backend,
-             predictor.info.dtype)
 
 
 def app_from_env() -> FastAPI:

@@ -17,17 +17,19 @@ from polarity.predictor import Predictor
 from polarity.serve.batching import Admission, ModelRunner
 from polarity.serve.errors import ClientGone, ModelNotReady
 from polarity.serve.escalation import Escalation
-from polarity.serve.metrics import ServiceMetrics
+from polarity.serve.metrics import TierMetrics
 from polarity.serve.ratelimit import RateLimiter
 from polarity.serve.settings import Settings
 
 
 @dataclass
 class ServiceState:
-    """Everything a request needs, built by the app factory and its lifespan."""
+    """Everything a request to one served model needs, built by the app factory and its
+    lifespan (:mod:`polarity.serve.tiers`: one per model, each with its own queue and model
+    thread; the settings and the rate limiter are shared)."""
 
     settings: Settings
-    metrics: ServiceMetrics
+    metrics: TierMetrics
     limiter: RateLimiter
     admission: Admission
     predictor: Predictor | None = None
@@ -36,6 +38,12 @@ class ServiceState:
     escalation: Escalation | None = None
     """A cascade's accurate stage, in its own lane; None for other models."""
     started: float = field(default_factory=time.time)
+    name: str = "default"
+    """The name a request gives in ``model`` to pick this one."""
+    target: str = "default"
+    """What was loaded: a model name or folder."""
+    cost: int = 1
+    """Quota units per text unit (:attr:`polarity.registry.Backend.cost`)."""
 
     async def one(self, text: str, reasoning: bool, *, key: str, work: int | None = None
                   ) -> Prediction:

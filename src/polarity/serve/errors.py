@@ -30,6 +30,10 @@ class Unauthorized(ServiceError):
     """No X-API-Key, or one that is not known."""
 
 
+class UnknownModel(ServiceError):
+    """The request names a model (``model``) this service does not serve."""
+
+
 class TooCostly(ServiceError):
     """The request asks for more work than one request may: a text longer than
     MAX_TEXT_TOKENS tokens once emoji are read as words, or more quota units than the key's
@@ -71,6 +75,7 @@ class BodyTooLarge(Exception):
 STATUS: dict[type[Exception], tuple[int, str]] = {
     InputError: (400, "invalid_request"),
     Unauthorized: (401, "unauthorized"),
+    UnknownModel: (404, "model_not_found"),
     TooCostly: (413, "payload_too_large"),
     RateLimited: (429, "rate_limited"),
     ModelNotReady: (503, "model_loading"),
@@ -168,7 +173,10 @@ def install(app) -> None:
             return error_response(request, 400, "invalid_request", "the request body could "
                                   "not be decoded: send a JSON object encoded in UTF-8")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(request, exc.status_code, kind, str(exc.detail), exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+        return error_response(request, exc.status_code, kind, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception):
@@ -176,6 +184,17 @@ def install(app) -> None:
         return error_response(request, 500, "internal_error",
                               "the model failed on this request; retry, and report the "
                               "request_id if it persists")
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the request's path answers (``GET /`` is the page,
+    ``POST /`` text-embeddings-inference's route)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _domain_error(request: Request, exc: Exception):

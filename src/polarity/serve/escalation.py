@@ -16,7 +16,7 @@ import time
 from polarity.backends.cascade import ESCALATED, NOT_NEEDED, CascadeBackend
 from polarity.contract import Prediction
 from polarity.serve.batching import ModelRunner
-from polarity.serve.metrics import ServiceMetrics
+from polarity.serve.metrics import TierMetrics
 
 QUEUE_FULL, RATE_CAPPED = "queue_full", "rate_capped"
 
@@ -46,7 +46,7 @@ class Escalation:
     """The second stage of a served cascade."""
 
     def __init__(self, cascade: CascadeBackend, batch_size: int, max_queue: int,
-                 max_per_second: float | None, metrics: ServiceMetrics):
+                 max_per_second: float | None, metrics: TierMetrics):
         self.cascade, self.metrics = cascade, metrics
         self.max_queue, self.waiting = max_queue, 0
         self.bucket = TokenBucket(max_per_second)

@@ -61,8 +61,9 @@ class Observe:
     def _record(self, scope, state: dict, status: int, elapsed: float) -> None:
         route = scope.get("route")
         path = route.path if route is not None else "other"
-        self.metrics.requests.labels(path, str(status)).inc()
-        self.metrics.latency.labels(path).observe(elapsed)
+        model = state.get("model", "")  # the served model a route picked (serve/tiers.py)
+        self.metrics.requests.labels(path, str(status), model).inc()
+        self.metrics.latency.labels(path, model).observe(elapsed)
         if status >= 400:
             self.metrics.errors.labels(str(status)).inc()
         logged = route is not None and self.logged_tag in (getattr(route, "tags", None) or ())
@@ -107,3 +108,16 @@ class BodyLimit:
 
         await self.app(scope, counting, send)
 
+
+class OpenRoutes:
+    """Lets ``METHOD /path`` entries of ``OPEN_ENDPOINTS`` (the page: ``GET /``) past the
+    key check that wraps ``app`` (``security.RequireKey`` opens a path whatever its method,
+    and ``POST /`` is text-embeddings-inference's route, which needs a key)."""
+
+    def __init__(self, app, routes: list[str]):
+        self.app, self.routes = app, {r for r in routes if " " in r}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and f'{scope["method"]} {scope["path"]}' in self.routes:
+            return await self.app.app(scope, receive, send)  # the app inside the key check
+        await self.app(scope, receive, send)

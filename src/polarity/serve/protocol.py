@@ -13,6 +13,11 @@ one ``MAX_HEADER_BYTES``, per request, pipelined or not.
 
 from __future__ import annotations
 
+import fcntl
+import struct
+import termios
+import time
+
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -24,8 +29,8 @@ DEFAULT_LIMITS = (32_768, 10.0, 10.0)
 #: client sent as the previous answer left is then answered (with ``connection: close``)
 #: instead of being met by a reset.
 SHUTDOWN_GRACE_S = 0.5
-#: How long a refused connection stays half-open after its answer (reads paused), so that
-#: the answer reaches a client still sending.
+#: Longest a refused connection stays half-open (reads paused) for its answers to reach a
+#: client that is not reading; one that reads has them within milliseconds.
 LINGER_S = 1.0
 #: Bytes of a request line besides its URL: method, spaces, version, CRLF, and the blank
 #: line that ends the head (an estimate on the safe side; the URL is counted exactly).
@@ -245,10 +250,28 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.transport.write(
                 f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
                 f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
-        # Closing a socket with unread bytes sends a reset that can overtake the answer: end
-        # the sending side first, and close a moment later (nginx's lingering close).
+        # Closing a socket with unread bytes sends a reset, and the kernel drops what it has
+        # not sent yet: the answers owed before the refusal could be lost. End the sending
+        # side, and close once the client has all of it (at most LINGER_S).
         if self.transport.can_write_eof():
             self.transport.write_eof()
-            self.loop.call_later(LINGER_S, self.transport.close)
-        else:
+        self._close_when_sent(time.monotonic() + LINGER_S)
+
+    def _close_when_sent(self, deadline: float) -> None:
+        if not unsent(self.transport) or time.monotonic() >= deadline:
             self.transport.close()
+        else:
+            self.loop.call_later(0.01, self._close_when_sent, deadline)
+
+
+def unsent(transport) -> int:
+    """Bytes written to ``transport`` that the peer has not acknowledged: asyncio's buffer
+    and the kernel's send queue (SIOCOUTQ, Linux)."""
+    size = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        size += struct.unpack("i", queued)[0]
+    except (AttributeError, OSError, ValueError):
+        pass
+    return size

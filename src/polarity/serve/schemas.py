@@ -6,9 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-from polarity.contract import NOT_BLANK
+from polarity.contract import NOT_BLANK, is_blank
 
 Label = Literal["POSITIVE", "NEGATIVE"]
+
+
+#: The served model a request picks (``polarity serve --model A --model B``).
+Model = StrictStr | None
+MODEL_FIELD = Field(None, description="Which served model answers (GET /api/v1/models lists "
+                    "them); left out, the default (the first).", examples=[None])
 
 
 def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_texts: int
@@ -28,6 +34,7 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
         text: Text = Field(description="Text to classify; not empty or only whitespace, at "
                            f"most {max_text_chars} characters.", examples=["I love it"])
         include_reasoning: Reasoning = Field(False, description=about)
+        model: Model = MODEL_FIELD
 
     reasons_cap = {"if": {"properties": {"include_reasoning": {"const": True}},
                           "required": ["include_reasoning"]},
@@ -42,6 +49,7 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
                                   "reasons.", min_length=1, max_length=max_batch_items,
                                   examples=[["I love it", "Worst purchase ever"]])
         include_reasoning: Reasoning = Field(False, description=about)
+        model: Model = MODEL_FIELD
 
         @model_validator(mode="after")
         def _reasons_cap(self):
@@ -53,6 +61,43 @@ def request_models(max_text_chars: int, max_batch_items: int, max_reasoning_text
             return self
 
     return AnalyzeRequest, BatchRequest
+
+
+def check_text(where: str, text: str, max_text_chars: int) -> str:
+    """The request schema's rule for one text (not blank, at most ``MAX_TEXT_CHARS``), for
+    request shapes whose texts are not in a typed field of their own (the compatible
+    endpoints' ``inputs``/``input``): raises ``ValueError`` with the same messages."""
+    if is_blank(text):
+        raise ValueError(f"{where} is empty or only whitespace, control or zero-width "
+                         "characters: send some text")
+    if len(text) > max_text_chars:
+        raise ValueError(f"{where} is longer than {max_text_chars} characters "
+                         "(MAX_TEXT_CHARS): send a shorter text")
+    return text
+
+
+def text_schema(max_text_chars: int) -> dict:
+    """The JSON schema of one text, as ``request_models`` declares it."""
+    return {"type": "string", "minLength": 1, "maxLength": max_text_chars,
+            "pattern": NOT_BLANK}
+
+
+def exactly(schema: dict):
+    """A ``json_schema_extra`` that replaces a field's generated schema with ``schema``: for
+    fields parsed leniently and checked by a validator, so that the OpenAPI document says
+    precisely what is accepted (the fuzz test holds the server to it)."""
+    def replace(generated: dict) -> None:
+        generated.clear()
+        generated.update(schema)
+    return replace
+
+
+def check_count(where: str, n: int, most: int) -> None:
+    if n == 0:
+        raise ValueError(f"{where} is empty: send at least one text")
+    if n > most:
+        raise ValueError(f"{where} has too many items: send at most {most} per request "
+                         "(split the batch)")
 
 
 class Scores(BaseModel):
@@ -88,6 +133,26 @@ class ModelDescription(BaseModel):
     version: str
 
 
+class ServedModel(BaseModel):
+    name: str = Field(description="What a request sends in `model` to pick it.")
+    default: bool = Field(description="Answers requests that name no model.")
+    loaded: bool
+    units_per_text: int = Field(description="Quota units a text costs, per QUOTA_UNIT_TOKENS "
+                                "tokens: the backend's cost against the fast tier's.")
+    model: str | None = Field(None, description="The model card's name.")
+    version: str | None = None
+    backend: str | None = Field(None, description="The runtime that runs it.")
+    tier: str | None = Field(None, description="fast, accurate, baseline or cascade.")
+    dtype: str | None = None
+    card: dict | None = Field(None, description="The model card's summary: backend, base "
+                              "model, token window, labels, measured accuracies.")
+
+
+class ModelsResponse(BaseModel):
+    object: Literal["list"]
+    data: list[ServedModel]
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "loading", "degraded"] = Field(
         description="ok: ready; loading: no model yet; degraded: the rate limiter's storage "
@@ -100,6 +165,8 @@ class HealthResponse(BaseModel):
     pid: int | None = Field(None, description="Worker process id: which worker answered. "
                             "With a valid key only.")
     model: ModelDescription | None = Field(None, description="With a valid key only.")
+    models: list[ServedModel] | None = Field(None, description="Every served model, the "
+                                             "default first. With a valid key only.")
 
 
 class LiveResponse(BaseModel):

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
 
     model_path: str = "default"
     """Model to serve: 'default', 'vader' or a model folder."""
+    models: Annotated[list[str], NoDecode] = []
+    """Several models served side by side, each with its own queue and model thread
+    (comma-separated in the environment; ``polarity serve --model A --model B``): names,
+    folders or ``NAME=FOLDER``; a request picks one with ``model``, the first is the
+    default. Empty: MODEL_PATH alone."""
     device: str = "cpu"
     """Torch device for the model."""
     max_length: int | None = Field(None, ge=8)
@@ -83,10 +88,13 @@ class Settings(BaseSettings):
     auth_disabled: bool = False
     """Serve without API keys (local experiments only)."""
     open_endpoints: Annotated[list[str], NoDecode] = [
-        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"]
+        "/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready", "GET /",
+        "GET /page.js", "GET /page.css"]
     """Paths reachable without a key (health answers them with its status only: pid,
-    memory, uptime and model version need a key). Add /metrics, /docs or /openapi.json only
-    where every client that can reach the service may see them."""
+    memory, uptime and model version need a key); ``METHOD /path`` opens that method only
+    (the page is ``GET /``; text-embeddings-inference's ``POST /`` needs a key). Add
+    /metrics, /docs or /openapi.json only where every client that can reach the service may
+    see them."""
     docs_enabled: bool = True
     """Serve /docs (a page made on the server, nothing from a CDN) and /openapi.json; false:
     neither exists (404)."""
@@ -173,7 +181,28 @@ class Settings(BaseSettings):
     def _lower(cls, value):
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("api_keys", "open_endpoints", mode="before")
+    @property
+    def served(self) -> list[tuple[str, str]]:
+        """``(name, model)`` of every served model, the default first."""
+        out = []
+        for entry in self.models or [self.model_path]:
+            name, _, target = entry.partition("=") if "=" in entry else (entry, "", entry)
+            out.append((name.strip(), target.strip()))
+        return out
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        names = [e.partition("=")[0].strip() if "=" in e else e.strip() for e in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"models: {', '.join(twice)} named twice; give each its own "
+                             "name as NAME=FOLDER")
+        if any(not n for n in names):
+            raise ValueError("models: an empty name; write NAME=FOLDER or a model name")
+        return value
+
+    @field_validator("api_keys", "open_endpoints", "models", mode="before")
     @classmethod
     def _split(cls, value):
         if isinstance(value, str):

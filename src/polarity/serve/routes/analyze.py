@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse
 
 from polarity.contract import Prediction
 from polarity.serve.bodies import GuardedRoute
-from polarity.serve.deps import KeyId, Model, ServiceState, admitted
+from polarity.serve.deps import KeyId, ServiceState, admitted
 from polarity.serve.errors import TooCostly, error_responses
 from polarity.serve.schemas import AnalyzeResponse, BatchResponse, request_models
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import tier_of
 
 TAG = "analyze"
 access_log = logging.getLogger("polarity.access")
@@ -33,39 +34,35 @@ def router(settings: Settings) -> APIRouter:
     AnalyzeRequest, BatchRequest = request_models(  # noqa: N806 - classes
         settings.max_text_chars, settings.texts_per_request,
         min(settings.max_reasoning_texts, settings.texts_per_request))
-    errors = error_responses(400, 401, 413, 429, 500, 503)
+    errors = error_responses(400, 401, 404, 413, 429, 500, 503)
 
     async def analyze(body: AnalyzeRequest, request: Request, response: Response,
-                      state: Model, key: KeyId):
+                      key: KeyId):
         """Classify one text. Concurrent calls are micro-batched into one model call."""
         start = time.perf_counter()
-        work = await work_of(state, [body.text])
-        pred = await admitted(request, state, key, 1, units(state.settings, work), response,
-                              lambda: state.one(body.text, body.include_reasoning, key=key,
-                                                work=work[0]))
-        state.metrics.queue_depth.set(state.runner.depth)
+        state = tier_of(request, body.model)
+        pred = (await classify(request, response, state, key, [body.text],
+                               body.include_reasoning))[0][0]
         request.state.summary = {"text_chars": len(body.text), "prediction": pred.label,
                                  "confidence": round(pred.confidence, 4), "tier": pred.tier}
         if access_log.isEnabledFor(logging.DEBUG):  # which early exit answered: debug only
             request.state.summary["exit_layer"] = pred.exit_layer
         if state.settings.log_texts:
             request.state.summary["text"] = body.text
-        return JSONResponse(result(state, body.text, pred, time.perf_counter() - start),
+        return JSONResponse(result(body.text, pred, time.perf_counter() - start),
                             headers=dict(response.headers))
 
     async def analyze_batch(body: BatchRequest, request: Request, response: Response,
-                            state: Model, key: KeyId):
+                            key: KeyId):
         """Classify several texts; each costs at least one rate-limit unit."""
         start = time.perf_counter()
-        work = await work_of(state, body.texts)
-        preds = await admitted(request, state, key, len(body.texts),
-                               units(state.settings, work), response,
-                               lambda: state.many(body.texts, body.include_reasoning, work,
-                                                  key=key))
+        state = tier_of(request, body.model)
+        preds, _ = await classify(request, response, state, key, body.texts,
+                                  body.include_reasoning)
         elapsed = time.perf_counter() - start
         request.state.summary = {"text_chars": sum(map(len, body.texts)),
                                  "items": len(body.texts)}
-        return JSONResponse({"results": [result(state, t, p, elapsed) for t, p in
+        return JSONResponse({"results": [result(t, p, elapsed) for t, p in
                                          zip(body.texts, preds, strict=True)],
                              "total_processing_time": elapsed}, headers=dict(response.headers))
 
@@ -75,6 +72,30 @@ def router(settings: Settings) -> APIRouter:
     r.add_api_route("/api/v1/analyze/batch", analyze_batch, methods=["POST"],
                     response_model=None, responses={200: {"model": BatchResponse}, **errors})
     return r
+
+
+async def classify(request: Request, response: Response, state: ServiceState, key: str,
+                   texts: list[str], reasoning: bool = False
+                   ) -> tuple[list[Prediction], list[int]]:
+    """The one way a route gets predictions, whatever shape its request and answer take:
+    the texts' work (413 past ``MAX_TEXT_TOKENS``), admission and quota (:func:`admitted`,
+    the tier's units a text), then the model in the key's turns; every answer counted in
+    the metrics. Returns the predictions and each text's work."""
+    work = await work_of(state, texts)
+    if len(texts) == 1:
+        run = lambda: _listed(state.one(texts[0], reasoning, key=key, work=work[0]))  # noqa: E731
+    else:
+        run = lambda: state.many(texts, reasoning, work, key=key)  # noqa: E731
+    preds = await admitted(request, state, key, len(texts),
+                           units(state.settings, work) * state.cost, response, run)
+    state.metrics.queue_depth.set(state.runner.depth)
+    for pred in preds:
+        state.metrics.observe_prediction(pred.label, pred.confidence)
+    return preds, work
+
+
+async def _listed(one) -> list[Prediction]:
+    return [await one]
 
 
 async def work_of(state: ServiceState, texts: list[str]) -> list[int]:
@@ -103,6 +124,5 @@ def units(settings: Settings, work: list[int]) -> int:
     return sum(max(1, math.ceil(w / settings.quota_unit_tokens)) for w in work)
 
 
-def result(state: ServiceState, text: str, pred: Prediction, seconds: float) -> dict:
-    state.metrics.observe_prediction(pred.label, pred.confidence)
+def result(text: str, pred: Prediction, seconds: float) -> dict:
     return {"text": text, **pred.to_json(), "processing_time": seconds}

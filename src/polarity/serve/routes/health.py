@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from polarity.serve.deps import Service
 from polarity.serve.schemas import HealthResponse, LiveResponse
 from polarity.serve.settings import Settings
+from polarity.serve.tiers import describe
 
 TAG = "ops"
 
@@ -38,20 +39,23 @@ def router(settings: Settings) -> APIRouter:
 
 
 async def health(state: Service, request: Request):
-    """Readiness: 200 once the model is loaded and the rate limiter answers, 503 otherwise
-    (``status`` and ``checks`` say which). The process's details (pid, memory, uptime, GPU,
-    the model's name and version) only for a request with a valid key."""
+    """Readiness: 200 once every served model is loaded and the rate limiter answers, 503
+    otherwise (``status`` and ``checks`` say which). The process's details (pid, memory,
+    uptime, GPU, the models' names and versions) only for a request with a valid key."""
     p = state.predictor
+    tiers = list(request.app.state.tiers)
+    loaded = all(t.predictor is not None for t in tiers)
     limiter_ok = await state.limiter.healthy()
-    body = {"status": "ok" if p and limiter_ok else "loading" if not p else "degraded",
-            "model_loaded": p is not None,
-            "checks": {"model": p is not None, "rate_limiter": limiter_ok}}
+    body = {"status": "ok" if loaded and limiter_ok else "loading" if not loaded else
+            "degraded", "model_loaded": loaded,
+            "checks": {"model": loaded, "rate_limiter": limiter_ok}}
     if _with_details(state, request):
         body |= {"gpu_available": _gpu_available(), "memory_usage": _memory(),
                  "uptime": time.time() - state.started, "pid": os.getpid(),
                  "model": {"name": p.info.name, "backend": p.info.backend,
-                           "version": p.info.version} if p else None}
-    return JSONResponse(body, status_code=200 if p and limiter_ok else 503)
+                           "version": p.info.version} if p else None,
+                 "models": [describe(t, t is state) for t in tiers]}
+    return JSONResponse(body, status_code=200 if loaded and limiter_ok else 503)
 
 
 async def live(state: Service, request: Request):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from polarity.serve.deps import Service
 from polarity.serve.settings import Settings
 
 
@@ -16,9 +15,11 @@ def router(settings: Settings) -> APIRouter:
     return r
 
 
-async def prometheus_metrics(state: Service):
-    """Prometheus metrics of this worker."""
-    if state.runner:
-        state.metrics.queue_depth.set(state.runner.depth)
-    state.metrics.update_drift()
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def prometheus_metrics(request: Request):
+    """Prometheus metrics of this worker; series about a model carry its name (``model``)."""
+    for tier in request.app.state.tiers:
+        if tier.runner:
+            tier.metrics.queue_depth.set(tier.runner.depth)
+        tier.metrics.update_drift()
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)
