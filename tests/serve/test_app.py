@@ -245,6 +245,19 @@ def test_concurrent_requests_are_micro_batched():
         assert [r.json()["text"] for r in responses] == [f"good {i}" for i in range(24)]
 
 
+def test_concurrent_reviews_fill_a_model_call():
+    # 360-character reviews (about 80 tokens each): priced by their characters they filled
+    # a 2,048-token call with 5 of them; by their estimated tokens, 16 share a call.
+    review = "The battery lasts two days and the screen is sharp, but the case creaks. " * 5
+    model = WordCounter(delay=0.05)
+    with make_client(predictor=model) as c:
+        wait_ready(c)
+        model.calls.clear()
+        responses = c.portal.call(_concurrent, c.app, 16, review.strip())
+        assert all(r.status_code == 200 for r in responses)
+        assert sum(model.calls) == 16 and max(model.calls) >= 12
+
+
 def test_full_queue_answers_503():
     model = WordCounter(delay=0.2)
     with make_client(predictor=model, max_queue=2, batch_size=1, max_wait_ms=0) as c:

@@ -101,3 +101,19 @@ def test_a_key_keeps_its_debt_for_a_moment_and_its_credit_never():
     assert [i.text for i in queue.take(32, 1000)] == ["a2"]
     assert queue.take(32, 1000) == [] and not queue.credit  # found empty: gone, credit too
     loop.close()
+
+
+def test_reasoning_calls_hold_two_short_texts_or_one_long_one():
+    # a reasoning batch of 2 long texts held everyone 3.8 s as one call; now each is a call
+    async def scenario():
+        model = Recorder()
+        runner = ModelRunner(model.predict, batch_size=32, slice_tokens=2048)
+        await asyncio.gather(
+            runner.run([f"l{i}:{LONG}" for i in range(2)], True, [LONG, LONG], "a"),
+            runner.run([f"s{i}:{SHORT}" for i in range(3)], True, [SHORT] * 3, "b"))
+        runner.close()
+        return model.order
+
+    order = asyncio.run(scenario())
+    assert all(len(call) <= 2 for call in order)
+    assert [len(call) for call in order if call[0].startswith("l")] == [1, 1]

@@ -99,12 +99,15 @@ async def _listed(one) -> list[Prediction]:
 
 
 async def work_of(state: ServiceState, texts: list[str]) -> list[int]:
-    """Tokens per text once preprocessed (an ASCII text has at most as many tokens as
-    characters and no emoji to expand, so a short one is not tokenised here); 413 for a
-    text over ``MAX_TEXT_TOKENS``."""
+    """Tokens per text once preprocessed; 413 for a text over ``MAX_TEXT_TOKENS``. An ASCII
+    text of at most ``QUOTA_UNIT_TOKENS`` characters is not tokenised: it has at most as many
+    tokens as characters and no emoji to expand, so it costs one unit whatever its tokens;
+    its work is estimated as a quarter of its characters (English averages about four a
+    token), the price the scheduler needs to fill a model call (with characters, a call of
+    2,048 "tokens" held 5 reviews instead of 20)."""
     s = state.settings
     if all(t.isascii() and len(t) <= s.quota_unit_tokens for t in texts):
-        return [len(t) for t in texts]
+        return [max(1, len(t) // 4) for t in texts]
     count = getattr(state.predictor, "work", None)  # a Predictor need not count its work
     work = await asyncio.to_thread(count, texts) if count else [len(t) for t in texts]
     for i, tokens in enumerate(work):
