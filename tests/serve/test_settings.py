@@ -33,9 +33,11 @@ def test_bad_values_are_clear(tmp_path):
 def test_bad_redis_url_is_clear():
     from polarity.serve.ratelimit import RateLimiter
 
-    for url in ("notaurl", "ftp://cache:21"):
-        with pytest.raises(InputError, match="REDIS_URL .* is not valid: use e.g. redis://"):
+    for url in ("notaurl", "ftp://cache:21", "http://user:s3cret-pw@cache:6379"):
+        with pytest.raises(InputError, match="REDIS_URL .* is not valid: use e.g. redis://"
+                           ) as caught:
             RateLimiter("10/minute", url)
+        assert "s3cret" not in str(caught.value)  # a URL's password is never echoed
     assert RateLimiter("10/minute", "rediss://cache:6380/0").item.amount == 10
 
 

@@ -58,7 +58,8 @@ class RateLimiter:
         if redis_url:
             scheme = redis_url.partition("://")[0]
             if scheme not in REDIS_SCHEMES or "://" not in redis_url:
-                raise InputError(f"REDIS_URL {redis_url!r} is not valid: use e.g. "
+                # Only the scheme: the rest of a Redis URL may hold its password.
+                raise InputError(f"REDIS_URL (scheme {scheme[:20]!r}) is not valid: use e.g. "
                                  "redis://host:6379/0 (or rediss://, redis+unix://)")
             self.storage = storage_from_string(f"async+{redis_url}", implementation="redispy",
                                                socket_timeout=timeout,

@@ -100,9 +100,10 @@ PLACEHOLDER_KEYS = frozenset({"replace-me", "replace_me", "changeme", "change-me
 def refuse_placeholders(keys: list[str]) -> None:
     for key in keys:
         if key.strip().lower() in PLACEHOLDER_KEYS:
-            raise InputError(f"API key {key!r} is a placeholder from a template (for example "
-                             "deploy/k8s/secret.yaml): put real keys there, made with "
-                             "`polarity keys create`")
+            raise InputError(f"API key {key!r} is a placeholder from a template: put real "
+                             "keys there, made with `polarity keys create` (in Kubernetes, "
+                             "the hashed keys file of the polarity-api-keys Secret: "
+                             "docs/deploy.md)")
 
 
 @dataclass
