@@ -62,8 +62,8 @@ def subset(config: SubsetConfig) -> dict:
     splits = {s: _read_split(config.prepared_dir / f"{s}.jsonl") for s in ("train", "val")}
     test = config.prepared_dir / "test.jsonl"
     every = splits["train"] + splits["val"] + (_read_split(test) if test.is_file() else [])
-    contained = _contained_texts(every, set(config.whole_texts))
-    excluded = _excluded_keys(config.exclude)
+    contained = contained_texts(every, set(config.whole_texts))
+    excluded = excluded_keys(config.exclude)
     stats: dict = {"config": json.loads(config.model_dump_json()), "splits": {},
                    "not_whole": len(contained), "excluded_keys": len(excluded)}
     rng = np.random.default_rng(config.seed)
@@ -95,7 +95,7 @@ def _read_split(path: Path) -> list[dict]:
             for r in read_rows(path) if isinstance(r.get("text"), str) and r.get("label") in LABELS]
 
 
-def _contained_texts(rows: list[dict], sources: set[str]) -> set[str]:
+def contained_texts(rows: list[dict], sources: set[str]) -> set[str]:
     """Texts of ``sources`` that occur inside a longer text of the same source."""
     out: set[str] = set()
     for source in sources:
@@ -107,7 +107,7 @@ def _contained_texts(rows: list[dict], sources: set[str]) -> set[str]:
     return out
 
 
-def _excluded_keys(paths: list[str]) -> set[str]:
+def excluded_keys(paths: list[str]) -> set[str]:
     keys: set[str] = set()
     for path in paths:
         if str(path).startswith("hf:"):
