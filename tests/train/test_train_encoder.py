@@ -116,6 +116,37 @@ def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, 
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_checkpoints_by_time_between_evaluations_resume_exactly(tiny_encoder, toy_splits,
+                                                                 tmp_path):
+    """checkpoint_minutes saves between evaluations (here: after every step), a crash
+    resumes from the step before it, and the result equals an uninterrupted run's."""
+    whole = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "whole", eval_steps=10,
+                              max_steps=20, checkpoint_minutes=None)
+    fit(_task(whole), whole)
+    broken = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "broken", eval_steps=10,
+                               max_steps=20, checkpoint_minutes=1e-9)
+    task = _task(broken)
+    original, calls = task.batch_loss, []
+
+    def crash_after_13(rows):
+        calls.append(1)
+        if len(calls) > 13:
+            raise Crash
+        return original(rows)
+
+    task.batch_loss = crash_after_13
+    with pytest.raises(Crash):
+        fit(task, broken)
+    saved = sorted(p.name for p in (tmp_path / "broken" / "checkpoints").iterdir())
+    assert saved == ["step-0000010", "step-0000013"]  # the best and the latest only
+    fit(_task(broken), broken, resume="last")
+    final = Path("checkpoints") / "step-0000020" / "trainable.safetensors"
+    a = load_file(str(tmp_path / "whole" / final))
+    b = load_file(str(tmp_path / "broken" / final))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_sigkill_then_resume_finishes(tiny_encoder, toy_splits, tmp_path):
     config = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "run", eval_steps=2,
                                max_steps=30)

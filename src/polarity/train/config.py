@@ -134,6 +134,10 @@ class TrainConfig(BaseModel):
     not applied; this many in a row stop the run (the weights or the data need a look)."""
     eval_steps: int = Field(200, ge=1)
     """Evaluate and checkpoint every this many optimizer steps."""
+    checkpoint_minutes: float | None = Field(10.0, gt=0)
+    """Also checkpoint (without evaluating) when this many minutes have passed since the
+    last checkpoint, so that a slow run (the Qwen2 tier on a CPU: minutes a step) loses at
+    most this much when it is stopped between evaluations; None: at evaluations only."""
     save_total_limit: int = Field(3, ge=1)
     """How many best checkpoints to keep (the latest is always kept too, for resuming)."""
     early_stopping_patience: int | None = Field(3, ge=1)

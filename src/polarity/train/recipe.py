@@ -141,6 +141,7 @@ class Recipe:
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.running: list[float] = []
         self.started = time.perf_counter()
+        self.saved_at = time.monotonic()
         self.first_step, self.rows_seen = state.step, 0  # this run's, for speed and ETA
         while state.step < self.total and not state.stopped_early:
             epoch, in_epoch = divmod(state.step, self.steps_per_epoch)
@@ -158,6 +159,8 @@ class Recipe:
                         self._evaluate_and_checkpoint()
                     state.stopped_early = broadcast_flag(state.stopped_early, self.world)
                     model.train()
+                elif self.world.main and self._checkpoint_due():
+                    self._checkpoint()
         bar.close()
 
     def _step(self, group: list[np.ndarray]) -> None:
@@ -242,8 +245,19 @@ class Recipe:
                            "metric": metric, "metrics": metrics})
         state.best.sort(key=lambda b: (-b["metric"], b["step"]))
         state.best = state.best[:config.save_total_limit]
-        save_checkpoint(self.checkpoints, model, self.optimizer, self.scheduler, state)
-        rotate(self.checkpoints, state, config.save_total_limit)
+        self._checkpoint()
+
+    def _checkpoint_due(self) -> bool:
+        minutes = self.config.checkpoint_minutes
+        return minutes is not None and time.monotonic() - self.saved_at >= 60 * minutes
+
+    def _checkpoint(self) -> None:
+        """The run's state as the latest checkpoint; one kept only for resuming (not among
+        the best) is removed when the next one is written."""
+        save_checkpoint(self.checkpoints, self.task.model, self.optimizer, self.scheduler,
+                        self.state)
+        rotate(self.checkpoints, self.state, self.config.save_total_limit)
+        self.saved_at = time.monotonic()
 
     def _say_validation(self, metrics: dict, improved: bool, seconds: float) -> None:
         """One console line per evaluation (train_log.jsonl has the same numbers), printed
