@@ -81,6 +81,20 @@ class Crash(Exception):
     pass
 
 
+def crashing_after(task, batches: int):
+    """``task`` whose loss raises :class:`Crash` once ``batches`` batches have run."""
+    original, calls = task.batch_loss, []
+
+    def batch_loss(rows):
+        calls.append(1)
+        if len(calls) > batches:
+            raise Crash
+        return original(rows)
+
+    task.batch_loss = batch_loss
+    return task
+
+
 def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, tmp_path):
     whole = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "whole", eval_steps=5,
                               max_steps=20)
@@ -88,18 +102,8 @@ def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, 
 
     broken = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "broken", eval_steps=5,
                                max_steps=20)
-    task = _task(broken)
-    original, calls = task.batch_loss, []
-
-    def crash_after_13(rows):
-        calls.append(1)
-        if len(calls) > 13:
-            raise Crash
-        return original(rows)
-
-    task.batch_loss = crash_after_13
     with pytest.raises(Crash):
-        fit(task, broken)
+        fit(crashing_after(_task(broken), 13), broken)
     with pytest.raises(InputError, match="resume"):
         fit(_task(broken), broken)  # refuses to overwrite a run silently
     other = broken.model_copy(update={"batch_size": 4, "learning_rate": 0.5})
@@ -125,18 +129,8 @@ def test_checkpoints_by_time_between_evaluations_resume_exactly(tiny_encoder, to
     fit(_task(whole), whole)
     broken = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "broken", eval_steps=10,
                                max_steps=20, checkpoint_minutes=1e-9)
-    task = _task(broken)
-    original, calls = task.batch_loss, []
-
-    def crash_after_13(rows):
-        calls.append(1)
-        if len(calls) > 13:
-            raise Crash
-        return original(rows)
-
-    task.batch_loss = crash_after_13
     with pytest.raises(Crash):
-        fit(task, broken)
+        fit(crashing_after(_task(broken), 13), broken)
     saved = sorted(p.name for p in (tmp_path / "broken" / "checkpoints").iterdir())
     assert saved == ["step-0000010", "step-0000013"]  # the best and the latest only
     fit(_task(broken), broken, resume="last")
