@@ -1,10 +1,10 @@
-"""Two fast-tier models side by side in one run (the default before and after a change, e.g.
-``minilm-1.2.0`` and ``default``): accuracy and ECE on SST-2 dev, the prepared test split,
+"""Two fast-tier models side by side in one run (the default and a candidate, e.g. ``default``
+and ``runs/student-accurate``): accuracy and ECE on SST-2 dev, the prepared test split,
 the emoji set and IMDB test reviews, the engine's texts/s on unique tweet-length texts
 (alternated, best of ``--rounds``), and each one's cascade curve on SST-2 dev behind the
 accurate tier.
 
-    .venv/bin/python benchmarks/default_versions.py minilm-1.2.0 default \
+    .venv/bin/python benchmarks/default_versions.py default runs/student-accurate \
         --accurate-cache runs/accurate-sst2-dev.json
 
 Every model runs as users get it (``load_classifier(name)``: ONNX Runtime static int8 for

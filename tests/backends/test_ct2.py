@@ -2,8 +2,6 @@
 and converted once (cached), scores close to PyTorch's, and the same answer at any batch
 size."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 from helpers import synthetic_rows, tune_tiny_qwen
@@ -11,10 +9,8 @@ from helpers import synthetic_rows, tune_tiny_qwen
 from polarity import load_classifier
 from polarity.evaluate.setup import cpu
 
-if importlib.util.find_spec("ctranslate2") is None:  # found, not imported: the backend
-    # imports it with its int8 library chosen (polarity.backends.ct2.INT8_LIBRARY)
-    pytest.skip("the ctranslate2 runtime needs ctranslate2 (in the qwen extra; `make setup` "
-                "installs it)", allow_module_level=True)
+pytest.importorskip("ctranslate2", reason="the ctranslate2 runtime needs ctranslate2 "
+                    "(in the qwen extra; `make setup` installs it)")
 
 TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
 
