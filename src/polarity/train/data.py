@@ -29,7 +29,8 @@ def training_rows(config: TrainConfig, announce: bool = True
     teacher = (read_teacher_file(config.teacher_file, config.teacher_column)
                if config.teacher_file else None)
     rows, bad = load_labelled(config.train_file, config.max_train_rows, **select,
-                              teacher_column=config.teacher_column, teacher=teacher)
+                              teacher_column=config.teacher_column, teacher=teacher,
+                              gold_sources=config.gold_sources)
     if config.sample_train_rows and config.sample_train_rows < len(rows):
         keep = np.random.default_rng(config.seed).choice(len(rows), config.sample_train_rows,
                                                          replace=False)
@@ -52,7 +53,8 @@ def training_rows(config: TrainConfig, announce: bool = True
 
 def load_labelled(path: Path, limit: int | None = None, sources: list[str] | None = None,
                   min_chars: int = 0, teacher_column: str | None = None,
-                  teacher: dict[int, float] | None = None) -> tuple[list[dict], int]:
+                  teacher: dict[int, float] | None = None,
+                  gold_sources: list[str] | None = None) -> tuple[list[dict], int]:
     """Rows with a usable text and label; returns (rows, number of bad rows skipped: not
     JSON, no text, or a label that is not POSITIVE/NEGATIVE).
 
@@ -61,10 +63,12 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
     ``teacher_column`` each row also gets ``teacher``, the teacher's P(POSITIVE), from the
     row or, with ``teacher`` (a teacher file's ``{key: probability}``), looked up by the
     text's key; a row without a usable one is bad, and a row without a label is kept
-    (label None: the teacher alone teaches it).
+    (label None: the teacher alone teaches it). A labelled row of one of ``gold_sources``
+    gets ``teacher`` None: its label alone teaches it.
     """
     rows, bad = [], 0
     wanted = set(sources) if sources is not None else None
+    gold = set(gold_sources or ())
 
     def count_bad(line: int, reason: str) -> None:
         nonlocal bad
@@ -88,7 +92,9 @@ def load_labelled(path: Path, limit: int | None = None, sources: list[str] | Non
         if len(text) < min_chars:
             continue
         item = {"text": text, "label": label}
-        if teacher_column is not None:
+        if teacher_column is not None and label is not None and row.get("source") in gold:
+            item["teacher"] = None
+        elif teacher_column is not None:
             value = (teacher.get(text_key(text)) if teacher is not None
                      else row.get(teacher_column))
             item["teacher"] = teacher_probability(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,12 @@ class EncoderTask:
         if self.config.teacher_column is None:
             loss = F.cross_entropy(logits, labels)
         else:
-            teacher = torch.tensor([r["teacher"] for r in rows], device=self.device)
-            w = self.config.distill_weight
+            # NaN: a row of a gold source, which its label alone teaches.
+            teacher = torch.tensor([math.nan if r["teacher"] is None else r["teacher"]
+                                    for r in rows], device=self.device)
+            taught = ~teacher.isnan()
+            teacher = torch.where(taught, teacher, (labels == 1).float())
+            w = torch.where(taught, self.config.distill_weight, 0.0)
             soft = distillation_loss(logits, teacher, self.config.distill_temperature,
                                      reduction="none")
             hard = F.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
