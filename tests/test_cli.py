@@ -1,3 +1,4 @@
+import argparse
 import io
 import json
 from pathlib import Path
@@ -68,6 +69,16 @@ def test_help_is_instant():
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
+
+
+def test_every_command_prints_its_help(capsys):
+    # Field docs become --help texts, and argparse reads a lone "%" in them as a format.
+    from polarity.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in commands.items():
+        assert sub.format_help(), name
 
 
 def _one_line_error(capsys, command: str) -> str:

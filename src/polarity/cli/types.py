@@ -66,7 +66,10 @@ def add_model_flags(parser: argparse.ArgumentParser, model, prefix: str = "") ->
         default = field.get_default(call_default_factory=True)
         group.add_argument(f"--{prefix}{name}".replace("_", "-"),
                            dest=f"field:{prefix}{name}", metavar=choices or "VALUE",
-                           help=f"{(field.description or '').strip()} (default: {default})")
+                           # argparse formats help with %: a literal one ("86.6%") must
+                           # be doubled
+                           help=f"{(field.description or '').strip()} (default: {default})"
+                           .replace("%", "%%"))
 
 
 class _EnvOnly(argparse.Action):
