@@ -71,7 +71,7 @@ def test_help_is_instant():
     assert exc.value.code == 0
 
 
-def test_every_command_prints_its_help(capsys):
+def test_every_command_prints_its_help():
     # Field docs become --help texts, and argparse reads a lone "%" in them as a format.
     from polarity.cli import build_parser
 

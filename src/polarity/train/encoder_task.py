@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +68,11 @@ class EncoderTask:
         if self.config.teacher_column is None:
             loss = F.cross_entropy(logits, labels)
         else:
-            # NaN: a row of a gold source, which its label alone teaches.
-            teacher = torch.tensor([math.nan if r["teacher"] is None else r["teacher"]
-                                    for r in rows], device=self.device)
-            taught = ~teacher.isnan()
-            teacher = torch.where(taught, teacher, (labels == 1).float())
+            # A row of a gold source (teacher None) is taught by its label alone; its label
+            # stands in as the target that its exits learn.
+            taught = torch.tensor([r["teacher"] is not None for r in rows], device=self.device)
+            teacher = torch.tensor([float(r["label"] == LABELS[1]) if r["teacher"] is None
+                                    else r["teacher"] for r in rows], device=self.device)
             w = torch.where(taught, self.config.distill_weight, 0.0)
             soft = distillation_loss(logits, teacher, self.config.distill_temperature,
                                      reduction="none")
