@@ -425,7 +425,7 @@ def fairness(model: str, seconds: float) -> list[tuple[str, str, str, str]]:
         server.wait(30)
 
     def spread(ms: list[float]) -> str:
-        p90 = statistics.quantiles(ms, n=10)[-1] if len(ms) > 1 else ms[0]
+        p90 = statistics.quantiles(ms, n=10, method="inclusive")[-1] if len(ms) > 1 else ms[0]
         return f"B p50 {statistics.median(ms):.0f} ms, p90 {p90:.0f} ms, max {max(ms):.0f} ms"
 
     flood = f"key A: 8 parallel 10,000-char texts ({done / (seconds + 1):.1f} texts/s)"

@@ -63,3 +63,21 @@ def test_a_text_that_fits_one_window_is_read_at_once(trained_tiny):
 def test_sentences_end_at_punctuation_before_space_and_at_line_breaks():
     assert sentences("One. Two! Three? 3.5 stays\nFour") == ["One.", "Two!", "Three?",
                                                               "3.5 stays", "Four"]
+
+
+def test_work_run_between_the_batches_of_a_long_text_changes_no_answer(trained_tiny):
+    from polarity.backends import interleave
+
+    model = load_classifier(trained_tiny)  # ONNX, as served
+    parts = [" ".join(FILLER[(i + j) % len(FILLER)] for j in range(6)) + " ."
+             for i in range(30)] + ["it was awful awful ."]
+    text, short = " ".join(parts), "it was great"
+    alone = model.predict([text, short], batch_size=8)
+    between: list = []
+    interleave.install(lambda: between.append(model.predict([short], batch_size=8)[0]))
+    try:
+        [pred] = model.predict([text], batch_size=8)
+    finally:
+        interleave.install(None)
+    assert len(between) == 3  # 31 sentences in batches of 8: a point after each but the last
+    assert pred == alone[0] and all(p == alone[1] for p in between)

@@ -6,6 +6,7 @@ import time
 
 from serve_helpers import WordCounter
 
+from polarity.backends import interleave
 from polarity.serve.batching import FairQueue, ModelRunner, _Item
 
 LONG, SHORT = 2440, 3  # tokens of a 10,000-character review and of "I love it"
@@ -117,3 +118,45 @@ def test_reasoning_calls_hold_two_short_texts_or_one_long_one():
     order = asyncio.run(scenario())
     assert all(len(call) <= 2 for call in order)
     assert [len(call) for call in order if call[0].startswith("l")] == [1, 1]
+
+
+class Batched(Recorder):
+    """As :class:`Recorder`, but a call is read in batches of at most 800 tokens, with the
+    backends' point between batches after each but the last (as windows.py does)."""
+
+    def predict(self, texts, batch_size=32, include_reasoning=False):
+        self.order.append(list(texts))
+        tokens = sum(int(t.split(":")[1]) for t in texts)
+        for start in range(0, tokens, 800):
+            if start:
+                interleave.between_batches()
+            time.sleep(min(800, tokens - start) / 20_000)  # 40 ms a full batch
+        return WordCounter.predict(self, texts, batch_size, include_reasoning)
+
+
+def test_another_keys_short_text_runs_between_the_batches_of_a_long_call():
+    # a 10,000-character review is 4 batches here (160 ms); "I love it" of key b, sent
+    # during its first batch, used to wait for all of them
+    async def scenario():
+        model = Batched()
+        runner = ModelRunner(model.predict, batch_size=32, slice_tokens=2048)
+        done: dict[str, float] = {}
+
+        async def send(delay, key, text, tokens):
+            await asyncio.sleep(delay)
+            sent = time.perf_counter()
+            await runner.run([text], False, [tokens], key)
+            done[text] = time.perf_counter() - sent
+
+        await asyncio.gather(send(0, "a", f"long:{LONG}", LONG),
+                             send(0.01, "a", f"a-short:{SHORT}", SHORT),
+                             send(0.01, "b", f"b-short:{SHORT}", SHORT),
+                             send(0.01, "c", f"c-long:{LONG}", LONG))
+        runner.close()
+        return model.order, done
+
+    order, done = asyncio.run(scenario())
+    # b's text runs inside a's call; a's own short text and c's long one wait for its end
+    assert order[:2] == [[f"long:{LONG}"], [f"b-short:{SHORT}"]]
+    assert sorted(map(tuple, order[2:])) == [(f"a-short:{SHORT}",), (f"c-long:{LONG}",)]
+    assert done[f"b-short:{SHORT}"] < 0.1 < done[f"a-short:{SHORT}"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.backends.interleave import between_batches
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
 from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
@@ -59,7 +60,9 @@ class CTranslate2Backend:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)
         out = np.empty(len(rows))
         h = len(self.pieces.head)
-        for group in same_length_groups([len(r) for r in rows], batch_size):
+        for n, group in enumerate(same_length_groups([len(r) for r in rows], batch_size)):
+            if n:
+                between_batches()
             results = self.generator.generate_batch(
                 [self.tokenizer.convert_ids_to_tokens(rows[i][h:]) for i in group],
                 static_prompt=self.head, max_length=1, return_logits_vocab=True,

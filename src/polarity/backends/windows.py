@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from polarity.backends.interleave import between_batches
 from polarity.backends.long_texts import LongTextReader
 
 #: ``run(input_ids, attention_mask) -> logits``, both inputs int64 ``[batch, tokens]``; a
@@ -153,6 +154,8 @@ def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_i
     out = np.zeros(len(windows))
     left = None
     for start in range(0, len(order), batch_size):
+        if start:
+            between_batches()
         idx = order[start:start + batch_size]
         width = max(len(windows[i]) for i in idx)
         ids = np.full((len(idx), width), pad_id, dtype=np.int64)

@@ -12,6 +12,11 @@
   call that is running (they used to queue ahead of it: 7 s). Texts of several keys still
   share a call (micro-batching), up to ``batch_size`` texts and ``slice_tokens`` tokens; a
   text is never split, so a call holds one long text at most.
+- A long call does not hold everyone: between two of its batches (the backends call
+  :func:`polarity.backends.interleave.between_batches`) the model thread first scores the
+  short texts (at most :data:`INTERLEAVE_TOKENS` tokens in all) of keys that are not in the
+  running call, so another key's "I love it" waits for one batch of a long review's
+  sentences, not for the whole review.
 - Plain calls go before reasoning calls (two lanes, each with its own round robin): a reason
   costs up to 48 extra passes, so reasoning calls hold at most :data:`REASONING_CHUNK`
   texts and ``slice_tokens`` tokens, and a plain request waits for at most one of them.
@@ -21,18 +26,24 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from polarity.backends import interleave
 from polarity.contract import Prediction
 from polarity.serve.errors import Overloaded
 
 PLAIN, REASONING = 0, 1
 #: Texts per reasoning call: the most a plain request may wait behind reasoning work.
 REASONING_CHUNK = 2
+#: Tokens of other keys' texts scored between two batches of a running call: less than one
+#: batch of a long text's sentences, so the running call still advances at least every other
+#: slot of the thread.
+INTERLEAVE_TOKENS = 256
 
 
 class Admission:
@@ -57,6 +68,7 @@ class _Item:
     text: str
     tokens: int
     future: asyncio.Future
+    key: str = ""
 
 
 class FairQueue:
@@ -91,14 +103,17 @@ class FairQueue:
             self.credit[key] = self.quantum
         self.queues[key].append(item)
 
-    def take(self, max_texts: int, max_tokens: int) -> list[_Item]:
+    def take(self, max_texts: int, max_tokens: int, skip: frozenset[str] = frozenset(),
+             strict: bool = False) -> list[_Item]:
         """The next call: at most ``max_texts`` texts and ``max_tokens`` tokens (its first
-        text always fits: a text is never split)."""
+        text always fits, a text is never split, unless ``strict``), none of ``skip``'s."""
         call: list[_Item] = []
         tokens, moved = 0, True
         while moved and len(call) < max_texts and tokens < max_tokens:
             moved = False  # a pass that neither sends nor pays credit ends the call
             for key in [*self.new, *self.old]:
+                if key in skip:
+                    continue
                 queue = self.queues[key]
                 while queue and queue[0].future.done():  # its client has gone: dropped
                     queue.popleft()
@@ -108,7 +123,7 @@ class FairQueue:
                     self.credit[key] += self.quantum
                     self._to_old(key)
                     moved = True
-                elif not call or tokens + queue[0].tokens <= max_tokens:
+                elif (not call and not strict) or tokens + queue[0].tokens <= max_tokens:
                     item = queue.popleft()
                     call.append(item)
                     tokens += item.tokens
@@ -131,7 +146,12 @@ class FairQueue:
 
 
 class ModelRunner:
-    """Predictor calls on one thread: plain before reasoning, fair between keys."""
+    """Predictor calls on one thread: plain before reasoning, fair between keys, and other
+    keys' short texts between the batches of a long call.
+
+    The lanes are shared by the event loop (which queues texts and starts calls) and the
+    model thread (which takes short texts between batches), so they are used under a lock;
+    results reach the texts' futures on the event loop."""
 
     def __init__(self, predict: Callable[..., list[Prediction]], batch_size: int,
                  slice_tokens: int = 2048, max_wait_ms: float = 0.0,
@@ -139,29 +159,37 @@ class ModelRunner:
         self.predict = predict
         self.batch_size, self.slice_tokens = batch_size, slice_tokens
         self.max_wait, self.on_batch = max_wait_ms / 1000, on_batch
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model",
+                                           initializer=interleave.install,
+                                           initargs=(self._between_batches,))
         self.lanes = {PLAIN: FairQueue(), REASONING: FairQueue()}
+        self._lock = threading.Lock()
         self._busy = False
+        self._running: frozenset[str] = frozenset()  # keys of the running call
+        self._nested = False
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def depth(self) -> int:
         """Texts waiting for a model call (not counting the one running)."""
-        return sum(len(lane) for lane in self.lanes.values())
+        with self._lock:
+            return sum(len(lane) for lane in self.lanes.values())
 
     async def run(self, texts: Sequence[str], reasoning: bool,
                   work: Sequence[int] | None = None, key: str = "") -> list[Prediction]:
         """Predict ``texts`` for ``key``; ``work``: tokens per text (the price in the round
         robin; None: characters). If the caller is cancelled (its client has gone), its
         texts that have not run are dropped."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         lane = self.lanes[REASONING if reasoning else PLAIN]
         futures = []
-        for i, text in enumerate(texts):
-            future = loop.create_future()
-            lane.put(key, _Item(text, max(1, work[i] if work is not None else len(text)),
-                                future))
-            futures.append(future)
+        with self._lock:
+            for i, text in enumerate(texts):
+                future = loop.create_future()
+                tokens = max(1, work[i] if work is not None else len(text))
+                lane.put(key, _Item(text, tokens, future, key))
+                futures.append(future)
         self._wake()
         return list(await asyncio.gather(*futures))
 
@@ -182,34 +210,48 @@ class ModelRunner:
     def _start(self) -> None:
         for reasoning, lane in ((False, self.lanes[PLAIN]), (True, self.lanes[REASONING])):
             limit = REASONING_CHUNK if reasoning else self.batch_size
-            call = lane.take(limit, self.slice_tokens)
+            with self._lock:
+                call = lane.take(limit, self.slice_tokens)
             if call:
                 self._busy = True
-                task = asyncio.ensure_future(self._call(call, reasoning))
+                self._running = frozenset(item.key for item in call)
+                # The thread cannot be stopped: the next call starts when this one has
+                # ended, even if every client of this one has gone.
+                task = asyncio.get_running_loop().run_in_executor(
+                    self.executor, self._call, call, reasoning)
                 task.add_done_callback(self._done)
                 return
 
-    async def _call(self, items: list[_Item], reasoning: bool) -> None:
+    def _call(self, items: list[_Item], reasoning: bool) -> None:
+        """On the model thread: one predictor call, its results handed to the event loop."""
         if self.on_batch:
             self.on_batch(len(items))
-        texts = [i.text for i in items]
-        # The thread cannot be stopped: the next call starts when this one has ended, even
-        # if every client of this one has gone.
         try:
-            preds = await asyncio.get_running_loop().run_in_executor(
-                self.executor, lambda: self.predict(texts, batch_size=self.batch_size,
-                                                    include_reasoning=reasoning))
+            preds = self.predict([i.text for i in items], batch_size=self.batch_size,
+                                 include_reasoning=reasoning)
         except Exception as exc:  # noqa: BLE001 - handed to every text of the call
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            self._loop.call_soon_threadsafe(_settle, items, None, exc)
             return
-        for item, pred in zip(items, preds, strict=True):
-            if not item.future.done():
-                item.future.set_result(pred)
+        self._loop.call_soon_threadsafe(_settle, items, preds, None)
+
+    def _between_batches(self) -> None:
+        """On the model thread, between two batches of the running call: short plain texts
+        of keys not in it run first (never nested deeper)."""
+        if self._nested:
+            return
+        with self._lock:
+            items = self.lanes[PLAIN].take(self.batch_size, INTERLEAVE_TOKENS,
+                                           skip=self._running, strict=True)
+        if items:
+            self._nested = True
+            try:
+                self._call(items, False)
+            finally:
+                self._nested = False
 
     def _done(self, _) -> None:
         self._busy = False
+        self._running = frozenset()
         self._start()
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -220,3 +262,15 @@ class ModelRunner:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _settle(items: list[_Item], preds: list[Prediction] | None,
+            error: Exception | None) -> None:
+    """On the event loop: each text's answer (or the call's error) to its waiting request."""
+    for i, item in enumerate(items):
+        if item.future.done():
+            continue
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(preds[i])
