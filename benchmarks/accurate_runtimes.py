@@ -8,7 +8,9 @@ sizes, accuracy, and each runtime's share of the int8 floor of these cores
         --runtimes torch:float32 torch:bfloat16 llama_cpp ctranslate2
 
 Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
-runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores).
+runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores);
+``ctranslate2@SPAN`` lets a call hold texts whose token lengths differ by up to SPAN
+(``polarity.backends.ct2.MAX_SPAN``; shipped: 0, one length a call).
 Prints one table and the CPU's extensions. ``--runtimes`` with nothing after it prints the
 floor alone.
 """
@@ -24,9 +26,22 @@ import numpy as np
 def polarity_runtime(model: str, spec: str):
     from polarity import load_classifier
 
+    spec, _, span = spec.partition("@")
     runtime, _, dtype = spec.partition(":")
     clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
-    return clf.positive_probabilities, f"{runtime} {clf.info.dtype}", clf.info.threads
+    name = f"{runtime} {clf.info.dtype}"
+    if not span:
+        return clf.positive_probabilities, name, clf.info.threads
+    import polarity.backends.ct2 as ct2
+
+    def score(texts, batch_size=16):  # CTranslate2 with calls of lengths SPAN apart
+        shipped, ct2.MAX_SPAN = ct2.MAX_SPAN, int(span)
+        try:
+            return clf.positive_probabilities(texts, batch_size)
+        finally:
+            ct2.MAX_SPAN = shipped
+
+    return score, f"{name}, lengths {span} apart a call", clf.info.threads
 
 
 def main() -> None:

@@ -4,10 +4,18 @@ to CTranslate2's int8 format (cached like the encoder's ONNX export), scored on 
 prompt and label tokens as the PyTorch runtime (:mod:`polarity.prompt`).
 
 The prompt's head is CTranslate2's static prompt, whose keys and values it computes once and
-reuses. A call holds only texts of one token length (:func:`same_length_groups`):
-CTranslate2's batched call pads variable-length texts in a way that changed 34 of 96 labels in
-an earlier try, and texts of one length need no padding, so each text's answer is the one it
-gets alone, whatever else is in its batch (tested: exactly equal at batch sizes 1, 7 and 20).
+reuses. A call holds texts of one token length (:func:`near_length_groups` with
+:data:`MAX_SPAN` 0), so each text's answer is exactly the one it gets alone, whatever else is
+in its batch (tested: exactly equal at batch sizes 1, 7 and 20, in shuffled orders).
+
+Texts of different lengths can share a call: CTranslate2 reads the part that all of them
+share in length at once, then each further position as a one-token step over all of the
+call's texts, and returns for each text the logits of its positions past the shortest
+text's, of which the last is its answer (an earlier version read the first, which is why
+mixed lengths once seemed to change 34 of 96 labels). On the real tier that is not faster
+(each further position is a step over all weights) and not exact: int8 rounding along the
+other path moved probabilities by up to 0.076 and one label of 96 (docs/qwen.md), so one
+length a call stays the rule.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ class CTranslate2Backend:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)
         out = np.empty(len(rows))
         h = len(self.pieces.head)
-        for n, group in enumerate(same_length_groups([len(r) for r in rows], batch_size)):
+        for n, group in enumerate(near_length_groups([len(r) for r in rows], batch_size)):
             if n:
                 between_batches()
             results = self.generator.generate_batch(
@@ -68,24 +76,34 @@ class CTranslate2Backend:
                 static_prompt=self.head, max_length=1, return_logits_vocab=True,
                 include_prompt_in_result=False)
             for i, result in zip(group, results, strict=True):
-                logits = np.asarray(result.logits[0]).reshape(-1)
-                out[i] = float(logits[self.labels[1]]) - float(logits[self.labels[0]])
+                logits = np.asarray(result.logits[0])
+                last = logits.reshape(-1, logits.shape[-1])[-1]  # one row per position
+                out[i] = float(last[self.labels[1]]) - float(last[self.labels[0]])
         return Scored(out.tolist())
 
     def work(self, texts: Sequence[str]) -> list[int]:
         return tokens_read(self.tokenizer, texts, self.card.max_length)
 
 
-def same_length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices in calls of at most ``batch_size`` texts of one token length: no call pads
-    (CTranslate2's padding of texts of different lengths changes their answers), and a row of
-    a call is computed as it is alone (int8 products are exact per row), so the answer does
-    not depend on the batch."""
-    by_length: dict[int, list[int]] = {}
-    for i, n in enumerate(lengths):
-        by_length.setdefault(n, []).append(i)
-    return [same[s:s + batch_size] for _, same in sorted(by_length.items())
-            for s in range(0, len(same), batch_size)]
+#: The most a call's token lengths may differ. 0: every text is scored exactly as alone;
+#: more is faster at large batches but moves int8 answers (see the module's docstring).
+MAX_SPAN = 0
+
+
+def near_length_groups(lengths: list[int], batch_size: int, span: int | None = None
+                       ) -> list[list[int]]:
+    """Indices, sorted by length, in calls of at most ``batch_size`` texts whose lengths
+    differ by at most ``span`` tokens (:data:`MAX_SPAN`)."""
+    span = MAX_SPAN if span is None else span
+    groups: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        group = groups[-1] if groups else None
+        if (group is None or len(group) == batch_size
+                or lengths[i] - lengths[group[0]] > span):
+            groups.append([i])
+        else:
+            group.append(i)
+    return groups
 
 
 def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
