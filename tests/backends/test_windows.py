@@ -74,7 +74,7 @@ def test_work_run_between_the_batches_of_a_long_text_changes_no_answer(trained_t
     text, short = " ".join(parts), "it was great"
     alone = model.predict([text, short], batch_size=8)
     between: list = []
-    interleave.install(lambda: between.append(model.predict([short], batch_size=8)[0]))
+    interleave.install(lambda work: between.append(model.predict([short], batch_size=8)[0]))
     try:
         [pred] = model.predict([text], batch_size=8)
     finally:

@@ -129,7 +129,7 @@ class Batched(Recorder):
         tokens = sum(int(t.split(":")[1]) for t in texts)
         for start in range(0, tokens, 800):
             if start:
-                interleave.between_batches()
+                interleave.between_batches(800)
             time.sleep(min(800, tokens - start) / 20_000)  # 40 ms a full batch
         return WordCounter.predict(self, texts, batch_size, include_reasoning)
 
@@ -160,3 +160,74 @@ def test_another_keys_short_text_runs_between_the_batches_of_a_long_call():
     assert order[:2] == [[f"long:{LONG}"], [f"b-short:{SHORT}"]]
     assert sorted(map(tuple, order[2:])) == [(f"a-short:{SHORT}",), (f"c-long:{LONG}",)]
     assert done[f"b-short:{SHORT}"] < 0.1 < done[f"a-short:{SHORT}"]
+
+
+def test_a_key_that_sends_long_texts_one_at_a_time_keeps_its_debt():
+    # its queue is empty at every call; it used to be forgiven its debt each time
+    queue = FairQueue(quantum=256)
+    loop = asyncio.new_event_loop()
+    queue.put("a", _Item("a1", LONG, loop.create_future()))
+    assert [i.text for i in queue.take(32, 4096)] == ["a1"]
+    assert queue.take(32, 4096) == [] and queue.credit["a"] == 256 - LONG + 256  # pays, stays
+    queue.put("a", _Item("a2", SHORT, loop.create_future()))
+    queue.put("b", _Item("b1", SHORT, loop.create_future()))
+    assert [i.text for i in queue.take(1, 4096)] == ["b1"]  # b first: a is still in debt
+    loop.close()
+
+
+def test_work_between_batches_pays_credit_but_earns_none_and_skips_the_running_keys():
+    queue = FairQueue(quantum=256)
+    loop = asyncio.new_event_loop()
+    queue.put("a", _Item("a1", LONG, loop.create_future()))
+    assert [i.text for i in queue.take(32, 4096)] == ["a1"]  # a is in debt now
+    for key, text, tokens in [("a", "a2", SHORT), ("b", "b1", SHORT), ("b", "b2", 300),
+                              ("c", "c1", 200), ("d", "d1", SHORT)]:
+        queue.put(key, _Item(text, tokens, loop.create_future()))
+    order = (list(queue.new), list(queue.old))
+    taken = queue.take_between(32, 256, skip=frozenset({"d"}))
+    # a owes, b's second text would pass the budget, c's fits after b1, d is running
+    assert [i.text for i in taken] == ["b1", "c1"]
+    assert (list(queue.new), list(queue.old)) == order and queue.credit["a"] < 0
+    assert queue.credit["b"] == 256 - SHORT and queue.credit["c"] == 256 - 200
+    loop.close()
+
+
+def test_a_failure_between_batches_answers_its_own_texts_and_spares_the_running_call():
+    async def scenario():
+        model = Batched()
+        failures = iter([False, True])  # the running call's metric works, the nested one's not
+
+        def on_batch(size):
+            if next(failures, False):
+                raise RuntimeError("metrics broke")
+
+        runner = ModelRunner(model.predict, batch_size=32, on_batch=on_batch)
+
+        async def send(delay, key, text, tokens):
+            await asyncio.sleep(delay)
+            try:
+                return await runner.run([text], False, [tokens], key)
+            except RuntimeError as exc:
+                return str(exc)
+
+        out = await asyncio.wait_for(asyncio.gather(
+            send(0, "a", f"long:{LONG}", LONG), send(0.01, "b", f"b:{SHORT}", SHORT)), 5)
+        runner.close()
+        return out
+
+    long_answer, short_answer = asyncio.run(scenario())
+    assert long_answer[0].label == "NEGATIVE" and short_answer == "metrics broke"
+
+
+def test_a_call_started_after_close_is_answered_not_lost():
+    async def scenario():
+        runner = ModelRunner(WordCounter().predict, batch_size=32)
+        runner.close()
+        try:
+            await asyncio.wait_for(runner.run(["good"], False, [1], "a"), 5)
+        except RuntimeError as exc:
+            return str(exc), runner._busy
+        return "answered", runner._busy
+
+    message, busy = asyncio.run(scenario())
+    assert "shutdown" in message and not busy

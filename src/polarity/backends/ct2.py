@@ -68,9 +68,13 @@ class CTranslate2Backend:
         rows = scoring_ids_batch(self.tokenizer, self.pieces, list(texts), self.card.max_length)
         out = np.empty(len(rows))
         h = len(self.pieces.head)
-        for n, group in enumerate(near_length_groups([len(r) for r in rows], batch_size)):
-            if n:
-                between_batches()
+        since, work = 0, 0  # texts and tokens since the last point between batches
+        for group in near_length_groups([len(r) for r in rows], batch_size):
+            if since >= batch_size:  # a point every batch_size texts, not every group
+                between_batches(work)
+                since, work = 0, 0
+            since += len(group)
+            work += sum(len(rows[i]) - h for i in group)
             results = self.generator.generate_batch(
                 [self.tokenizer.convert_ids_to_tokens(rows[i][h:]) for i in group],
                 static_prompt=self.head, max_length=1, return_logits_vocab=True,

@@ -154,10 +154,10 @@ def _score_windows(windows: list[list[int]], batch_size: int, run: Runner, pad_i
     out = np.zeros(len(windows))
     left = None
     for start in range(0, len(order), batch_size):
-        if start:
-            between_batches()
         idx = order[start:start + batch_size]
         width = max(len(windows[i]) for i in idx)
+        if start:
+            between_batches(sum(len(windows[i]) for i in order[start - batch_size:start]))
         ids = np.full((len(idx), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)
         for row, i in enumerate(idx):

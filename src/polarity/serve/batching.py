@@ -8,15 +8,16 @@
   tokens (:class:`FairQueue`): each key in turn earns 256 tokens of credit and sends
   texts while it has credit, a key that had nothing waiting first. So a key's work
   waits behind its own work, never in front of everyone else's: eight parallel requests of
-  10,000-character texts from one key delay another key's short text by at most the one
-  call that is running (they used to queue ahead of it: 7 s). Texts of several keys still
+  10,000-character texts from one key no longer queue ahead of another key's short text
+  (they used to: 7 s). Texts of several keys still
   share a call (micro-batching), up to ``batch_size`` texts and ``slice_tokens`` tokens; a
   text is never split, so a call holds one long text at most.
 - A long call does not hold everyone: between two of its batches (the backends call
   :func:`polarity.backends.interleave.between_batches`) the model thread first scores the
-  short texts (at most :data:`INTERLEAVE_TOKENS` tokens in all) of keys that are not in the
-  running call, so another key's "I love it" waits for one batch of a long review's
-  sentences, not for the whole review.
+  waiting texts of keys that are not in the running call and have credit left, no more
+  tokens than the batch just run (nor :data:`INTERLEAVE_TOKENS`), so another key's "I love
+  it" waits for one batch of a long review's sentences, not for the whole review, and the
+  running call keeps at least half of the thread.
 - Plain calls go before reasoning calls (two lanes, each with its own round robin): a reason
   costs up to 48 extra passes, so reasoning calls hold at most :data:`REASONING_CHUNK`
   texts and ``slice_tokens`` tokens, and a plain request waits for at most one of them.
@@ -40,9 +41,8 @@ from polarity.serve.errors import Overloaded
 PLAIN, REASONING = 0, 1
 #: Texts per reasoning call: the most a plain request may wait behind reasoning work.
 REASONING_CHUNK = 2
-#: Tokens of other keys' texts scored between two batches of a running call: less than one
-#: batch of a long text's sentences, so the running call still advances at least every other
-#: slot of the thread.
+#: The most tokens of other keys' texts scored between two batches of a running call (and
+#: never more than the batch just run).
 INTERLEAVE_TOKENS = 256
 
 
@@ -84,7 +84,10 @@ class FairQueue:
     The quantum is small next to a long text, so a key that just sent one is in debt for
     several passes, in which the others go first. A new key whose queue empties moves to the
     old keys with its debt (a flood of parallel requests often empties its queue for a
-    moment); an old key found empty leaves, and its credit with it."""
+    moment); an old key found empty pays off a quantum of its debt a pass, as if it still had
+    its turn, and leaves once out of debt, its credit with it (a key that sends long texts
+    one at a time, so that its queue is empty at every call, used to be forgiven its debt
+    each time and got more of the model than keys that always had work waiting)."""
 
     def __init__(self, quantum: int = 256):
         self.quantum = quantum
@@ -103,17 +106,14 @@ class FairQueue:
             self.credit[key] = self.quantum
         self.queues[key].append(item)
 
-    def take(self, max_texts: int, max_tokens: int, skip: frozenset[str] = frozenset(),
-             strict: bool = False) -> list[_Item]:
+    def take(self, max_texts: int, max_tokens: int) -> list[_Item]:
         """The next call: at most ``max_texts`` texts and ``max_tokens`` tokens (its first
-        text always fits, a text is never split, unless ``strict``), none of ``skip``'s."""
+        text always fits: a text is never split)."""
         call: list[_Item] = []
         tokens, moved = 0, True
         while moved and len(call) < max_texts and tokens < max_tokens:
             moved = False  # a pass that neither sends nor pays credit ends the call
             for key in [*self.new, *self.old]:
-                if key in skip:
-                    continue
                 queue = self.queues[key]
                 while queue and queue[0].future.done():  # its client has gone: dropped
                     queue.popleft()
@@ -123,7 +123,7 @@ class FairQueue:
                     self.credit[key] += self.quantum
                     self._to_old(key)
                     moved = True
-                elif (not call and not strict) or tokens + queue[0].tokens <= max_tokens:
+                elif not call or tokens + queue[0].tokens <= max_tokens:
                     item = queue.popleft()
                     call.append(item)
                     tokens += item.tokens
@@ -133,6 +133,26 @@ class FairQueue:
                         break
         return call
 
+    def take_between(self, max_texts: int, max_tokens: int, skip: frozenset[str]
+                     ) -> list[_Item]:
+        """What may run between two batches of another call: the oldest texts of keys with
+        credit left and not in ``skip``, at most ``max_texts`` and ``max_tokens`` in all.
+        It pays credit but earns none and moves no key: a key in debt waits for its turn
+        in :meth:`take`, and the round robin's order is the same as without it."""
+        call: list[_Item] = []
+        tokens = 0
+        for key in [*self.new, *self.old]:
+            queue = self.queues[key]
+            while (key not in skip and queue and self.credit[key] > 0
+                   and len(call) < max_texts and tokens + queue[0].tokens <= max_tokens):
+                item = queue.popleft()
+                if item.future.done():  # its client has gone: dropped
+                    continue
+                call.append(item)
+                tokens += item.tokens
+                self.credit[key] -= item.tokens
+        return call
+
     def _to_old(self, key: str) -> None:
         (self.new if key in self.new else self.old).remove(key)
         self.old.append(key)
@@ -140,6 +160,8 @@ class FairQueue:
     def _emptied(self, key: str) -> None:
         if key in self.new:
             self._to_old(key)
+        elif self.credit[key] < 0:  # still in debt: it pays a quantum a pass while idle
+            self.credit[key] += self.quantum
         else:
             self.old.remove(key)
             del self.queues[key], self.credit[key]
@@ -217,16 +239,22 @@ class ModelRunner:
                 self._running = frozenset(item.key for item in call)
                 # The thread cannot be stopped: the next call starts when this one has
                 # ended, even if every client of this one has gone.
-                task = asyncio.get_running_loop().run_in_executor(
-                    self.executor, self._call, call, reasoning)
+                try:
+                    task = asyncio.get_running_loop().run_in_executor(
+                        self.executor, self._call, call, reasoning)
+                except RuntimeError as exc:  # closed: the call is answered, never lost
+                    _settle(call, None, exc)
+                    self._busy, self._running = False, frozenset()
+                    return
                 task.add_done_callback(self._done)
                 return
 
     def _call(self, items: list[_Item], reasoning: bool) -> None:
-        """On the model thread: one predictor call, its results handed to the event loop."""
-        if self.on_batch:
-            self.on_batch(len(items))
+        """On the model thread: one predictor call, its results (or its error) handed to the
+        event loop; nothing it raises reaches the caller (a backend, for a nested call)."""
         try:
+            if self.on_batch:
+                self.on_batch(len(items))
             preds = self.predict([i.text for i in items], batch_size=self.batch_size,
                                  include_reasoning=reasoning)
         except Exception as exc:  # noqa: BLE001 - handed to every text of the call
@@ -234,14 +262,16 @@ class ModelRunner:
             return
         self._loop.call_soon_threadsafe(_settle, items, preds, None)
 
-    def _between_batches(self) -> None:
-        """On the model thread, between two batches of the running call: short plain texts
-        of keys not in it run first (never nested deeper)."""
+    def _between_batches(self, work: int) -> None:
+        """On the model thread, after a batch of ``work`` tokens of the running call: plain
+        texts of keys with credit left and not in the call run first, at most as many tokens
+        as that batch (and :data:`INTERLEAVE_TOKENS`), so the running call keeps at least
+        half of the thread. Never nested deeper."""
         if self._nested:
             return
         with self._lock:
-            items = self.lanes[PLAIN].take(self.batch_size, INTERLEAVE_TOKENS,
-                                           skip=self._running, strict=True)
+            items = self.lanes[PLAIN].take_between(
+                self.batch_size, min(work, INTERLEAVE_TOKENS), self._running)
         if items:
             self._nested = True
             try:
