@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,10 +25,14 @@ import numpy as np
 
 
 def sample_file(train_file: Path, seed: int, n: int, folder: Path) -> Path:
-    rows = [json.loads(line) for line in train_file.read_text().splitlines() if line.strip()]
-    random.Random(seed).shuffle(rows)
+    """``n`` texts of ``train_file`` as the export samples its calibration texts, but seeded
+    with ``seed`` (the export's own sample is seed 0)."""
+    from polarity.quantize import sample_texts
+
+    texts = [json.loads(line)["text"] for line in train_file.read_text().splitlines()
+             if line.strip()]
     path = folder / f"sample-{seed}.jsonl"
-    path.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows[:n]))
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in sample_texts(texts, n, seed)))
     return path
 
 

@@ -22,22 +22,22 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from polarity.backends.encoder import ADAPTER_DIR, HEAD_FILE
 from polarity.modelcard import read_card
+from polarity.registry import ADAPTER_DIR, ADAPTER_FILES, HEAD_FILE
 
-ADAPTER_FILE, CONFIG_FILE = "adapter_model.safetensors", "adapter_config.json"
+CONFIG_FILE, WEIGHTS_FILE = ADAPTER_FILES
 
 
 def joined_adapter(first: Path, second: Path, w: float) -> tuple[dict, dict]:
     """The adapter config and tensors whose update is (1 - w) * first's + w * second's."""
-    configs = [json.loads((m / ADAPTER_DIR / CONFIG_FILE).read_text()) for m in (first, second)]
+    configs = [json.loads((m / CONFIG_FILE).read_text()) for m in (first, second)]
     same = ("base_model_name_or_path", "use_rslora")
     if any(configs[0].get(k) != configs[1].get(k) for k in same) or sorted(
             configs[0]["target_modules"]) != sorted(configs[1]["target_modules"]) or (
             configs[0]["lora_alpha"] / configs[0]["r"]
             != configs[1]["lora_alpha"] / configs[1]["r"]):
         raise SystemExit("the two adapters differ in base, target modules or scale")
-    a, b = (load_file(m / ADAPTER_DIR / ADAPTER_FILE) for m in (first, second))
+    a, b = (load_file(m / WEIGHTS_FILE) for m in (first, second))
     if set(a) != set(b):
         raise SystemExit("the two adapters hold different tensors")
     tensors = {}
@@ -62,8 +62,8 @@ def between(first: Path, second: Path, w: float, out: Path) -> Path:
     if out.exists():
         shutil.rmtree(out)
     (out / ADAPTER_DIR).mkdir(parents=True)
-    (out / ADAPTER_DIR / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    save_file(tensors, out / ADAPTER_DIR / ADAPTER_FILE)
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    save_file(tensors, out / WEIGHTS_FILE)
     save_file({k: ((1 - w) * heads[0][k] + w * heads[1][k]).contiguous() for k in heads[1]},
               out / HEAD_FILE)
     lora = dict(card.lora, r=config["r"], alpha=config["lora_alpha"])

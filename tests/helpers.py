@@ -7,6 +7,17 @@ import string
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parents[1]
+
+
+def load_script(name: str):
+    """``scripts/NAME.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 POSITIVE_WORDS = ["great", "love", "excellent", "wonderful", "superb", "delightful", "happy"]
 NEGATIVE_WORDS = ["awful", "hate", "terrible", "boring", "broken", "worst", "sad"]

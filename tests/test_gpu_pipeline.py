@@ -1,24 +1,12 @@
 """scripts/gpu_accurate.py --smoke: the one-command GPU pipeline, run on the CPU with a tiny
 Qwen2 GGUF and tiny data, end to end, in the default test run."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
-from helpers import synthetic_rows, write_jsonl, write_tiny_gguf
+from helpers import ROOT, load_script, synthetic_rows, write_jsonl, write_tiny_gguf
 
 from polarity.data.teacher import teacher_provenance
-
-ROOT = Path(__file__).parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_accurate",
-                                                  ROOT / "scripts" / "gpu_accurate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_gpu_pipeline_runs_end_to_end_on_the_cpu(tiny_qwen, tmp_path):
@@ -33,7 +21,7 @@ def test_the_gpu_pipeline_runs_end_to_end_on_the_cpu(tiny_qwen, tmp_path):
     out = tmp_path / "out"
     args = [str(gguf), str(out), "--data", str(data), "--corpus", str(corpus), "--dev",
             str(dev), "--config", str(ROOT / "configs" / "qwen_gpu.yaml"), "--smoke"]
-    results = load_script().main(args)
+    results = load_script("gpu_accurate").main(args)
     assert set(results["seconds"]) == {"convert", "train", "evaluate", "adapter_bf16",
                                        "score_corpus"}
     assert results["sst2_dev"]["n"] == 16 and results["curated_100"]["n"] == 100
@@ -44,5 +32,6 @@ def test_the_gpu_pipeline_runs_end_to_end_on_the_cpu(tiny_qwen, tmp_path):
     card = json.loads((out / "accurate" / "polarity.json").read_text())
     assert card["lora"]["r"] == 16 and card["training"]["skipped_steps"] == 0
     assert not (out / "accurate" / "checkpoints").exists()
-    again = load_script().main(args)  # every step's output is there: nothing is redone
+    # every step's output is there: nothing is redone
+    again = load_script("gpu_accurate").main(args)
     assert again["seconds"]["train"] < results["seconds"]["train"]

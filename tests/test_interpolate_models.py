@@ -1,26 +1,16 @@
 """scripts/interpolate_models.py: models between two encoder models of one base, whose update
 is exactly the weighted sum of the two (WiSE-FT)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_train_config
+from helpers import load_script, tiny_train_config
 
 from polarity.predictor import load_classifier
 
-ROOT = Path(__file__).parents[1]
 TEXTS = ["the movie was great", "it is awful and boring", "this phone is so happy",
          "really the worst product"]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("interpolate_models",
-                                                  ROOT / "scripts" / "interpolate_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def log_odds(model_dir: Path) -> np.ndarray:
 
 def test_the_ends_are_the_two_models_and_the_middle_is_a_third(trained_tiny, second_tiny,
                                                                 tmp_path):
-    script = load_script()
+    script = load_script("interpolate_models")
     first, second = log_odds(trained_tiny), log_odds(second_tiny)
     assert np.abs(first - second).max() > 0.1  # two different models
     for w, expected in ((0.0, first), (1.0, second)):
@@ -52,7 +42,7 @@ def test_the_ends_are_the_two_models_and_the_middle_is_a_third(trained_tiny, sec
     assert card.lora["r"] == 32 and card.training["between"]["weight"] == 0.5
 
 
-def test_models_of_different_bases_are_refused(trained_tiny, tmp_path):
+def test_adapters_of_another_scale_are_refused(trained_tiny, tmp_path):
     import json
     import shutil
 
@@ -61,4 +51,4 @@ def test_models_of_different_bases_are_refused(trained_tiny, tmp_path):
     config = other / "adapter" / "adapter_config.json"
     config.write_text(json.dumps(dict(json.loads(config.read_text()), lora_alpha=7)))
     with pytest.raises(SystemExit, match="scale"):
-        load_script().between(trained_tiny, other, 0.5, tmp_path / "out")
+        load_script("interpolate_models").between(trained_tiny, other, 0.5, tmp_path / "out")
