@@ -7,6 +7,10 @@ sizes, accuracy, and each runtime's share of the int8 floor of these cores
         --test-file ../shared/data/sst2/dev.tsv --limit 96 \
         --runtimes torch:float32 torch:bfloat16 llama_cpp ctranslate2
 
+"texts/s b1" is ``score(texts, batch_size=1)``: one text a call, as many calls at once as
+the runtime runs (the onnx runtime: two); "a text alone" is one call of one text at a time,
+the latency of a lone request (p50 of the first 32 texts).
+
 Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
 runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores);
 ``ctranslate2@SPAN`` lets a call hold texts whose token lengths differ by up to SPAN
@@ -21,6 +25,9 @@ import argparse
 import time
 
 import numpy as np
+
+#: Texts timed one at a time for the latency of a lone request.
+LATENCY_TEXTS = 32
 
 
 def polarity_runtime(model: str, spec: str):
@@ -74,6 +81,12 @@ def main() -> None:
             p = np.asarray(score(texts, batch))
             result[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
             result[f"p{batch}"] = p
+        alone = []  # one text a call, one call at a time: a lone request's latency
+        for text in texts[:LATENCY_TEXTS]:
+            started = time.perf_counter()
+            score([text], 1)
+            alone.append(time.perf_counter() - started)
+        result["p50"] = float(np.median(alone))
         if reference is None:
             reference = result["p16"] >= 0.5
         result["changed"] = int(((result["p1"] >= 0.5) != (result["p16"] >= 0.5)).sum())
@@ -81,16 +94,17 @@ def main() -> None:
         result["accuracy"] = float(((result["p16"] >= 0.5) == gold).mean())
         result["max_dp"] = float(np.abs(result["p1"] - result["p16"]).max())
         rows.append(result)
-        print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s",
-              flush=True)
-    print("| runtime | load s | texts/s b1 | texts/s b16 | share of the int8 floor b1 / b16 | "
-          "labels changed b1 vs b16 | max |dp| b1 vs b16 | agreement with the first | "
-          "accuracy |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s, "
+              f"{result['p50'] * 1e3:.0f} ms a text alone", flush=True)
+    print("| runtime | load s | p50 ms, a text alone | texts/s b1 | texts/s b16 | share of the "
+          "int8 floor, alone / b16 | labels changed b1 vs b16 | max |dp| b1 vs b16 | "
+          "agreement with the first | accuracy |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        share = " / ".join(f"{floors[b]['s_per_text'] * r[f'tps{b}']:.0%}" for b in (1, 16))
+        share = (f"{floors[1]['s_per_text'] / r['p50']:.0%} / "
+                 f"{floors[16]['s_per_text'] * r['tps16']:.0%}")
         print(f"| {r['runtime']} ({r['threads']} threads) | {r['load_s']:.0f} | "
-              f"{r['tps1']:.2f} | {r['tps16']:.2f} | {share} | "
+              f"{r['p50'] * 1e3:.0f} | {r['tps1']:.2f} | {r['tps16']:.2f} | {share} | "
               f"{r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} | {r['accuracy']:.4f} |")
 
 

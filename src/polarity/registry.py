@@ -168,6 +168,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("causal_lm", "accurate",
             (Runtime("ctranslate2", "polarity.backends.ct2:load_ctranslate2_backend",
                      "ctranslate2", True),
+             Runtime("onnx", "polarity.backends.onnx_lm:load_onnx_lm_backend", "onnxruntime",
+                     True),
              Runtime("llama_cpp", "polarity.backends.llama_cpp:load_llama_cpp_backend",
                      "llama_cpp", True),
              Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend")),

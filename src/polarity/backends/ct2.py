@@ -114,31 +114,9 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
     """The CTranslate2 int8 conversion of a causal LM (its adapter merged), built on first use
     into the cache and reused while the adapter, the card, the base and polarity's version
     are unchanged."""
-    import hashlib
+    from polarity.backends.merge import merged_cache_folder
 
-    from polarity.backends.base_models import resolve_base
-    from polarity.cache import cache_root
-    from polarity.folders import replacing_folder, slug
-    from polarity.version import __version__
-
-    base = Path(resolve_base(card.base_model, folder))
-    if base.suffix == ".gguf":
-        from polarity.registry import RuntimeUnavailable
-
-        # CTranslate2 converts a Hugging Face folder; a GGUF file runs on llama.cpp as is.
-        raise RuntimeUnavailable(f"CTranslate2 needs a Hugging Face folder as the base, not "
-                                 f"{base.name}")
-    digest = hashlib.sha256(f"{__version__}\0{COMPUTE_TYPE}\0{MERGE_DTYPE}".encode())
-    for path in sorted(base.glob("*")) if base.is_dir() else [base]:
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    # The weights alone decide the conversion: a new temperature or new metrics in the card
-    # keep it, a new adapter does not.
-    for path in sorted((folder / "adapter").glob("*")) if folder is not None else []:
-        if path.is_file():
-            digest.update(path.read_bytes())
-    out = cache_root() / "ct2" / f"{slug(card.name)[:64]}-{digest.hexdigest()[:16]}"
+    out, base = merged_cache_folder("ct2", folder, card, f"{COMPUTE_TYPE}\0{MERGE_DTYPE}")
     if (out / "model.bin").is_file():
         return out
     import tempfile
@@ -148,6 +126,7 @@ def cached_ct2(folder: Path | None, card: ModelCard) -> Path:
 
     from polarity.backends.causal_lm import ADAPTER_DIR, lm_tokenizer_for
     from polarity.backends.merge import merge_adapter
+    from polarity.folders import replacing_folder
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):

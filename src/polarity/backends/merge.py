@@ -75,6 +75,36 @@ def merge_adapter(base: Path, adapter: Path | None, out: Path, dtype: str = "flo
     return out
 
 
+def merged_cache_folder(kind: str, folder: Path | None, card, salt: str) -> tuple[Path, Path]:
+    """Where a runtime's conversion of a causal LM with its adapter merged is cached, and the
+    base it is made from: one folder per runtime ``kind`` and per weights (the base's files,
+    the adapter's bytes, polarity's version and ``salt``), so that a new temperature or new
+    metrics on the card keep it and a new adapter does not."""
+    import hashlib
+
+    from polarity.backends.base_models import resolve_base
+    from polarity.cache import cache_root
+    from polarity.folders import slug
+    from polarity.version import __version__
+
+    base = Path(resolve_base(card.base_model, folder))
+    if base.suffix == ".gguf":
+        from polarity.registry import RuntimeUnavailable
+
+        # The converters read a Hugging Face folder; a GGUF file runs on llama.cpp as is.
+        raise RuntimeUnavailable(f"the {kind} runtime needs a Hugging Face folder as the "
+                                 f"base, not {base.name}")
+    digest = hashlib.sha256(f"{__version__}\0{salt}".encode())
+    for path in sorted(base.glob("*")) if base.is_dir() else [base]:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for path in sorted((folder / "adapter").glob("*")) if folder is not None else []:
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return cache_root() / kind / f"{slug(card.name)[:64]}-{digest.hexdigest()[:16]}", base
+
+
 def _lora_pairs(adapter: Path) -> tuple[dict, float]:
     """{base module name: (A, B)} and the scaling of a plain LoRA adapter folder."""
     from safetensors.torch import load_file

@@ -1,0 +1,273 @@
+"""A Qwen2 (or Llama-style) causal LM written as one ONNX graph whose products run in int8 on
+ONNX Runtime, built straight from a float16 Hugging Face folder one tensor at a time.
+
+What the graph computes for a call of ``B`` texts of ``T`` new tokens each, after ``P``
+cached tokens (the prompt's head): the label tokens' logits at each text's last position,
+and each layer's keys and values (so the same graph computes the head's cache once).
+
+Every product of the 28 layers runs as ``MatMulInteger`` (MLAS: VNNI, AMX where the CPU has
+it): weights int8, symmetric, one scale per output channel; activations int8 with one scale
+per row (per token), as CTranslate2 quantises them. A row's scale depends on that row alone
+and int32 sums are exact, so a text's answer is the same whatever else is in its call, which
+ONNX Runtime's own dynamic quantisation (one scale per tensor) would not give. Norms,
+attention and the two label rows of the output layer stay float32. The embedding table stays
+outside the graph (float16, read with ``numpy.load(mmap_mode="r")``): a lookup, not a product.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+GRAPH_FILE, WEIGHTS_FILE, EMBEDDINGS_FILE, SHAPES_FILE = (
+    "model.onnx", "weights.bin", "embeddings.npy", "shapes.json")
+OPSET = 17
+_ALIGN = 4096  # external tensors start on a page: ONNX Runtime maps them where it can
+
+
+class _Graph:
+    """Nodes, initializers and fresh names; large initializers go to one external file."""
+
+    def __init__(self, weights: Path):
+        from onnx import helper
+
+        self.helper, self.nodes, self.initializers, self.count = helper, [], [], 0
+        self.blob, self.blob_name = weights.open("wb"), weights.name
+
+    def name(self, stem: str) -> str:
+        self.count += 1
+        return f"{stem}_{self.count}"
+
+    def op(self, kind: str, inputs: list[str], outputs: int = 1, domain: str = "", **attrs):
+        names = [self.name(kind) for _ in range(outputs)]
+        self.nodes.append(self.helper.make_node(kind, inputs, names, domain=domain or None,
+                                                **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, array, stem: str = "c") -> str:
+        from onnx import TensorProto, numpy_helper
+
+        array = np.asarray(array, order="C")  # keeps a scalar 0-d
+        name = self.name(stem)
+        if array.nbytes < 1024:
+            self.initializers.append(numpy_helper.from_array(array, name))
+            return name
+        pad = -self.blob.tell() % _ALIGN
+        self.blob.write(b"\0" * pad)
+        offset = self.blob.tell()
+        self.blob.write(array.tobytes())
+        tensor = TensorProto(name=name, dims=array.shape,
+                             data_type=self.helper.np_dtype_to_tensor_dtype(array.dtype),
+                             data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", self.blob_name), ("offset", offset),
+                           ("length", array.nbytes)):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, str(value)
+        self.initializers.append(tensor)
+        return name
+
+
+def quantize_columns(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A ``[out, in]`` float weight as ``[in, out]`` int8 and one float32 scale per output."""
+    weight = weight.astype(np.float32)
+    scale = np.abs(weight).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.rint(weight / scale[:, None]).clip(-127, 127).astype(np.int8)
+    return np.ascontiguousarray(q.T), scale.astype(np.float32)
+
+
+class _Builder:
+    """The layers, on a residual stream of ``[B x T, hidden]`` rows."""
+
+    def __init__(self, graph: _Graph, tensors, config: dict, int8: bool = True):
+        self.g, self.t, self.int8 = graph, tensors, int8
+        self.hidden = config["hidden_size"]
+        self.heads = config["num_attention_heads"]
+        self.kv_heads = config.get("num_key_value_heads") or self.heads
+        self.head_dim = config.get("head_dim") or self.hidden // self.heads
+        self.eps = float(config.get("rms_norm_eps", 1e-6))
+        g = graph
+        self.c127 = g.const(np.array(127.0, np.float32))
+        self.tiny = g.const(np.array(1e-12, np.float32))
+        self.zp = g.const(np.array(128, np.uint8))
+        self.one = g.const(np.array(1.0, np.float32))
+        self.flat = g.const(np.array([-1], np.int64))
+        self.axis_last = g.const(np.array([-1], np.int64))
+
+    def shapes(self, embeds: str) -> None:
+        """Shape tensors of the call (batch and length come with the input)."""
+        g = self.g
+        batch_length = g.op("Slice", [g.op("Shape", [embeds]), g.const(np.array([0], np.int64)),
+                                      g.const(np.array([2], np.int64))])
+        self.q_shape = g.op("Concat", [batch_length, g.const(np.array(
+            [self.heads, self.head_dim], np.int64))], axis=0)
+        self.kv_shape = g.op("Concat", [batch_length, g.const(np.array(
+            [self.kv_heads, self.head_dim], np.int64))], axis=0)
+        self.expand_shape = g.op("Concat", [g.op("Slice", [
+            batch_length, g.const(np.array([0], np.int64)), g.const(np.array([1], np.int64))]),
+            g.const(np.array([1, 1, 1], np.int64))], axis=0)
+
+    def norm(self, x: str, weight: str) -> str:
+        # ONNX Runtime's RMS norm kernel (registered in the ONNX domain)
+        return self.g.op("SimplifiedLayerNormalization",
+                         [x, self.g.const(self.t(weight).astype(np.float32), "norm")],
+                         axis=-1, epsilon=self.eps)
+
+    def linear(self, x: str, names: list[str], bias: bool = False) -> list[str]:
+        """``x @ W.T (+ b)`` for each weight of ``names`` (sharing one quantised ``x``), in int8
+        with one scale per row of ``x`` and per output channel of ``W``."""
+        g = self.g
+        weights = [self.t(f"{n}.weight") for n in names]
+        if not self.int8:  # float32 products: the graph alone, checked against PyTorch
+            out = [g.op("MatMul", [x, g.const(np.ascontiguousarray(w.astype(np.float32).T))])
+                   for w in weights]
+        else:
+            amax = g.op("Max", [g.op("ReduceMax", [x], axes=[-1], keepdims=1), g.op(
+                "Neg", [g.op("ReduceMin", [x], axes=[-1], keepdims=1)])])  # no |x| copy
+            row_scale = g.op("Div", [g.op("Max", [amax, self.tiny]), self.c127])
+            scales = g.op("Reshape", [row_scale, self.flat])
+            zero = g.op("ConstantOfShape", [g.op("Shape", [scales])],
+                        value=self.g.helper.make_tensor("z", 2, [1], [128]))
+            xq = g.op("QuantizeLinear", [x, scales, zero], axis=0)
+            out = []
+            for w in weights:
+                q, scale = quantize_columns(w)
+                # a scalar scale for x keeps MLAS's fused kernel; the rows' scales follow
+                out.append(g.op("Mul", [g.op("MatMulIntegerToFloat", [
+                    xq, g.const(q, "w"), self.one, g.const(scale, "scale"), self.zp],
+                    domain="com.microsoft"), row_scale]))
+        if bias:
+            out = [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
+                   for y, n in zip(out, names, strict=True)]
+        return out
+
+    def rotate(self, x: str, cos: str, sin: str) -> str:
+        g, half = self.g, self.head_dim // 2
+        first = g.op("Slice", [x, g.const(np.array([0], np.int64)),
+                               g.const(np.array([half], np.int64)), self.axis_last])
+        second = g.op("Slice", [x, g.const(np.array([half], np.int64)),
+                                g.const(np.array([self.head_dim], np.int64)), self.axis_last])
+        turned = g.op("Concat", [g.op("Neg", [second]), first], axis=-1)
+        return g.op("Add", [g.op("Mul", [x, cos]), g.op("Mul", [turned, sin])])
+
+    def attention(self, x: str, prefix: str, feeds: dict, layer: int) -> tuple[str, str, str]:
+        g, d = self.g, self.head_dim
+        q, k, v = self.linear(x, [f"{prefix}.{p}_proj" for p in "qkv"], bias=True)
+        q, k, v = (g.op("Transpose", [g.op("Reshape", [y, shape])], perm=[0, 2, 1, 3])
+                   for y, shape in ((q, self.q_shape), (k, self.kv_shape), (v, self.kv_shape)))
+        q = self.rotate(q, feeds["cos"], feeds["sin"])
+        k = self.rotate(k, feeds["cos"], feeds["sin"])
+        keys = g.op("Concat", [g.op("Expand", [f"past_key.{layer}", self.expand_shape]), k],
+                    axis=2)
+        values = g.op("Concat", [g.op("Expand", [f"past_value.{layer}", self.expand_shape]),
+                                 v], axis=2)
+        # query heads that share a key head side by side: [B, kv heads, group x T, d]
+        grouped = g.op("Reshape", [g.op("Mul", [q, g.const(np.array(d ** -0.5, np.float32))]),
+                                   g.const(np.array([0, self.kv_heads, -1, d], np.int64))])
+        scores = g.op("Add", [g.op("MatMul", [grouped, g.op("Transpose", [keys],
+                                                            perm=[0, 1, 3, 2])]), feeds["mask"]])
+        context = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), values])
+        context = g.op("Reshape", [g.op("Transpose", [g.op("Reshape", [
+            context, g.const(np.array([0, self.heads, -1, d], np.int64))])], perm=[0, 2, 1, 3]),
+            g.const(np.array([-1, self.hidden], np.int64))])
+        return self.linear(context, [f"{prefix}.o_proj"])[0], keys, values
+
+    def mlp(self, x: str, prefix: str) -> str:
+        g = self.g
+        gate, up = self.linear(x, [f"{prefix}.gate_proj", f"{prefix}.up_proj"])
+        return self.linear(g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]),
+                           [f"{prefix}.down_proj"])[0]
+
+
+def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True) -> Path:
+    """Write ``out``/model.onnx (+ weights.bin, embeddings.npy, shapes.json) from the float16
+    Hugging Face folder ``source`` (:func:`polarity.backends.merge.merge_adapter`); with
+    ``int8`` False the products stay float32."""
+    from onnx import TensorProto, helper, save
+
+    config = json.loads((source / "config.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = _Tensors(source)
+    np.save(out / EMBEDDINGS_FILE, tensors("model.embed_tokens.weight").astype(np.float16))
+    graph = _Graph(out / WEIGHTS_FILE)
+    b = _Builder(graph, tensors, config, int8)
+    layers = config["num_hidden_layers"]
+    f32 = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("inputs_embeds", f32, ["B", "T", b.hidden]),
+              helper.make_tensor_value_info("cos", f32, ["T", b.head_dim]),
+              helper.make_tensor_value_info("sin", f32, ["T", b.head_dim]),
+              helper.make_tensor_value_info("mask", f32, ["GT", "PT"]),
+              helper.make_tensor_value_info("last", TensorProto.INT64, ["B"])]
+    outputs = []
+    cache = [1, b.kv_heads, "P", b.head_dim]
+    for layer in range(layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_{kind}.{layer}", f32, cache))
+    b.shapes("inputs_embeds")
+    x = graph.op("Reshape", ["inputs_embeds", graph.const(np.array([-1, b.hidden], np.int64))])
+    feeds = {"cos": "cos", "sin": "sin", "mask": "mask"}
+    for layer in range(layers):
+        prefix = f"model.layers.{layer}"
+        attended, keys, values = b.attention(
+            b.norm(x, f"{prefix}.input_layernorm.weight"), f"{prefix}.self_attn", feeds, layer)
+        x = graph.op("Add", [x, attended])
+        x = graph.op("Add", [x, b.mlp(b.norm(x, f"{prefix}.post_attention_layernorm.weight"),
+                                      f"{prefix}.mlp")])
+        for kind, name in (("key", keys), ("value", values)):
+            graph.nodes.append(helper.make_node("Identity", [name], [f"present_{kind}.{layer}"]))
+            outputs.append(helper.make_tensor_value_info(
+                f"present_{kind}.{layer}", f32, ["B", b.kv_heads, "PT", b.head_dim]))
+    last = graph.op("Gather", [x, "last"], axis=0)  # each text's own last row
+    head = tensors("lm_head.weight" if tensors.has("lm_head.weight")
+                   else "model.embed_tokens.weight")
+    rows = np.ascontiguousarray(head[label_ids].astype(np.float32).T)
+    graph.nodes.append(helper.make_node("MatMul", [b.norm(last, "model.norm.weight"),
+                                                   graph.const(rows, "labels")], ["logits"]))
+    outputs.insert(0, helper.make_tensor_value_info("logits", f32, ["B", len(label_ids)]))
+    graph.blob.close()
+    model = helper.make_model(helper.make_graph(graph.nodes, "causal_lm", inputs, outputs,
+                                                graph.initializers),
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    save(model, str(out / GRAPH_FILE))
+    (out / SHAPES_FILE).write_text(json.dumps({
+        "layers": layers, "kv_heads": b.kv_heads, "heads": b.heads, "head_dim": b.head_dim,
+        "rope_theta": rope_theta(config), "label_ids": list(label_ids)}, indent=1))
+    return out
+
+
+def rope_theta(config: dict) -> float:
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind not in ("default", None):
+        raise ValueError(f"rope type {kind!r} is not supported by the onnx runtime of the "
+                         "causal LM; run it with --runtime ctranslate2 or torch")
+    return float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
+
+
+class _Tensors:
+    """A safetensors folder's tensors by name, read one at a time as numpy arrays."""
+
+    def __init__(self, folder: Path):
+        index = folder / "model.safetensors.index.json"
+        if index.is_file():
+            self.where = {k: folder / v for k, v in
+                          json.loads(index.read_text())["weight_map"].items()}
+        else:
+            from safetensors import safe_open
+
+            self.where = {}
+            for file in sorted(folder.glob("*.safetensors")):
+                with safe_open(str(file), framework="np") as f:
+                    self.where.update(dict.fromkeys(f.keys(), file))
+
+    def has(self, name: str) -> bool:
+        return name in self.where
+
+    def __call__(self, name: str) -> np.ndarray:
+        from safetensors import safe_open
+
+        with safe_open(str(self.where[name]), framework="np") as f:
+            return f.get_tensor(name)

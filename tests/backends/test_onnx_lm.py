@@ -1,0 +1,51 @@
+"""The accurate tier on ONNX Runtime with int8 products, on a tiny Qwen2: the graph built from
+the merged weights computes what PyTorch computes, and a text gets exactly the same answer at
+any batch size and in any company."""
+
+import numpy as np
+import pytest
+from helpers import synthetic_rows, tune_tiny_qwen
+
+from polarity import load_classifier
+
+TEXTS = [r["text"] for r in synthetic_rows(20, seed=21)]
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_qwen, tmp_path_factory):
+    return tune_tiny_qwen(tiny_qwen, tmp_path_factory.mktemp("onnx-lm"), "tiny-onnx-lm")
+
+
+@pytest.fixture(scope="module")
+def torch_p(tuned):
+    return np.asarray(load_classifier(tuned, runtime="torch").positive_probabilities(TEXTS))
+
+
+def test_the_graph_computes_what_pytorch_computes(tuned, torch_p, monkeypatch):
+    """Float32 products: the graph itself (attention, rotary positions, the cached head); the
+    merged weights are float16, as for CTranslate2 (test_ct2.py), hence not closer."""
+    import polarity.backends.onnx_lm as onnx_lm
+
+    monkeypatch.setattr(onnx_lm, "COMPUTE_TYPE", "float32")
+    exact = load_classifier(tuned, runtime="onnx")
+    assert exact.info.dtype == "float32"
+    assert np.abs(torch_p - np.asarray(exact.positive_probabilities(TEXTS))).max() < 2e-3
+
+
+def test_int8_is_close_to_pytorch(tuned, torch_p):
+    model = load_classifier(tuned, runtime="onnx")
+    assert model.info.runtime == "onnx" and model.info.dtype == "int8"
+    onnx_p = np.asarray(model.positive_probabilities(TEXTS))
+    # the tiny model (32 wide, weights at 0.3) is far more sensitive to int8 than the real one
+    assert np.abs(torch_p - onnx_p).mean() < 0.03 and np.abs(torch_p - onnx_p).max() < 0.15
+    assert ((torch_p >= 0.5) == (onnx_p >= 0.5)).mean() >= 0.9
+
+
+def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
+    model = load_classifier(tuned, runtime="onnx")
+    texts = [t + " and more" * (i % 3) for i, t in enumerate(TEXTS)]
+    alone = [model.positive_probabilities([t])[0] for t in texts]
+    order = np.random.default_rng(0).permutation(len(texts))
+    for batch_size in (1, 7, 20):
+        p = model.positive_probabilities([texts[i] for i in order], batch_size)
+        assert [p[j] for j in np.argsort(order)] == alone  # exactly
