@@ -27,14 +27,14 @@ def test_the_graph_computes_what_pytorch_computes(tuned, torch_p, monkeypatch):
     import polarity.backends.onnx_lm as onnx_lm
 
     monkeypatch.setattr(onnx_lm, "COMPUTE_TYPE", "float32")
-    exact = load_classifier(tuned, runtime="onnx")
+    exact = load_classifier(tuned, runtime="onnx_lm")
     assert exact.info.dtype == "float32"
     assert np.abs(torch_p - np.asarray(exact.positive_probabilities(TEXTS))).max() < 2e-3
 
 
 def test_int8_is_close_to_pytorch(tuned, torch_p):
-    model = load_classifier(tuned, runtime="onnx")
-    assert model.info.runtime == "onnx" and model.info.dtype == "int8"
+    model = load_classifier(tuned, runtime="onnx_lm")
+    assert model.info.runtime == "onnx_lm" and model.info.dtype == "int8"
     onnx_p = np.asarray(model.positive_probabilities(TEXTS))
     # the tiny model (32 wide, weights at 0.3) is far more sensitive to int8 than the real one
     assert np.abs(torch_p - onnx_p).mean() < 0.03 and np.abs(torch_p - onnx_p).max() < 0.15
@@ -42,7 +42,7 @@ def test_int8_is_close_to_pytorch(tuned, torch_p):
 
 
 def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
-    model = load_classifier(tuned, runtime="onnx")
+    model = load_classifier(tuned, runtime="onnx_lm")
     texts = [t + " and more" * (i % 3) for i, t in enumerate(TEXTS)]
     alone = [model.positive_probabilities([t])[0] for t in texts]
     order = np.random.default_rng(0).permutation(len(texts))

@@ -1,7 +1,7 @@
 """The accurate tier on ONNX Runtime with int8 products (:mod:`polarity.backends.onnx_lm_graph`):
 the adapter merged into the base and written once as a graph (cached like CTranslate2's
 conversion), scored on the same prompt and label tokens as the other runtimes
-(:mod:`polarity.prompt`). Selected with ``--runtime onnx``; not the default, because its int8
+(:mod:`polarity.prompt`). Selected with ``--runtime onnx_lm``; not the default, because its int8
 rounding differs from CTranslate2's on 8 of SST-2 dev's 872 labels (docs/qwen.md).
 
 The prompt's head runs once, at load, through the same graph; its keys and values are fed to
@@ -20,7 +20,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 
 #: ``float32`` builds the same graph with float products (the tests' check of the graph).
 COMPUTE_TYPE = "int8"
+#: Part of the cache key: a new graph layout rebuilds every cached graph.
+GRAPH_VERSION = 5
 #: The most padding a text of a call gets (tokens): calls of up to ``batch_size`` texts whose
 #: lengths differ by at most this.
 MAX_PAD = 16
@@ -84,7 +86,7 @@ class OnnxLMBackend:
         self.cache = self._run([self.pieces.head], self._empty_cache())[1]
         self.pool = ThreadPoolExecutor(CALLS_AT_ONCE, thread_name_prefix="onnx-lm")
         self.info = ModelInfo(card.name, "causal_lm", card.version, str(path) if path else None,
-                              COMPUTE_TYPE, threads, card.drift_reference, runtime="onnx")
+                              COMPUTE_TYPE, threads, card.drift_reference, runtime="onnx_lm")
 
     def _empty_cache(self) -> dict[str, np.ndarray]:
         s = self.shapes
@@ -124,16 +126,24 @@ class OnnxLMBackend:
                 tail = [rows[i][self.head:] for i in group]
                 pending.append((group, self.pool.submit(self._run, tail, self.cache)))
 
-        for _ in range(CALLS_AT_ONCE):
-            submit()
-        while pending:
-            group, call = pending.popleft()
-            logits = call.result()[0]
-            out[group] = logits[:, 1] - logits[:, 0]
-            if pending:  # between two calls of this one: others' texts may run (interleave)
-                between_batches(sum(len(rows[i]) - self.head for i in group))
-            submit()
+        try:
+            for _ in range(CALLS_AT_ONCE):
+                submit()
+            while pending:
+                group, call = pending.popleft()
+                logits = call.result()[0]
+                out[group] = logits[:, 1] - logits[:, 0]
+                if pending:  # between two calls of this one: others' texts may run
+                    between_batches(sum(len(rows[i]) - self.head for i in group))
+                submit()
+        finally:  # on an error, no call of this one is left running or unread
+            for _, call in pending:
+                call.cancel()
+            wait([call for _, call in pending])
         return Scored(out.tolist())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
     def work(self, texts: Sequence[str]) -> list[int]:
         return tokens_read(self.tokenizer, texts, self.card.max_length)
@@ -155,9 +165,12 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, label_ids: list[int]) -
     from polarity.backends.causal_lm import ADAPTER_DIR
     from polarity.backends.ct2 import local_base, peak_rss_gib
     from polarity.backends.merge import merge_adapter, merged_cache_folder
+    from polarity.cpu import exact_int8_products
     from polarity.folders import replacing_folder
 
-    out, base = merged_cache_folder("onnx-lm", folder, card, f"{COMPUTE_TYPE}\0graph-5")
+    largest = 127 if exact_int8_products() else 63
+    out, base = merged_cache_folder(
+        "onnx-lm", folder, card, f"{COMPUTE_TYPE}\0{GRAPH_VERSION}\0{largest}\0{label_ids}")
     if (out / GRAPH_FILE).is_file():
         return out
     from polarity.backends.onnx_lm_graph import build_graph
@@ -175,7 +188,8 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, label_ids: list[int]) -
                 replacing_folder(out, marker=GRAPH_FILE) as partial:
             merge_adapter(local_base(base), adapter if adapter and adapter.is_dir() else None,
                           Path(tmp), "float16")
-            build_graph(Path(tmp), Path(partial), label_ids, COMPUTE_TYPE == "int8")
+            build_graph(Path(tmp), Path(partial), label_ids, COMPUTE_TYPE == "int8",
+                        largest)
         print(f"written in {time.perf_counter() - started:.0f} s, peak memory of this "
               f"process {peak_rss_gib():.1f} GiB -> {out}", file=sys.stderr)
     return out

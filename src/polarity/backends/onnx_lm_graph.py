@@ -1,17 +1,20 @@
-"""A Qwen2 (or Llama-style) causal LM written as one ONNX graph whose products run in int8 on
-ONNX Runtime, built straight from a float16 Hugging Face folder one tensor at a time.
+"""A Qwen2 or Llama-style causal LM (q, k, v biases where the model has them, any head size)
+written as one ONNX graph whose products run in int8 on ONNX Runtime, built straight from a
+float16 Hugging Face folder one tensor at a time.
 
-What the graph computes for a call of ``B`` texts of ``T`` new tokens each, after ``P``
-cached tokens (the prompt's head): the label tokens' logits at each text's last position,
-and each layer's keys and values (so the same graph computes the head's cache once).
+What the graph computes for a call of ``B`` texts of ``T`` new tokens each (shorter ones
+padded at the end), after ``P`` cached tokens (the prompt's head): the label tokens' logits at
+each text's own last token, and each layer's keys and values (so the same graph computes the
+head's cache once).
 
-Every product of the 28 layers runs as ``MatMulInteger`` (MLAS: VNNI, AMX where the CPU has
-it): weights int8, symmetric, one scale per output channel; activations int8 with one scale
-per row (per token), as CTranslate2 quantises them. A row's scale depends on that row alone
-and int32 sums are exact, so a text's answer is the same whatever else is in its call, which
-ONNX Runtime's own dynamic quantisation (one scale per tensor) would not give. Norms,
-attention and the two label rows of the output layer stay float32. The embedding table stays
-outside the graph (float16, read with ``numpy.load(mmap_mode="r")``): a lookup, not a product.
+Every product of the layers runs as ``MatMulIntegerToFloat`` (MLAS: VNNI, and AMX where the
+CPU has it): weights int8, symmetric, one scale per output channel; activations int8 with one
+scale per row (per token), as CTranslate2 quantises them. A row's scale depends on that row
+alone and the int32 sums are exact (VNNI, AMX; on other x86 CPUs the weights lie in [-63, 63]
+so that 16-bit pair sums cannot saturate), so a text's answer is the same whatever else is in
+its call, which ONNX Runtime's own dynamic quantisation (one scale per call) would not give.
+Norms, attention and the two label rows of the output layer stay float32. The embedding table
+stays outside the graph (float16, read with ``numpy.load(mmap_mode="r")``): a lookup.
 """
 
 from __future__ import annotations
@@ -69,20 +72,22 @@ class _Graph:
         return name
 
 
-def quantize_columns(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A ``[out, in]`` float weight as ``[in, out]`` int8 and one float32 scale per output."""
+def quantize_columns(weight: np.ndarray, largest: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """A ``[out, in]`` float weight as ``[in, out]`` int8 in ``[-largest, largest]`` and one
+    float32 scale per output."""
     weight = weight.astype(np.float32)
-    scale = np.abs(weight).max(axis=1) / 127.0
+    scale = np.abs(weight).max(axis=1) / largest
     scale[scale == 0] = 1.0
-    q = np.rint(weight / scale[:, None]).clip(-127, 127).astype(np.int8)
+    q = np.rint(weight / scale[:, None]).clip(-largest, largest).astype(np.int8)
     return np.ascontiguousarray(q.T), scale.astype(np.float32)
 
 
 class _Builder:
     """The layers, on a residual stream of ``[B x T, hidden]`` rows."""
 
-    def __init__(self, graph: _Graph, tensors, config: dict, int8: bool = True):
-        self.g, self.t, self.int8 = graph, tensors, int8
+    def __init__(self, graph: _Graph, tensors, config: dict, int8: bool = True,
+                 largest: int = 127):
+        self.g, self.t, self.int8, self.largest = graph, tensors, int8, largest
         self.hidden = config["hidden_size"]
         self.heads = config["num_attention_heads"]
         self.kv_heads = config.get("num_key_value_heads") or self.heads
@@ -115,9 +120,9 @@ class _Builder:
                          [x, self.g.const(self.t(weight).astype(np.float32), "norm")],
                          axis=-1, epsilon=self.eps)
 
-    def linear(self, x: str, names: list[str], bias: bool = False) -> list[str]:
-        """``x @ W.T (+ b)`` for each weight of ``names`` (sharing one quantised ``x``), in int8
-        with one scale per row of ``x`` and per output channel of ``W``."""
+    def linear(self, x: str, names: list[str]) -> list[str]:
+        """``x @ W.T (+ b where the model has one)`` for each weight of ``names`` (sharing one
+        quantised ``x``), in int8 with one scale per row of ``x`` and per output channel."""
         g = self.g
         weights = [self.t(f"{n}.weight") for n in names]
         if not self.int8:  # float32 products: the graph alone, checked against PyTorch
@@ -133,15 +138,13 @@ class _Builder:
             xq = g.op("QuantizeLinear", [x, scales, zero], axis=0)
             out = []
             for w in weights:
-                q, scale = quantize_columns(w)
+                q, scale = quantize_columns(w, self.largest)
                 # a scalar scale for x keeps MLAS's fused kernel; the rows' scales follow
                 out.append(g.op("Mul", [g.op("MatMulIntegerToFloat", [
                     xq, g.const(q, "w"), self.one, g.const(scale, "scale"), self.zp],
                     domain="com.microsoft"), row_scale]))
-        if bias:
-            out = [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
-                   for y, n in zip(out, names, strict=True)]
-        return out
+        return [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
+                if self.t.has(f"{n}.bias") else y for y, n in zip(out, names, strict=True)]
 
     def rotate(self, x: str, cos: str, sin: str) -> str:
         g, half = self.g, self.head_dim // 2
@@ -154,7 +157,7 @@ class _Builder:
 
     def attention(self, x: str, prefix: str, feeds: dict, layer: int) -> tuple[str, str, str]:
         g, d = self.g, self.head_dim
-        q, k, v = self.linear(x, [f"{prefix}.{p}_proj" for p in "qkv"], bias=True)
+        q, k, v = self.linear(x, [f"{prefix}.{p}_proj" for p in "qkv"])
         q, k, v = (g.op("Transpose", [g.op("Reshape", [y, shape])], perm=[0, 2, 1, 3])
                    for y, shape in ((q, self.q_shape), (k, self.kv_shape), (v, self.kv_shape)))
         q = self.rotate(q, feeds["cos"], feeds["sin"])
@@ -171,7 +174,7 @@ class _Builder:
         context = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), values])
         context = g.op("Reshape", [g.op("Transpose", [g.op("Reshape", [
             context, g.const(np.array([0, self.heads, -1, d], np.int64))])], perm=[0, 2, 1, 3]),
-            g.const(np.array([-1, self.hidden], np.int64))])
+            g.const(np.array([-1, self.heads * d], np.int64))])
         return self.linear(context, [f"{prefix}.o_proj"])[0], keys, values
 
     def mlp(self, x: str, prefix: str) -> str:
@@ -181,19 +184,35 @@ class _Builder:
                            [f"{prefix}.down_proj"])[0]
 
 
-def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True) -> Path:
+def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True,
+                largest: int = 127) -> Path:
     """Write ``out``/model.onnx (+ weights.bin, embeddings.npy, shapes.json) from the float16
     Hugging Face folder ``source`` (:func:`polarity.backends.merge.merge_adapter`); with
-    ``int8`` False the products stay float32."""
-    from onnx import TensorProto, helper, save
+    ``int8`` False the products stay float32; int8 weights lie in ``[-largest, largest]``
+    (63 where the CPU's int8 sums saturate: :func:`polarity.cpu.exact_int8_products`)."""
+    from onnx import save
 
     config = json.loads((source / "config.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     tensors = _Tensors(source)
     np.save(out / EMBEDDINGS_FILE, tensors("model.embed_tokens.weight").astype(np.float16))
     graph = _Graph(out / WEIGHTS_FILE)
-    b = _Builder(graph, tensors, config, int8)
-    layers = config["num_hidden_layers"]
+    try:
+        builder = _Builder(graph, tensors, config, int8, largest)
+        model = _model(graph, builder, tensors, config["num_hidden_layers"], label_ids)
+    finally:
+        graph.blob.close()
+    save(model, str(out / GRAPH_FILE))
+    (out / SHAPES_FILE).write_text(json.dumps({
+        "layers": config["num_hidden_layers"], "kv_heads": builder.kv_heads,
+        "heads": builder.heads, "head_dim": builder.head_dim,
+        "rope_theta": rope_theta(config), "label_ids": list(label_ids)}, indent=1))
+    return out
+
+
+def _model(graph: _Graph, b: _Builder, tensors, layers: int, label_ids: list[int]):
+    from onnx import TensorProto, helper
+
     f32 = TensorProto.FLOAT
     inputs = [helper.make_tensor_value_info("inputs_embeds", f32, ["B", "T", b.hidden]),
               helper.make_tensor_value_info("cos", f32, ["T", b.head_dim]),
@@ -226,16 +245,11 @@ def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True
     graph.nodes.append(helper.make_node("MatMul", [b.norm(last, "model.norm.weight"),
                                                    graph.const(rows, "labels")], ["logits"]))
     outputs.insert(0, helper.make_tensor_value_info("logits", f32, ["B", len(label_ids)]))
-    graph.blob.close()
     model = helper.make_model(helper.make_graph(graph.nodes, "causal_lm", inputs, outputs,
                                                 graph.initializers),
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
-    save(model, str(out / GRAPH_FILE))
-    (out / SHAPES_FILE).write_text(json.dumps({
-        "layers": layers, "kv_heads": b.kv_heads, "heads": b.heads, "head_dim": b.head_dim,
-        "rope_theta": rope_theta(config), "label_ids": list(label_ids)}, indent=1))
-    return out
+    return model
 
 
 def rope_theta(config: dict) -> float:

@@ -5,9 +5,9 @@ reproduced (an int8 answer differs from an fp32 one, and int8 speed from CPU to 
 from __future__ import annotations
 
 import hashlib
-import os
-import platform
 from pathlib import Path
+
+from polarity.cpu import cpu  # noqa: F401 (recorded with every figure)
 
 #: Files that define a model; logs, checkpoints and reports do not.
 MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".bin", ".model", ".txt", ".gguf"}
@@ -31,24 +31,6 @@ def model_checksum(path: str | Path | None) -> str | None:
             while chunk := f.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def cpu() -> dict:
-    """Model name and the vector extensions that decide int8 speed and numerics."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8")
-    return {"name": name, "cores": os.cpu_count(),
-            "extensions": [f for f in wanted if f in flags]}
 
 
 def describe(predictor, batch_size: int) -> dict:
