@@ -35,7 +35,7 @@ from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 #: ``float32`` builds the same graph with float products (the tests' check of the graph).
 COMPUTE_TYPE = "int8"
 #: Part of the cache key: a new graph layout rebuilds every cached graph.
-GRAPH_VERSION = 5
+GRAPH_VERSION = 7
 #: The most padding a text of a call gets (tokens): calls of up to ``batch_size`` texts whose
 #: lengths differ by at most this.
 MAX_PAD = 16

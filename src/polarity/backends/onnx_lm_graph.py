@@ -125,26 +125,32 @@ class _Builder:
         quantised ``x``), in int8 with one scale per row of ``x`` and per output channel."""
         g = self.g
         weights = [self.t(f"{n}.weight") for n in names]
-        if not self.int8:  # float32 products: the graph alone, checked against PyTorch
+        if self.int8:
+            xq, row_scale = self.quantize(x)
+            out = [self.product(xq, row_scale, w) for w in weights]
+        else:  # float32 products: the graph alone, checked against PyTorch
             out = [g.op("MatMul", [x, g.const(np.ascontiguousarray(w.astype(np.float32).T))])
                    for w in weights]
-        else:
-            amax = g.op("Max", [g.op("ReduceMax", [x], axes=[-1], keepdims=1), g.op(
-                "Neg", [g.op("ReduceMin", [x], axes=[-1], keepdims=1)])])  # no |x| copy
-            row_scale = g.op("Div", [g.op("Max", [amax, self.tiny]), self.c127])
-            scales = g.op("Reshape", [row_scale, self.flat])
-            zero = g.op("ConstantOfShape", [g.op("Shape", [scales])],
-                        value=self.g.helper.make_tensor("z", 2, [1], [128]))
-            xq = g.op("QuantizeLinear", [x, scales, zero], axis=0)
-            out = []
-            for w in weights:
-                q, scale = quantize_columns(w, self.largest)
-                # a scalar scale for x keeps MLAS's fused kernel; the rows' scales follow
-                out.append(g.op("Mul", [g.op("MatMulIntegerToFloat", [
-                    xq, g.const(q, "w"), self.one, g.const(scale, "scale"), self.zp],
-                    domain="com.microsoft"), row_scale]))
         return [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
                 if self.t.has(f"{n}.bias") else y for y, n in zip(out, names, strict=True)]
+
+    def quantize(self, x: str) -> tuple[str, str]:
+        """``x`` as uint8 (zero point 128) with one scale per row, and those scales."""
+        g = self.g
+        amax = g.op("Max", [g.op("ReduceMax", [x], axes=[-1], keepdims=1), g.op(
+            "Neg", [g.op("ReduceMin", [x], axes=[-1], keepdims=1)])])  # no |x| copy
+        row_scale = g.op("Div", [g.op("Max", [amax, self.tiny]), self.c127])
+        scales = g.op("Reshape", [row_scale, self.flat])
+        zero = g.op("ConstantOfShape", [g.op("Shape", [scales])],
+                    value=self.g.helper.make_tensor("z", 2, [1], [128]))
+        return g.op("QuantizeLinear", [x, scales, zero], axis=0), row_scale
+
+    def product(self, xq: str, row_scale: str, weight: np.ndarray) -> str:
+        # a scalar scale for x keeps MLAS's fused kernel; the rows' scales follow
+        q, scale = quantize_columns(weight, self.largest)
+        return self.g.op("Mul", [self.g.op("MatMulIntegerToFloat", [
+            xq, self.g.const(q, "w"), self.one, self.g.const(scale, "scale"), self.zp],
+            domain="com.microsoft"), row_scale])
 
     def rotate(self, x: str, cos: str, sin: str) -> str:
         g, half = self.g, self.head_dim // 2
