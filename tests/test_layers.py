@@ -7,7 +7,7 @@ from pathlib import Path
 SRC = Path(__file__).parents[1] / "src"
 #: Bottom first. A module may import its own layer's and lower layers' modules only.
 LAYERS = [
-    {"version", "errors", "labels", "registry", "contract", "configfile", "folders"},
+    {"version", "errors", "labels", "registry", "contract", "configfile", "folders", "cpu"},
     {"cache", "preprocess", "prompt", "modelcard", "drift", "quantize"},
     {"data", "pull"},
     {"backends"},
