@@ -14,7 +14,9 @@ the latency of a lone request (p50 of the first 32 texts).
 Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
 runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores);
 ``ctranslate2@SPAN`` lets a call hold texts whose token lengths differ by up to SPAN
-(``polarity.backends.ct2.MAX_SPAN``; shipped: 0, one length a call).
+(``polarity.backends.ct2.MAX_SPAN``; shipped: 0, one length a call); ``onnx_lm@plain`` is the
+onnx runtime's graph without smoothing (``polarity.backends.onnx_lm.SMOOTH``).
+``--batch-sizes 16 --alone 0`` on all of a test set compares labels and accuracy only.
 Prints one table and the CPU's extensions. ``--runtimes`` with nothing after it prints the
 floor alone.
 """
@@ -22,7 +24,9 @@ floor alone.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +39,16 @@ def polarity_runtime(model: str, spec: str):
 
     spec, _, span = spec.partition("@")
     runtime, _, dtype = spec.partition(":")
+    if span == "plain":
+        import polarity.backends.onnx_lm as onnx_lm
+
+        shipped, onnx_lm.SMOOTH = onnx_lm.SMOOTH, False
+        try:
+            clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
+        finally:
+            onnx_lm.SMOOTH = shipped
+        return clf.positive_probabilities, f"{runtime} {clf.info.dtype}, not smoothed", \
+            clf.info.threads
     clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
     name = f"{runtime} {clf.info.dtype}"
     if not span:
@@ -59,6 +73,11 @@ def main() -> None:
     parser.add_argument("--runtimes", nargs="*",
                         default=["torch:float32", "torch:bfloat16", "llama_cpp",
                                  "ctranslate2"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16],
+                        help="timed batch sizes; labels are compared at the last")
+    parser.add_argument("--alone", type=int, default=LATENCY_TEXTS,
+                        help="texts timed one call at a time (0: none)")
+    parser.add_argument("--save", type=Path, help="write each runtime's P(POSITIVE) as JSON")
     args = parser.parse_args()
 
     from polarity.evaluate.data import load_test_set
@@ -76,37 +95,47 @@ def main() -> None:
         load_s = time.perf_counter() - started
         score(texts[:2])  # warm-up
         result = {"runtime": name, "load_s": load_s, "threads": threads}
-        for batch in (1, 16):
+        for batch in args.batch_sizes:
             started = time.perf_counter()
             p = np.asarray(score(texts, batch))
             result[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
             result[f"p{batch}"] = p
         alone = []  # one text a call, one call at a time: a lone request's latency
-        for text in texts[:LATENCY_TEXTS]:
+        for text in texts[:args.alone]:
             started = time.perf_counter()
             score([text], 1)
             alone.append(time.perf_counter() - started)
-        result["p50"] = float(np.median(alone))
+        result["p50"] = float(np.median(alone)) if alone else float("nan")
+        first, last = (result[f"p{b}"] for b in (args.batch_sizes[0], args.batch_sizes[-1]))
+        labels = last >= 0.5
         if reference is None:
-            reference = result["p16"] >= 0.5
-        result["changed"] = int(((result["p1"] >= 0.5) != (result["p16"] >= 0.5)).sum())
-        result["agree"] = float(((result["p16"] >= 0.5) == reference).mean())
-        result["accuracy"] = float(((result["p16"] >= 0.5) == gold).mean())
-        result["max_dp"] = float(np.abs(result["p1"] - result["p16"]).max())
+            reference, reference_p = labels, last
+        result["mean_dp"] = float(np.abs(last - reference_p).mean())
+        result["changed"] = int(((first >= 0.5) != labels).sum())
+        result["agree"] = float((labels == reference).mean())
+        result["apart"] = int((labels != reference).sum())
+        result["accuracy"] = float((labels == gold).mean())
+        result["max_dp"] = float(np.abs(first - last).max())
+        print(f"  {name}: " + " / ".join(f"{result[f'tps{b}']:.2f}" for b in args.batch_sizes)
+              + f" texts/s at batch {args.batch_sizes}, {result['p50'] * 1e3:.0f} ms a text "
+              "alone", flush=True)
         rows.append(result)
-        print(f"  {name}: {result['tps1']:.2f} / {result['tps16']:.2f} texts/s, "
-              f"{result['p50'] * 1e3:.0f} ms a text alone", flush=True)
-    print("| runtime | load s | p50 ms, a text alone | texts/s b1 | texts/s b16 | share of the "
-          "int8 floor, alone / b16 | labels changed b1 vs b16 | max |dp| b1 vs b16 | "
-          "agreement with the first | accuracy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    if args.save:
+        args.save.write_text(json.dumps({r["runtime"]: r[f"p{args.batch_sizes[-1]}"].tolist()
+                                         for r in rows}))
+    small, large = args.batch_sizes[0], args.batch_sizes[-1]
+    print(f"| runtime | load s | p50 ms, a text alone | texts/s b{small} | texts/s b{large} | "
+          f"share of the int8 floor, alone / b16 | labels changed b{small} vs b{large} | "
+          f"max |dp| b{small} vs b{large} | agreement with the first (labels apart) | "
+          "mean |dp| from the first | accuracy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         share = (f"{floors[1]['s_per_text'] / r['p50']:.0%} / "
-                 f"{floors[16]['s_per_text'] * r['tps16']:.0%}")
+                 f"{floors[16]['s_per_text'] * r.get('tps16', float('nan')):.0%}")
         print(f"| {r['runtime']} ({r['threads']} threads) | {r['load_s']:.0f} | "
-              f"{r['p50'] * 1e3:.0f} | {r['tps1']:.2f} | {r['tps16']:.2f} | {share} | "
-              f"{r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} | {r['accuracy']:.4f} |")
-
+              f"{r['p50'] * 1e3:.0f} | {r[f'tps{small}']:.2f} | {r[f'tps{large}']:.2f} | "
+              f"{share} | {r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} "
+              f"({r['apart']}) | {r['mean_dp']:.4f} | {r['accuracy']:.4f} |")
 
 def int8_floors(model: str, texts: list[str]) -> dict[int, dict]:
     """The int8 floor a text at batch 1 and 16 (:func:`int8_floor.floor`) at the texts' mean

@@ -169,16 +169,18 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             (Runtime("onnx", "polarity.backends.onnx:load_onnx_backend", "onnxruntime"),),
             OnnxSection),
     Backend("causal_lm", "accurate",
-            (Runtime("ctranslate2", "polarity.backends.ct2:load_ctranslate2_backend",
+            # ONNX Runtime int8 with smoothed products first: closer to float32 than
+            # CTranslate2's int8 (2 of SST-2 dev's 872 labels apart against 5) and faster
+            # (docs/qwen.md); named apart from the fast tier's `onnx`, so that a run pinned
+            # to `onnx` keeps its accurate stage on auto. A GGUF base or another
+            # architecture goes on to CTranslate2, llama.cpp, torch.
+            (Runtime("onnx_lm", "polarity.backends.onnx_lm:load_onnx_lm_backend",
+                     "onnxruntime", True, extra="onnx"),
+             Runtime("ctranslate2", "polarity.backends.ct2:load_ctranslate2_backend",
                      "ctranslate2", True),
              Runtime("llama_cpp", "polarity.backends.llama_cpp:load_llama_cpp_backend",
                      "llama_cpp", True),
-             Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend"),
-             # opt-in only (after torch, which is always there): its labels differ from
-             # CTranslate2's on 8 of SST-2 dev's 872 (docs/qwen.md); its own name, so that a
-             # run pinned to `onnx` for the fast tier keeps its accurate stage as it was
-             Runtime("onnx_lm", "polarity.backends.onnx_lm:load_onnx_lm_backend",
-                     "onnxruntime", True, extra="onnx")),
+             Runtime("torch", "polarity.backends.causal_lm:load_causal_lm_backend")),
             CausalLMSection, "polarity.train.causal_lm_task:CausalLMTask", cost=145),
     Backend("lexicon", "baseline",
             (Runtime("python", "polarity.backends.lexicon:load_lexicon_backend"),)),

@@ -48,7 +48,8 @@ def test_a_gguf_base_runs_zero_shot_and_auto_picks_llama_cpp(tuned):
     gguf, folder = tuned
     zero = load_classifier(gguf, runtime="llama_cpp")
     assert len(zero.predict(TEXTS[:3])) == 3
-    # auto: CTranslate2 converts only folders, so a GGUF base runs on llama.cpp
+    # auto: the ONNX graph and CTranslate2 convert only folders, so a GGUF base runs on
+    # llama.cpp
     assert load_classifier(folder).info.dtype == "q8_0"
 
 
@@ -57,8 +58,11 @@ def test_a_folder_base_never_runs_on_llama_cpp_without_a_gguf(tiny_qwen):
 
     from polarity.errors import ModelNotFoundError
 
-    # an HF folder without a GGUF beside it: CTranslate2 int8 where installed, else torch
-    expected = "int8" if importlib.util.find_spec("ctranslate2") else "float32"
-    assert load_classifier(tiny_qwen).info.dtype == expected
+    # an HF folder without a GGUF beside it: the int8 ONNX graph where ONNX Runtime is
+    # installed, else CTranslate2 int8, else torch
+    runtime = ("onnx_lm" if importlib.util.find_spec("onnxruntime") else "ctranslate2"
+               if importlib.util.find_spec("ctranslate2") else "torch")
+    info = load_classifier(tiny_qwen).info
+    assert (info.runtime, info.dtype) == (runtime, "float32" if runtime == "torch" else "int8")
     with pytest.raises(ModelNotFoundError, match="GGUF"):
         load_classifier(tiny_qwen, runtime="llama_cpp")

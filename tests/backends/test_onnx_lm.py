@@ -49,3 +49,31 @@ def test_the_same_text_gets_the_same_answer_at_any_batch_size(tuned):
     for batch_size in (1, 7, 20):
         p = model.positive_probabilities([texts[i] for i in order], batch_size)
         assert [p[j] for j in np.argsort(order)] == alone  # exactly
+
+
+def test_activation_maxima_leave_padding_out(tiny_qwen, tmp_path):
+    """Measured in calls of 8 texts of different lengths, the maxima are those of the texts
+    run one at a time, although the padding token's embedding is a spike on one channel that
+    would top that channel's maximum."""
+    import shutil
+
+    import torch
+
+    from polarity.backends.causal_lm import load_base_lm, load_lm_tokenizer
+    from polarity.backends.onnx_lm_smooth import activation_maxima
+
+    folder = shutil.copytree(tiny_qwen, tmp_path / "spiked")
+    tokenizer = load_lm_tokenizer(folder)
+    model = load_base_lm(folder, "float32")
+    with torch.no_grad():
+        pad = model.get_input_embeddings().weight[tokenizer.pad_token_id]
+        pad.zero_()
+        pad[0] = 1.0
+    model.save_pretrained(folder)
+    texts = [t + " and more" * (i % 4) for i, t in enumerate(TEXTS)]
+    alone = activation_maxima(folder, tokenizer, texts, 96, batch_size=1)
+    batched = activation_maxima(folder, tokenizer, texts, 96, batch_size=8)
+    layers = {name.split(".")[2] for name in alone}
+    assert alone.keys() == batched.keys() and len(alone) == 3 * len(layers) >= 6
+    for name, peak in alone.items():
+        assert peak.min() > 0 and np.allclose(batched[name], peak, rtol=0.02), name

@@ -1,8 +1,10 @@
 """The accurate tier on ONNX Runtime with int8 products (:mod:`polarity.backends.onnx_lm_graph`):
 the adapter merged into the base and written once as a graph (cached like CTranslate2's
 conversion), scored on the same prompt and label tokens as the other runtimes
-(:mod:`polarity.prompt`). Selected with ``--runtime onnx_lm``; not the default, because its int8
-rounding differs from CTranslate2's on 8 of SST-2 dev's 872 labels (docs/qwen.md).
+(:mod:`polarity.prompt`). The accurate tier's default CPU runtime (``--runtime onnx_lm``): with
+its products smoothed (:mod:`polarity.backends.onnx_lm_smooth`) its labels are 2 of SST-2 dev's
+872 apart from PyTorch float32, CTranslate2's int8 5 (docs/qwen.md); Qwen2 and Llama-style
+models of a Hugging Face folder only (others go on to CTranslate2 under ``auto``).
 
 The prompt's head runs once, at load, through the same graph; its keys and values are fed to
 every later call. A call holds texts whose lengths differ by at most :data:`MAX_PAD` tokens,
@@ -28,6 +30,7 @@ import numpy as np
 from polarity.backends.ct2 import near_length_groups
 from polarity.backends.interleave import between_batches
 from polarity.backends.onnx_lm_graph import EMBEDDINGS_FILE, GRAPH_FILE, SHAPES_FILE
+from polarity.backends.onnx_lm_smooth import ALPHA, CALIBRATION_TEXTS, activation_maxima
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
 from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
@@ -35,7 +38,7 @@ from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 #: ``float32`` builds the same graph with float products (the tests' check of the graph).
 COMPUTE_TYPE = "int8"
 #: Part of the cache key: a new graph layout rebuilds every cached graph.
-GRAPH_VERSION = 7
+GRAPH_VERSION = 8
 #: The most padding a text of a call gets (tokens): calls of up to ``batch_size`` texts whose
 #: lengths differ by at most this.
 MAX_PAD = 16
@@ -149,15 +152,26 @@ class OnnxLMBackend:
         return tokens_read(self.tokenizer, texts, self.card.max_length)
 
 
-#: What the first use costs, as measured for the 1.5B accurate tier on 2 cores of an Intel Xeon
-#: (Sapphire Rapids), a training run sharing them: 29 s, a peak of 4.4 GiB, 1.7 GB written
-#: (docs/qwen.md, "First use").
-BUILD_SECONDS, BUILD_PEAK_GIB, BUILT_GB = 30, 4.4, 1.7
+#: What the first use costs, as measured for the 1.5B accurate tier on 2 cores of an AMD EPYC
+#: (docs/qwen.md, "First use"): seconds, peak memory, GB written.
+BUILD_SECONDS, BUILD_PEAK_GIB, BUILT_GB = 50, 4.7, 1.7
+#: Whether the graph's products are smoothed first (:mod:`polarity.backends.onnx_lm_smooth`).
+SMOOTH = True
 
 
-def cached_onnx_lm(folder: Path | None, card: ModelCard, label_ids: list[int]) -> Path:
-    """The int8 ONNX graph of a causal LM (its adapter merged), built on first use into the
-    cache and reused while the adapter, the base and polarity's version are unchanged."""
+def calibration_texts() -> list[str]:
+    """The packaged curated texts that measure the activation maxima (their labels unused)."""
+    from importlib import resources
+
+    path = resources.files("polarity") / "resources" / "curated_100.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [row["text"] for row in rows][::2][:CALIBRATION_TEXTS]
+
+
+def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
+    """The int8 ONNX graph of a causal LM (its adapter merged, its products smoothed), built
+    on first use into the cache and reused while the adapter, the base and polarity's version
+    are unchanged."""
     import tempfile
 
     from filelock import FileLock
@@ -167,29 +181,39 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, label_ids: list[int]) -
     from polarity.backends.merge import merge_adapter, merged_cache_folder
     from polarity.cpu import exact_int8_products
     from polarity.folders import replacing_folder
+    from polarity.registry import RuntimeUnavailable
 
+    label_ids = list(prompt_pieces(tokenizer).label_ids)
     largest = 127 if exact_int8_products() else 63
-    out, base = merged_cache_folder(
-        "onnx-lm", folder, card, f"{COMPUTE_TYPE}\0{GRAPH_VERSION}\0{largest}\0{label_ids}")
+    smooth = f"alpha {ALPHA} on {CALIBRATION_TEXTS}" if SMOOTH else "none"
+    out, base = merged_cache_folder("onnx-lm", folder, card, f"{COMPUTE_TYPE}\0{GRAPH_VERSION}"
+                                    f"\0{largest}\0{label_ids}\0{smooth}")
     if (out / GRAPH_FILE).is_file():
         return out
-    from polarity.backends.onnx_lm_graph import build_graph
+    from polarity.backends.onnx_lm_graph import build_graph, unsupported
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if (out / GRAPH_FILE).is_file():
             return out
-        print(f"{card.name}: writing it once as an int8 ONNX graph (adapter merged): about "
-              f"{BUILD_SECONDS} s and {BUILD_PEAK_GIB:.1f} GiB of memory for a 1.5B model, "
-              f"{BUILT_GB} GB in {out.parent}; later loads take seconds", file=sys.stderr)
+        print(f"{card.name}: writing it once as an int8 ONNX graph (adapter merged, "
+              f"{CALIBRATION_TEXTS} texts measuring its activations): about {BUILD_SECONDS} s "
+              f"and {BUILD_PEAK_GIB:.1f} GiB of memory for a 1.5B model, {BUILT_GB} GB in "
+              f"{out.parent}; later loads take seconds", file=sys.stderr)
         started = time.perf_counter()
         adapter = folder / ADAPTER_DIR if folder is not None else None
+        source = local_base(base)
+        reason = unsupported(json.loads((source / "config.json").read_text()))
+        if reason:  # with runtime auto, the next runtime takes it
+            raise RuntimeUnavailable(reason)
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp, \
                 replacing_folder(out, marker=GRAPH_FILE) as partial:
-            merge_adapter(local_base(base), adapter if adapter and adapter.is_dir() else None,
+            merge_adapter(source, adapter if adapter and adapter.is_dir() else None,
                           Path(tmp), "float16")
+            maxima = activation_maxima(Path(tmp), tokenizer, calibration_texts(),
+                                       card.max_length) if SMOOTH else None
             build_graph(Path(tmp), Path(partial), label_ids, COMPUTE_TYPE == "int8",
-                        largest)
+                        largest, maxima)
         print(f"written in {time.perf_counter() - started:.0f} s, peak memory of this "
               f"process {peak_rss_gib():.1f} GiB -> {out}", file=sys.stderr)
     return out
@@ -202,7 +226,7 @@ def load_onnx_lm_backend(folder: Path | None, card: ModelCard,
     options = options or LoadOptions()
     started = time.perf_counter()
     tokenizer = lm_tokenizer_for(folder, card)
-    built = cached_onnx_lm(folder, card, list(prompt_pieces(tokenizer).label_ids))
+    built = cached_onnx_lm(folder, card, tokenizer)
     backend = OnnxLMBackend(built, tokenizer, card, options.threads, folder)
     backend.load_seconds = time.perf_counter() - started
     return backend

@@ -191,16 +191,22 @@ class _Builder:
 
 
 def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True,
-                largest: int = 127) -> Path:
+                largest: int = 127, maxima: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``out``/model.onnx (+ weights.bin, embeddings.npy, shapes.json) from the float16
     Hugging Face folder ``source`` (:func:`polarity.backends.merge.merge_adapter`); with
     ``int8`` False the products stay float32; int8 weights lie in ``[-largest, largest]``
-    (63 where the CPU's int8 sums saturate: :func:`polarity.cpu.exact_int8_products`)."""
+    (63 where the CPU's int8 sums saturate: :func:`polarity.cpu.exact_int8_products`). With
+    ``maxima`` (:func:`polarity.backends.onnx_lm_smooth.activation_maxima`) the products'
+    outlier channels are smoothed into their weights first."""
     from onnx import save
 
     config = json.loads((source / "config.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     tensors = _Tensors(source)
+    if maxima:
+        from polarity.backends.onnx_lm_smooth import Smoothed, smoothing_factors
+
+        tensors = Smoothed(tensors, smoothing_factors(tensors, maxima))
     np.save(out / EMBEDDINGS_FILE, tensors("model.embed_tokens.weight").astype(np.float16))
     graph = _Graph(out / WEIGHTS_FILE)
     try:
@@ -256,6 +262,22 @@ def _model(graph: _Graph, b: _Builder, tensors, layers: int, label_ids: list[int
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     return model
+
+
+#: The architectures the graph writes (Llama-style blocks; Qwen2's q, k, v biases).
+ARCHITECTURES = ("qwen2", "llama")
+
+
+def unsupported(config: dict) -> str | None:
+    """Why the graph cannot be written for a model of ``config`` (None when it can)."""
+    if config.get("model_type") not in ARCHITECTURES:
+        return (f"the onnx_lm runtime writes {', '.join(ARCHITECTURES)} models, not "
+                f"{config.get('model_type')!r}")
+    try:
+        rope_theta(config)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def rope_theta(config: dict) -> float:

@@ -305,8 +305,8 @@ def _add_models(sub) -> None:
                       help="delete the joined .gguf after converting (saves 1.1 GB)")
     pull.add_argument("--prepare", action="append", default=[], metavar="MODEL",
                       help="also get MODEL (e.g. accurate) ready for its CPU runtime now: "
-                      "the one-time conversion for its default runtime (CTranslate2), "
-                      "instead of on first use")
+                      "the one-time conversion for its default runtime (the int8 ONNX "
+                      "graph), instead of on first use")
     pull.set_defaults(func=cmd_models_pull)
 
 
