@@ -120,10 +120,11 @@ def main() -> None:
     easy_bodies = [json.dumps({"text": t}).encode() for t in easy]
     port = free_port()
     threads = args.threads or os.cpu_count() or 1
+    # the key from the environment (the service refuses it as a flag, which ps shows)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "warning",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", "API_KEY": KEY}
     server = start([sys.executable, "-m", "polarity", "serve", "--model", "cascade",
-                    "--port", str(port), "--api-key", KEY, "--rate-limit", "100000000/hour",
+                    "--port", str(port), "--rate-limit", "100000000/hour",
                     "--threads", str(threads), "--log-level", "warning"], port, env)
     try:
         asyncio.run(escalated(port, bodies[:2]))  # warm-up: both lanes' first calls
