@@ -137,6 +137,7 @@ def main() -> None:
               f"{share} | {r['changed']} | {r['max_dp']:.1e} | {r['agree']:.4f} "
               f"({r['apart']}) | {r['mean_dp']:.4f} | {r['accuracy']:.4f} |")
 
+
 def int8_floors(model: str, texts: list[str]) -> dict[int, dict]:
     """The int8 floor a text at batch 1 and 16 (:func:`int8_floor.floor`) at the texts' mean
     count of new tokens (the text and the prompt's tail: the head is cached), printed."""

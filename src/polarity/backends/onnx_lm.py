@@ -163,9 +163,11 @@ def calibration_texts() -> list[str]:
     """The packaged curated texts that measure the activation maxima (their labels unused)."""
     from importlib import resources
 
-    path = resources.files("polarity") / "resources" / "curated_100.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [row["text"] for row in rows][::2][:CALIBRATION_TEXTS]
+    from polarity.data.tables import iter_rows
+
+    path = Path(str(resources.files("polarity") / "resources" / "curated_100.jsonl"))
+    rows = iter_rows(path, required=("text",))
+    return [row.fields["text"] for row in rows if row.fields][::2][:CALIBRATION_TEXTS]
 
 
 def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
@@ -196,16 +198,16 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
     with FileLock(str(out) + ".lock"):
         if (out / GRAPH_FILE).is_file():
             return out
+        source = local_base(base)
+        reason = unsupported(json.loads((source / "config.json").read_text()))
+        if reason:  # with runtime auto, the next runtime takes it, unannounced
+            raise RuntimeUnavailable(reason)
         print(f"{card.name}: writing it once as an int8 ONNX graph (adapter merged, "
               f"{CALIBRATION_TEXTS} texts measuring its activations): about {BUILD_SECONDS} s "
               f"and {BUILD_PEAK_GIB:.1f} GiB of memory for a 1.5B model, {BUILT_GB} GB in "
               f"{out.parent}; later loads take seconds", file=sys.stderr)
         started = time.perf_counter()
         adapter = folder / ADAPTER_DIR if folder is not None else None
-        source = local_base(base)
-        reason = unsupported(json.loads((source / "config.json").read_text()))
-        if reason:  # with runtime auto, the next runtime takes it
-            raise RuntimeUnavailable(reason)
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp, \
                 replacing_folder(out, marker=GRAPH_FILE) as partial:
             merge_adapter(source, adapter if adapter and adapter.is_dir() else None,

@@ -35,6 +35,12 @@ GROUPS = {ATTENTION: ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"
           MLP: ("mlp.gate_proj", "mlp.up_proj"), DOWN: ("mlp.down_proj",)}
 
 
+def _product(name: str) -> tuple[str, str]:
+    """``model.layers.3.mlp.gate_proj`` -> (``model.layers.3``, ``mlp.gate_proj``)."""
+    layer, group, product = name.rsplit(".", 2)
+    return layer, f"{group}.{product}"
+
+
 def activation_maxima(folder: Path, tokenizer, texts: Sequence[str], max_length: int,
                       batch_size: int = 8) -> dict[str, np.ndarray]:
     """Per input channel, ``max|x|`` of the inputs of every layer's q, gate and down products
@@ -86,9 +92,9 @@ def smoothing_factors(tensors, maxima: dict[str, np.ndarray], alpha: float = ALP
     weight of each input channel over the products that share that input."""
     factors = {}
     for name, amax in maxima.items():
-        prefix = name.rsplit(".", 2)[0]
+        prefix, measured = _product(name)
         wmax = np.max([np.abs(tensors(f"{prefix}.{p}.weight").astype(np.float32)).max(axis=0)
-                       for p in GROUPS[name[len(prefix) + 1:]]], axis=0)
+                       for p in GROUPS[measured]], axis=0)
         s = np.power(np.maximum(amax, 1e-8), alpha) / np.power(np.maximum(wmax, 1e-8), 1 - alpha)
         s[(amax == 0) | (wmax == 0)] = 1.0
         factors[name] = np.clip(s, *LIMITS).astype(np.float32)
@@ -103,16 +109,16 @@ class Smoothed:
         self.tensors = tensors
         self.rules: dict[str, list[tuple[str, np.ndarray]]] = {}
         for name, s in factors.items():
-            prefix = name.rsplit(".", 2)[0]
+            prefix, measured = _product(name)
             # where the activation is made: the norm before the product, or the up rows
-            if name.endswith(ATTENTION):
+            if measured == ATTENTION:
                 self._fold(f"{prefix}.input_layernorm.weight", "divide", s)
-            elif name.endswith(MLP):
+            elif measured == MLP:
                 self._fold(f"{prefix}.post_attention_layernorm.weight", "divide", s)
             else:
                 self._fold(f"{prefix}.mlp.up_proj.weight", "rows", s)
                 self._fold(f"{prefix}.mlp.up_proj.bias", "divide", s)
-            for product in GROUPS[name[len(prefix) + 1:]]:
+            for product in GROUPS[measured]:
                 self._fold(f"{prefix}.{product}.weight", "columns", s)
 
     def _fold(self, name: str, how: str, s: np.ndarray) -> None:
