@@ -26,6 +26,12 @@ def cpu() -> dict:
             "extensions": [f for f in wanted if f in flags]}
 
 
+def bfloat16_products() -> bool:
+    """Whether bfloat16 products run natively here (AVX512-BF16); without it PyTorch
+    emulates them, 4-5x slower than float32."""
+    return "avx512_bf16" in cpu()["extensions"]
+
+
 def exact_int8_products() -> bool:
     """Whether int8 products sum without saturation here: VNNI or AMX. Without them x86
     kernels add pairs of u8 x s8 products in 16 bits, which clamps past 32,767."""

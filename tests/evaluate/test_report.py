@@ -4,7 +4,8 @@ import json
 import pytest
 
 from polarity.cli import main
-from polarity.evaluate.data import curated_path, load_test_set
+from polarity.data.curated import curated_path
+from polarity.evaluate.data import load_test_set
 from polarity.evaluate.run import calibrate, evaluate
 
 

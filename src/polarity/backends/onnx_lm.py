@@ -153,20 +153,20 @@ class OnnxLMBackend:
 
 
 #: What the first use costs, as measured for the 1.5B accurate tier on 2 cores of an AMD EPYC
-#: (docs/qwen.md, "First use"): seconds, peak memory, GB written.
-BUILD_SECONDS, BUILD_PEAK_GIB, BUILT_GB = 50, 4.7, 1.7
+#: (docs/qwen.md, "First use"): seconds and peak memory with bfloat16 products (AVX512-BF16)
+#: and without them (AVX2: the activations are measured in float32), GB written.
+BUILD_COST = {True: (50, 4.7), False: (100, 5.1)}
+BUILT_GB = 1.7
 #: Whether the graph's products are smoothed first (:mod:`polarity.backends.onnx_lm_smooth`).
 SMOOTH = True
 
 
 def calibration_texts() -> list[str]:
     """The packaged curated texts that measure the activation maxima (their labels unused)."""
-    from importlib import resources
-
+    from polarity.data.curated import curated_path
     from polarity.data.tables import iter_rows
 
-    path = Path(str(resources.files("polarity") / "resources" / "curated_100.jsonl"))
-    rows = iter_rows(path, required=("text",))
+    rows = iter_rows(curated_path(), required=("text",))
     return [row.fields["text"] for row in rows if row.fields][::2][:CALIBRATION_TEXTS]
 
 
@@ -181,7 +181,7 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
     from polarity.backends.causal_lm import ADAPTER_DIR
     from polarity.backends.ct2 import local_base, peak_rss_gib
     from polarity.backends.merge import merge_adapter, merged_cache_folder
-    from polarity.cpu import exact_int8_products
+    from polarity.cpu import bfloat16_products, exact_int8_products
     from polarity.folders import replacing_folder
     from polarity.registry import RuntimeUnavailable
 
@@ -202,9 +202,10 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
         reason = unsupported(json.loads((source / "config.json").read_text()))
         if reason:  # with runtime auto, the next runtime takes it, unannounced
             raise RuntimeUnavailable(reason)
+        seconds, peak = BUILD_COST[bfloat16_products()]
         print(f"{card.name}: writing it once as an int8 ONNX graph (adapter merged, "
-              f"{CALIBRATION_TEXTS} texts measuring its activations): about {BUILD_SECONDS} s "
-              f"and {BUILD_PEAK_GIB:.1f} GiB of memory for a 1.5B model, {BUILT_GB} GB in "
+              f"{CALIBRATION_TEXTS} texts measuring its activations): about {seconds} s "
+              f"and {peak:.1f} GiB of memory for a 1.5B model on 2 cores, {BUILT_GB} GB in "
               f"{out.parent}; later loads take seconds", file=sys.stderr)
         started = time.perf_counter()
         adapter = folder / ADAPTER_DIR if folder is not None else None

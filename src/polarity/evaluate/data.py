@@ -4,10 +4,10 @@ category. Bad rows are counted and reported, never fatal."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from polarity.contract import text_problem
+from polarity.data.curated import curated_path
 from polarity.data.tables import iter_rows
 from polarity.errors import InputError
 from polarity.labels import LabelError, parse_label
@@ -21,11 +21,6 @@ class TestSet:
     sources: list[str | None] = field(default_factory=list)
     categories: list[str | None] = field(default_factory=list)
     bad_rows: list[str] = field(default_factory=list)  # "line N: reason"
-
-
-def curated_path() -> Path:
-    """The 100 hand-written cases shipped with the package (the default test file)."""
-    return Path(str(resources.files("polarity") / "resources" / "curated_100.jsonl"))
 
 
 def load_test_set(path: str | Path | None = None, text_column: str = "text",
