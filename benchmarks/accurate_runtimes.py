@@ -15,7 +15,8 @@ Each ``RUNTIME[:DTYPE]`` is one of polarity's runtimes (``load_classifier(model,
 runtime=..., dtype=...)``, :mod:`polarity.registry`), with its default threads (all cores);
 ``ctranslate2@SPAN`` lets a call hold texts whose token lengths differ by up to SPAN
 (``polarity.backends.ct2.MAX_SPAN``; shipped: 0, one length a call); ``onnx_lm@plain`` is the
-onnx runtime's graph without smoothing (``polarity.backends.onnx_lm.SMOOTH``).
+onnx runtime's graph without smoothing (``polarity.backends.onnx_lm.SMOOTH``),
+``onnx_lm@separate`` with q, k, v and gate, up as separate products (``JOIN``).
 ``--batch-sizes 16 --alone 0`` on all of a test set compares labels and accuracy only.
 Prints one table and the CPU's extensions. ``--runtimes`` with nothing after it prints the
 floor alone.
@@ -39,15 +40,18 @@ def polarity_runtime(model: str, spec: str):
 
     spec, _, span = spec.partition("@")
     runtime, _, dtype = spec.partition(":")
-    if span == "plain":
+    if span in ("plain", "separate"):
         import polarity.backends.onnx_lm as onnx_lm
 
-        shipped, onnx_lm.SMOOTH = onnx_lm.SMOOTH, False
+        setting = "SMOOTH" if span == "plain" else "JOIN"
+        shipped = getattr(onnx_lm, setting)
+        setattr(onnx_lm, setting, False)
         try:
             clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
         finally:
-            onnx_lm.SMOOTH = shipped
-        return clf.positive_probabilities, f"{runtime} {clf.info.dtype}, not smoothed", \
+            setattr(onnx_lm, setting, shipped)
+        what = "not smoothed" if span == "plain" else "products not joined"
+        return clf.positive_probabilities, f"{runtime} {clf.info.dtype}, {what}", \
             clf.info.threads
     clf = load_classifier(model, runtime=runtime, dtype=dtype or None)
     name = f"{runtime} {clf.info.dtype}"

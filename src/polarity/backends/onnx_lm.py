@@ -38,7 +38,7 @@ from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 #: ``float32`` builds the same graph with float products (the tests' check of the graph).
 COMPUTE_TYPE = "int8"
 #: Part of the cache key: a new graph layout rebuilds every cached graph.
-GRAPH_VERSION = 8
+GRAPH_VERSION = 9
 #: The most padding a text of a call gets (tokens): calls of up to ``batch_size`` texts whose
 #: lengths differ by at most this.
 MAX_PAD = 16
@@ -159,6 +159,9 @@ BUILD_COST = {True: (50, 4.7), False: (100, 5.1)}
 BUILT_GB = 1.7
 #: Whether the graph's products are smoothed first (:mod:`polarity.backends.onnx_lm_smooth`).
 SMOOTH = True
+#: Whether products that share an input run as one (q, k, v; gate, up): the same numbers,
+#: faster (docs/qwen.md, "Joined products"); False only for benchmarks' comparison.
+JOIN = True
 
 
 def calibration_texts() -> list[str]:
@@ -189,7 +192,8 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
     largest = 127 if exact_int8_products() else 63
     smooth = f"alpha {ALPHA} on {CALIBRATION_TEXTS}" if SMOOTH else "none"
     out, base = merged_cache_folder("onnx-lm", folder, card, f"{COMPUTE_TYPE}\0{GRAPH_VERSION}"
-                                    f"\0{largest}\0{label_ids}\0{smooth}")
+                                    f"\0{largest}\0{label_ids}\0{smooth}"
+                                    + ("" if JOIN else "\0separate"))
     if (out / GRAPH_FILE).is_file():
         return out
     from polarity.backends.onnx_lm_graph import build_graph, unsupported
@@ -216,7 +220,7 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
             maxima = activation_maxima(Path(tmp), tokenizer, calibration_texts(),
                                        card.max_length) if SMOOTH else None
             build_graph(Path(tmp), Path(partial), label_ids, COMPUTE_TYPE == "int8",
-                        largest, maxima)
+                        largest, maxima, JOIN)
         print(f"written in {time.perf_counter() - started:.0f} s, peak memory of this "
               f"process {peak_rss_gib():.1f} GiB -> {out}", file=sys.stderr)
     return out

@@ -86,8 +86,8 @@ class _Builder:
     """The layers, on a residual stream of ``[B x T, hidden]`` rows."""
 
     def __init__(self, graph: _Graph, tensors, config: dict, int8: bool = True,
-                 largest: int = 127):
-        self.g, self.t, self.int8, self.largest = graph, tensors, int8, largest
+                 largest: int = 127, join: bool = True):
+        self.g, self.t, self.int8, self.largest, self.join = graph, tensors, int8, largest, join
         self.hidden = config["hidden_size"]
         self.heads = config["num_attention_heads"]
         self.kv_heads = config.get("num_key_value_heads") or self.heads
@@ -121,16 +121,22 @@ class _Builder:
                          axis=-1, epsilon=self.eps)
 
     def linear(self, x: str, names: list[str]) -> list[str]:
-        """``x @ W.T (+ b where the model has one)`` for each weight of ``names`` (sharing one
-        quantised ``x``), in int8 with one scale per row of ``x`` and per output channel."""
+        """``x @ W.T (+ b where the model has one)`` for each weight of ``names``, in int8 with
+        one scale per row of ``x`` and per output channel. The weights that share ``x`` (q, k
+        and v; gate and up) run as one product split after: one quantised ``x`` and one
+        larger product instead of several, each output column computed as it was alone."""
+        if not self.join and len(names) > 1:  # the layout before (benchmarks compare them)
+            return [y for n in names for y in self.linear(x, [n])]
         g = self.g
         weights = [self.t(f"{n}.weight") for n in names]
+        joined = np.concatenate(weights) if len(weights) > 1 else weights[0]
         if self.int8:
-            xq, row_scale = self.quantize(x)
-            out = [self.product(xq, row_scale, w) for w in weights]
+            y = self.product(*self.quantize(x), joined)
         else:  # float32 products: the graph alone, checked against PyTorch
-            out = [g.op("MatMul", [x, g.const(np.ascontiguousarray(w.astype(np.float32).T))])
-                   for w in weights]
+            y = g.op("MatMul", [x, g.const(np.ascontiguousarray(joined.astype(np.float32).T))])
+        out = [y] if len(weights) == 1 else g.op(
+            "Split", [y, g.const(np.array([len(w) for w in weights], np.int64))],
+            outputs=len(weights), axis=-1)
         return [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
                 if self.t.has(f"{n}.bias") else y for y, n in zip(out, names, strict=True)]
 
@@ -191,7 +197,8 @@ class _Builder:
 
 
 def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True,
-                largest: int = 127, maxima: dict[str, np.ndarray] | None = None) -> Path:
+                largest: int = 127, maxima: dict[str, np.ndarray] | None = None,
+                join: bool = True) -> Path:
     """Write ``out``/model.onnx (+ weights.bin, embeddings.npy, shapes.json) from the float16
     Hugging Face folder ``source`` (:func:`polarity.backends.merge.merge_adapter`); with
     ``int8`` False the products stay float32; int8 weights lie in ``[-largest, largest]``
@@ -210,7 +217,7 @@ def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True
     np.save(out / EMBEDDINGS_FILE, tensors("model.embed_tokens.weight").astype(np.float16))
     graph = _Graph(out / WEIGHTS_FILE)
     try:
-        builder = _Builder(graph, tensors, config, int8, largest)
+        builder = _Builder(graph, tensors, config, int8, largest, join)
         model = _model(graph, builder, tensors, config["num_hidden_layers"], label_ids)
     finally:
         graph.blob.close()
