@@ -135,7 +135,7 @@ def test_smoothing_leaves_the_float_model_unchanged(outliers, tmp_path):
 def test_smoothing_brings_int8_closer_to_float(outliers, tmp_path):
     import torch
 
-    from polarity.cpu import exact_int8_products
+    from polarity.backends.onnx_lm_graph import weight_range
 
     model, folder, maxima = outliers
     with torch.no_grad():
@@ -143,7 +143,7 @@ def test_smoothing_brings_int8_closer_to_float(outliers, tmp_path):
                          for r in ROWS])
     # the weights' range the runtime picks here: 63 where int8 sums would saturate (AVX2
     # without VNNI), which the test must not mistake for rounding
-    largest = 127 if exact_int8_products() else 63
+    largest = weight_range()
     plain = graph_logits(build_graph(folder, tmp_path / "plain", LABELS, largest=largest),
                          HEAD, ROWS)
     smooth = graph_logits(build_graph(folder, tmp_path / "smooth", LABELS, largest=largest,

@@ -29,7 +29,7 @@ import numpy as np
 
 from polarity.backends.ct2 import near_length_groups
 from polarity.backends.interleave import between_batches
-from polarity.backends.onnx_lm_graph import EMBEDDINGS_FILE, GRAPH_FILE, SHAPES_FILE
+from polarity.backends.onnx_lm_graph import EMBEDDINGS_FILE, GRAPH_FILE, SHAPES_FILE, weight_range
 from polarity.backends.onnx_lm_smooth import ALPHA, CALIBRATION_TEXTS, activation_maxima
 from polarity.contract import LoadOptions, ModelInfo, Scored
 from polarity.modelcard import ModelCard
@@ -184,12 +184,12 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
     from polarity.backends.causal_lm import ADAPTER_DIR
     from polarity.backends.ct2 import local_base, peak_rss_gib
     from polarity.backends.merge import merge_adapter, merged_cache_folder
-    from polarity.cpu import bfloat16_products, exact_int8_products
+    from polarity.cpu import bfloat16_products
     from polarity.folders import replacing_folder
     from polarity.registry import RuntimeUnavailable
 
     label_ids = list(prompt_pieces(tokenizer).label_ids)
-    largest = 127 if exact_int8_products() else 63
+    largest = weight_range()
     smooth = f"alpha {ALPHA} on {CALIBRATION_TEXTS}" if SMOOTH else "none"
     out, base = merged_cache_folder("onnx-lm", folder, card, f"{COMPUTE_TYPE}\0{GRAPH_VERSION}"
                                     f"\0{largest}\0{label_ids}\0{smooth}"

@@ -72,6 +72,14 @@ class _Graph:
         return name
 
 
+def weight_range() -> int:
+    """The largest int8 weight for the CPU at hand: 127, or 63 where u8 x s8 pair sums would
+    saturate (x86 without VNNI: :func:`polarity.cpu.exact_int8_products`)."""
+    from polarity.cpu import exact_int8_products
+
+    return 127 if exact_int8_products() else 63
+
+
 def quantize_columns(weight: np.ndarray, largest: int = 127) -> tuple[np.ndarray, np.ndarray]:
     """A ``[out, in]`` float weight as ``[in, out]`` int8 in ``[-largest, largest]`` and one
     float32 scale per output."""
