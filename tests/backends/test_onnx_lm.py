@@ -60,6 +60,7 @@ def test_activation_maxima_leave_padding_out(tiny_qwen, tmp_path):
     import torch
 
     from polarity.backends.causal_lm import load_base_lm, load_lm_tokenizer
+    from polarity.backends.onnx_lm import MAX_PAD
     from polarity.backends.onnx_lm_smooth import activation_maxima
 
     folder = shutil.copytree(tiny_qwen, tmp_path / "spiked")
@@ -71,8 +72,8 @@ def test_activation_maxima_leave_padding_out(tiny_qwen, tmp_path):
         pad[0] = 1.0
     model.save_pretrained(folder)
     texts = [t + " and more" * (i % 4) for i, t in enumerate(TEXTS)]
-    alone = activation_maxima(folder, tokenizer, texts, 96, batch_size=1)
-    batched = activation_maxima(folder, tokenizer, texts, 96, batch_size=8)
+    alone = activation_maxima(folder, tokenizer, texts, 96, max_pad=MAX_PAD, batch_size=1)
+    batched = activation_maxima(folder, tokenizer, texts, 96, max_pad=MAX_PAD, batch_size=8)
     layers = {name.split(".")[2] for name in alone}
     assert alone.keys() == batched.keys() and len(alone) == 3 * len(layers) >= 6
     for name, peak in alone.items():
@@ -84,13 +85,14 @@ def test_activation_maxima_in_float32_layers_match_bfloat16(tiny_qwen, monkeypat
     held in bfloat16: the maxima are those of the bfloat16 model, to bfloat16's precision."""
     import polarity.cpu
     from polarity.backends.causal_lm import load_lm_tokenizer
+    from polarity.backends.onnx_lm import MAX_PAD
     from polarity.backends.onnx_lm_smooth import activation_maxima
 
     tokenizer = load_lm_tokenizer(tiny_qwen)
     found = {}
     for native in (True, False):
         monkeypatch.setattr(polarity.cpu, "bfloat16_products", lambda native=native: native)
-        found[native] = activation_maxima(tiny_qwen, tokenizer, TEXTS, 96)
+        found[native] = activation_maxima(tiny_qwen, tokenizer, TEXTS, 96, max_pad=MAX_PAD)
     assert found[True].keys() == found[False].keys() and found[True]
     for name, peak in found[True].items():
         error = np.abs(found[False][name] - peak) / peak

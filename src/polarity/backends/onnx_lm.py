@@ -218,7 +218,7 @@ def cached_onnx_lm(folder: Path | None, card: ModelCard, tokenizer) -> Path:
             merge_adapter(source, adapter if adapter and adapter.is_dir() else None,
                           Path(tmp), "float16")
             maxima = activation_maxima(Path(tmp), tokenizer, calibration_texts(),
-                                       card.max_length) if SMOOTH else None
+                                       card.max_length, max_pad=MAX_PAD) if SMOOTH else None
             build_graph(Path(tmp), Path(partial), label_ids, COMPUTE_TYPE == "int8",
                         largest, maxima, JOIN)
         print(f"written in {time.perf_counter() - started:.0f} s, peak memory of this "

@@ -41,11 +41,12 @@ def _product(name: str) -> tuple[str, str]:
     return layer, f"{group}.{product}"
 
 
-def activation_maxima(folder: Path, tokenizer, texts: Sequence[str], max_length: int,
-                      batch_size: int = 64) -> dict[str, np.ndarray]:
+def activation_maxima(folder: Path, tokenizer, texts: Sequence[str], max_length: int, *,
+                      max_pad: int, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Per input channel, ``max|x|`` of the inputs of every layer's q, gate and down products
     over all tokens the scoring prompt runs for ``texts`` (the prompt's head once, then each
-    text's own tokens; padding left out). The weights are held in bfloat16; where the CPU
+    text's own tokens; padding left out), in calls of texts whose lengths differ by at most
+    ``max_pad`` tokens. The weights are held in bfloat16; where the CPU
     has no bfloat16 products, each layer computes in float32 (:func:`_float32_layers`)."""
     import torch
 
@@ -78,7 +79,7 @@ def activation_maxima(folder: Path, tokenizer, texts: Sequence[str], max_length:
         # few, near-equal-length calls: padding is computed for nothing (the 48 texts: 1,344
         # tokens, 5,568 in one call), and each call casts every layer (0.3 s a layer of 1.5B)
         with torch.inference_mode():
-            for group in near_length_groups([len(r) for r in rows], batch_size, 16):
+            for group in near_length_groups([len(r) for r in rows], batch_size, max_pad):
                 batch = [rows[i] for i in group]
                 ids, mask, position = after_head(batch, prefix.length, tokenizer.pad_token_id)
                 real[0] = mask[:, prefix.length:]
