@@ -9,8 +9,11 @@ weight from memory once a call, as a real model does, and that, not the arithmet
 bounds it. A call of ``m`` rows (the tokens of the texts of one call) runs the stack once;
 the floor of a text is that time divided by the texts in the call, times layers / stacked.
 Attention, norms and the output projection are left out, so the floor is low, never high.
+``--bits 4 8`` adds the same stack with 4-bit weights (ONNX Runtime's ``MatMulNBits``, blocks
+of 32 along k, activations quantised to int8 inside: ``accuracy_level`` 4): half the bytes a
+call streams, so where batch 1 is bound by memory it is what a 4-bit graph could gain.
 
-    .venv/bin/python benchmarks/int8_floor.py --tokens 30 --batches 1 16
+    .venv/bin/python benchmarks/int8_floor.py --tokens 30 --batches 1 16 [--bits 8 4]
 """
 
 from __future__ import annotations
@@ -53,44 +56,76 @@ def shapes_of(config) -> Shapes:
                   config.intermediate_size, config.num_hidden_layers)
 
 
-def stack_session(shapes: Shapes, m: int, stacked: int, threads: int):
-    """An ONNX Runtime session of ``stacked`` layers' int8 products at ``m`` rows, and its
-    feed."""
+def int8_product(name: str, source: str, k: int, n: int, rng: np.random.Generator):
+    """``MatMulInteger`` of a uint8 input and constant int8 weights: (node, weights)."""
+    from onnx import helper, numpy_helper
+
+    weight = numpy_helper.from_array(rng.integers(-127, 127, (k, n), dtype=np.int8), name)
+    return helper.make_node("MatMulInteger", [source, name], [f"y{name}"]), [weight]
+
+
+def int4_product(name: str, source: str, k: int, n: int, rng: np.random.Generator):
+    """``MatMulNBits`` of a float input and constant 4-bit weights in blocks of 32 along k,
+    the input quantised to int8 inside (``accuracy_level`` 4): (node, weights)."""
+    from onnx import helper, numpy_helper
+    from onnxruntime.capi._pybind_state import quantize_matmul_4bits
+
+    block = 32
+    blocks = -(-k // block)
+    packed = np.zeros((n, blocks, block // 2), np.uint8)
+    scales = np.zeros((n, blocks), np.float32)
+    quantize_matmul_4bits(packed, rng.standard_normal((k, n), dtype=np.float32), scales,
+                          np.zeros((n, -(-blocks // 2)), np.uint8), block, n, k, True)
+    node = helper.make_node("MatMulNBits", [source, name, f"{name}_scales"], [f"y{name}"],
+                            domain="com.microsoft", K=k, N=n, bits=4, block_size=block,
+                            accuracy_level=4)
+    return node, [numpy_helper.from_array(packed, name),
+                  numpy_helper.from_array(scales, f"{name}_scales")]
+
+
+def stack_session(shapes: Shapes, m: int, stacked: int, threads: int, bits: int = 8):
+    """An ONNX Runtime session of ``stacked`` layers' products at ``m`` rows with int8 (or
+    4-bit) weights, and its feed."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     rng = np.random.default_rng(0)
+    product, kind, out = (int8_product, TensorProto.UINT8, TensorProto.INT32) if bits == 8 \
+        else (int4_product, TensorProto.FLOAT, TensorProto.FLOAT)
     nodes, weights, outputs = [], [], []
     for layer in range(stacked):
         for j, (k, n) in enumerate(shapes.products):
-            name = f"w{layer}_{j}"
-            weights.append(numpy_helper.from_array(
-                rng.integers(-127, 127, (k, n), dtype=np.int8), name))
-            source = "a_ffn" if k == shapes.ffn else "a"
-            nodes.append(helper.make_node("MatMulInteger", [source, name], [f"y{name}"]))
-            outputs.append(helper.make_tensor_value_info(f"y{name}", TensorProto.INT32,
-                                                         [m, n]))
+            node, tensors = product(f"w{layer}_{j}", "a_ffn" if k == shapes.ffn else "a",
+                                    k, n, rng)
+            nodes.append(node)
+            weights += tensors
+            outputs.append(helper.make_tensor_value_info(node.output[0], out, [m, n]))
     graph = helper.make_graph(nodes, "int8_stack", [
-        helper.make_tensor_value_info("a", TensorProto.UINT8, [m, shapes.hidden]),
-        helper.make_tensor_value_info("a_ffn", TensorProto.UINT8, [m, shapes.ffn])],
-        outputs, weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        helper.make_tensor_value_info("a", kind, [m, shapes.hidden]),
+        helper.make_tensor_value_info("a_ffn", kind, [m, shapes.ffn])], outputs, weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 8
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(model.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
-    feed = {"a": rng.integers(0, 255, (m, shapes.hidden), dtype=np.uint8),
-            "a_ffn": rng.integers(0, 255, (m, shapes.ffn), dtype=np.uint8)}
+    if bits == 8:
+        feed = {"a": rng.integers(0, 255, (m, shapes.hidden), dtype=np.uint8),
+                "a_ffn": rng.integers(0, 255, (m, shapes.ffn), dtype=np.uint8)}
+    else:
+        feed = {"a": rng.standard_normal((m, shapes.hidden), dtype=np.float32),
+                "a_ffn": rng.standard_normal((m, shapes.ffn), dtype=np.float32)}
     return session, feed
 
 
 def floor(shapes: Shapes, tokens: int, batch: int, threads: int, repeats: int = 5,
-          stacked: int = STACKED) -> dict:
+          stacked: int = STACKED, bits: int = 8) -> dict:
     """The fastest of ``repeats`` runs of one call of ``batch`` texts of ``tokens`` new tokens
-    each through the layers' int8 products: seconds a text and the product rate (ops/s)."""
+    each through the layers' int8 (or 4-bit weight) products: seconds a text and the product
+    rate (ops/s)."""
     stacked = min(stacked, shapes.layers)
-    session, feed = stack_session(shapes, tokens * batch, stacked, threads)
+    session, feed = stack_session(shapes, tokens * batch, stacked, threads, bits)
     session.run(None, feed)
     best = float("inf")
     for _ in range(repeats):
@@ -109,20 +144,28 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=30, help="new tokens a text")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--bits", type=int, nargs="+", choices=(8, 4), default=[8],
+                        help="weights' bits: 8 (MatMulInteger), 4 (MatMulNBits)")
     args = parser.parse_args()
     import os
 
     from transformers import AutoConfig
 
     from polarity.backends.base_models import resolve_base
+    from polarity.cpu import cpu
 
     shapes = shapes_of(AutoConfig.from_pretrained(str(resolve_base(args.model, None))))
     print(f"{shapes}: {shapes.ops_per_token() / 1e9:.2f} GOP and "
           f"{shapes.weight_bytes() / 1e9:.2f} GB of int8 weights a token")
-    for batch in args.batches:
-        row = floor(shapes, args.tokens, batch, args.threads or os.cpu_count() or 1)
-        print(f"batch {batch}, {args.tokens} tokens a text: {row['ops_per_s'] / 1e9:.0f} GOPS, "
-              f"floor {row['s_per_text'] * 1e3:.0f} ms a text")
+    here = cpu()
+    print(f"CPU {here['name']}, {here['cores']} cores, {' '.join(here['extensions'])}")
+    print("| weights | batch | GOPS | ms a text (products only) |\n|---|---|---|---|")
+    for bits in args.bits:
+        for batch in args.batches:
+            row = floor(shapes, args.tokens, batch, args.threads or os.cpu_count() or 1,
+                        bits=bits)
+            print(f"| {bits}-bit | {batch} | {row['ops_per_s'] / 1e9:.0f} | "
+                  f"{row['s_per_text'] * 1e3:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
