@@ -9,7 +9,7 @@ weight from memory once a call, as a real model does, and that, not the arithmet
 bounds it. A call of ``m`` rows (the tokens of the texts of one call) runs the stack once;
 the floor of a text is that time divided by the texts in the call, times layers / stacked.
 Attention, norms and the output projection are left out, so the floor is low, never high.
-``--bits 4 8`` adds the same stack with 4-bit weights (ONNX Runtime's ``MatMulNBits``, blocks
+``--bits 8 4`` adds the same stack with 4-bit weights (ONNX Runtime's ``MatMulNBits``, blocks
 of 32 along k, activations quantised to int8 inside: ``accuracy_level`` 4): half the bytes a
 call streams, so where batch 1 is bound by memory it is what a 4-bit graph could gain.
 
