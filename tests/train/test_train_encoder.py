@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,11 +97,12 @@ def crashing_after(task, batches: int):
 
 
 def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, tmp_path):
-    whole = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "whole", eval_steps=5,
+    splits = shutil.copytree(toy_splits, tmp_path / "splits")  # its rows are changed below
+    whole = tiny_train_config(tiny_encoder, splits, tmp_path / "whole", eval_steps=5,
                               max_steps=20)
     fit(_task(whole), whole)
 
-    broken = tiny_train_config(tiny_encoder, toy_splits, tmp_path / "broken", eval_steps=5,
+    broken = tiny_train_config(tiny_encoder, splits, tmp_path / "broken", eval_steps=5,
                                max_steps=20)
     with pytest.raises(Crash):
         fit(crashing_after(_task(broken), 13), broken)
@@ -110,6 +112,11 @@ def test_resume_after_a_crash_gives_identical_weights(tiny_encoder, toy_splits, 
     with pytest.raises(InputError, match=r"other settings \(batch_size was 16, now 4; "
                                          r"learning_rate was 0.01, now 0.5\)"):
         fit(_task(other), other, resume="last")  # would not continue the same run
+    rows = Path(broken.train_file).read_text()
+    Path(broken.train_file).write_text(rows.replace("great", "good", 1))
+    with pytest.raises(InputError, match=r"other settings \(train_file_sha256 was "):
+        fit(_task(broken), broken, resume="last")  # the same name, other rows
+    Path(broken.train_file).write_text(rows)
     fit(_task(broken), broken, resume="last")
 
     final = Path("checkpoints") / "step-0000020" / "trainable.safetensors"

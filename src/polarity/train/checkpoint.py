@@ -35,6 +35,22 @@ TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file"
                      "gradient_accumulation_steps", "learning_rate", "weight_decay",
                      "warmup_ratio", "lr_scheduler", "seed", "teacher_column", "teacher_file",
                      "distill_weight", "distill_temperature", "gold_sources")
+# Files whose content, not only their name, is part of the trajectory.
+CONTENT_FIELDS = ("train_file", "teacher_file")
+
+
+def checked_keys() -> list[str]:
+    return [*TRAJECTORY_FIELDS, *(f"{key}_sha256" for key in CONTENT_FIELDS)]
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -144,14 +160,18 @@ def check_resume_config(output_dir: Path, config, resuming: bool, write: bool = 
     for key in ("train_file", "init_from"):  # the same file named from another directory
         if now.get(key):
             now[key] = str(Path(now[key]).resolve())
+    # a run that spans sessions rebuilds its data files: the same name must hold the same rows
+    for key in CONTENT_FIELDS:
+        if now.get(key) and Path(now[key]).is_file():
+            now[f"{key}_sha256"] = file_digest(Path(now[key]))
     if not resuming or not path.is_file():
         if not write:
             return
         write_atomically(path, json.dumps(now, indent=2) + "\n")
         return
     before = json.loads(path.read_text())
-    changed = [f"{k} was {before.get(k)!r}, now {now[k]!r}" for k in TRAJECTORY_FIELDS
-               if k in before and before[k] != now[k]]
+    changed = [f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in checked_keys()
+               if k in before and before[k] != now.get(k)]
     if changed:
         raise InputError(f"cannot resume {output_dir} with other settings ({'; '.join(changed)}):"
                          " restore them, or start a new --output-dir (init_from: "
