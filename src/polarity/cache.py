@@ -21,6 +21,17 @@ def cache_root() -> Path:
 NOT_THE_MODEL = frozenset({"checkpoints"})
 
 
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read in chunks (model parts and data files are large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def hash_model_folder(folder: Path, digest) -> None:
     """Feed every file of a model folder, by relative path and content, into ``digest`` (a
     hashlib object): a cache key over it changes when any file does (an adapter's

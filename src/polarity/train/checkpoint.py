@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from polarity.cache import file_sha256
 from polarity.errors import InputError
 from polarity.folders import write_atomically
 
@@ -37,20 +38,7 @@ TRAJECTORY_FIELDS = ("backend", "base_model", "dtype", "init_from", "train_file"
                      "distill_weight", "distill_temperature", "gold_sources")
 # Files whose content, not only their name, is part of the trajectory.
 CONTENT_FIELDS = ("train_file", "teacher_file")
-
-
-def checked_keys() -> list[str]:
-    return [*TRAJECTORY_FIELDS, *(f"{key}_sha256" for key in CONTENT_FIELDS)]
-
-
-def file_digest(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+CHECKED_KEYS = (*TRAJECTORY_FIELDS, *(f"{key}_sha256" for key in CONTENT_FIELDS))
 
 
 @dataclass
@@ -163,14 +151,14 @@ def check_resume_config(output_dir: Path, config, resuming: bool, write: bool = 
     # a run that spans sessions rebuilds its data files: the same name must hold the same rows
     for key in CONTENT_FIELDS:
         if now.get(key) and Path(now[key]).is_file():
-            now[f"{key}_sha256"] = file_digest(Path(now[key]))
+            now[f"{key}_sha256"] = file_sha256(Path(now[key]))
     if not resuming or not path.is_file():
         if not write:
             return
         write_atomically(path, json.dumps(now, indent=2) + "\n")
         return
     before = json.loads(path.read_text())
-    changed = [f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in checked_keys()
+    changed = [f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in CHECKED_KEYS
                if k in before and before[k] != now.get(k)]
     if changed:
         raise InputError(f"cannot resume {output_dir} with other settings ({'; '.join(changed)}):"
