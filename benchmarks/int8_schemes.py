@@ -1,6 +1,9 @@
-"""fp32, dynamic int8 (what `export --onnx` did before) and static int8 (what it does now) of
-one encoder model, side by side in one run: accuracy, labels that change between batch
-sizes 1 and 32, and texts/s at batch 1 and 32, on this machine's CPU.
+"""fp32, dynamic int8 (what `export --onnx` did first), static int8 with the FFN
+down-projections in float (what it does by default) and static int8 with the
+down-projections in int8 with a scale per token (`--int8-down-projections rows`) of one
+encoder model, side by side in one run:
+accuracy, labels that change between batch sizes 1 and 32, and texts/s at batch 1 and 32, on
+this machine's CPU.
 
     python benchmarks/int8_schemes.py [--model default] [--test-file SPEC] [--json FILE]
 
@@ -23,38 +26,53 @@ DEV = ("hf:stanfordnlp/sst2?split=validation&text_column=sentence"
        "&local_copy=tsv:../shared/data/sst2/dev.tsv")
 
 
-def at_batches(score: Callable[[list[str], int], Sequence[float]], texts: list[str]) -> dict:
-    """``score(texts, batch_size)`` at batch 1 and 32, after a warm-up: the scores under the
-    batch size, and texts/s under ``tps1`` and ``tps32``."""
-    score(texts[:64], 32)
-    out = {}
-    for batch in (1, 32):
-        started = time.perf_counter()
-        out[batch] = np.asarray(score(texts, batch))
-        out[f"tps{batch}"] = len(texts) / (time.perf_counter() - started)
-    return out
-
-
-def measure(folder: Path, file: str, texts: list[str], gold: np.ndarray) -> dict:
+def load(folder: Path, file: str):
     from polarity.backends.onnx import OnnxBackend
     from polarity.classifier import Classifier
     from polarity.modelcard import read_card
 
     card = read_card(folder)
     card.extra["file"] = file
-    model = Classifier(OnnxBackend(folder, card), card.temperature)
-    out = at_batches(model.positive_probabilities, texts)
-    return {"accuracy_b1": float(((out[1] >= 0.5) == gold).mean()),
-            "accuracy_b32": float(((out[32] >= 0.5) == gold).mean()),
-            "labels_changed_b1_vs_b32": int(((out[1] >= 0.5) != (out[32] >= 0.5)).sum()),
-            "max_probability_change": float(np.abs(out[1] - out[32]).max()),
-            "texts_per_s_b1": round(out["tps1"], 1), "texts_per_s_b32": round(out["tps32"], 1)}
+    return Classifier(OnnxBackend(folder, card), card.temperature).positive_probabilities
+
+
+def timed(score: Callable[[list[str], int], Sequence[float]], texts: list[str],
+          batch: int) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    out = np.asarray(score(texts, batch))
+    return out, len(texts) / (time.perf_counter() - started)
+
+
+def measure(models: dict, texts: list[str], gold: np.ndarray, rounds: int) -> dict:
+    """Accuracy at batch 1 and 32, labels that change between them, labels and mean |dp|
+    apart from the first scheme's, texts/s at batch 1 and (the median of ``rounds`` passes,
+    the schemes taking turns) at batch 32."""
+    rows, reference = {}, None
+    for name, score in models.items():
+        score(texts[:64], 32)  # warm-up
+        (b1, tps1), (b32, _) = timed(score, texts, 1), timed(score, texts, 32)
+        rows[name] = {"accuracy_b1": float(((b1 >= 0.5) == gold).mean()),
+                      "accuracy_b32": float(((b32 >= 0.5) == gold).mean()),
+                      "labels_changed_b1_vs_b32": int(((b1 >= 0.5) != (b32 >= 0.5)).sum()),
+                      "max_probability_change": float(np.abs(b1 - b32).max()),
+                      "texts_per_s_b1": round(tps1, 1), "b32": []}
+        reference = b32 if reference is None else reference  # the first scheme's (fp32)
+        rows[name]["labels_apart_from_first"] = int(((b32 >= 0.5) != (reference >= 0.5)).sum())
+        rows[name]["mean_dp_from_first"] = float(np.abs(b32 - reference).mean())
+    for _ in range(rounds):
+        for name, score in models.items():
+            rows[name]["b32"].append(timed(score, texts, 32)[1])
+    for row in rows.values():
+        row["texts_per_s_b32"] = round(float(np.median(row.pop("b32"))), 1)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--test-file", default=DEV)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="passes at batch 32 per scheme, taking turns (median)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -63,6 +81,7 @@ def main() -> None:
     from polarity.evaluate.setup import cpu
     from polarity.export import export_onnx
     from polarity.predictor import resolve_model
+    from polarity.quantize import CALIBRATION_FILE, quantize_static_int8
 
     data = load_test_set(args.test_file)
     gold = np.asarray([g == "POSITIVE" for g in data.labels])
@@ -71,18 +90,24 @@ def main() -> None:
         logging.getLogger().setLevel(logging.ERROR)
         quantize_dynamic(str(folder / "model.onnx"), str(folder / "dynamic.onnx"),
                          weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
-        rows = {name: measure(folder, file, data.texts, gold) for name, file in
-                (("fp32", "model.onnx"), ("dynamic int8 (before)", "dynamic.onnx"),
-                 ("static int8 (now)", "model.int8.onnx"))}
+        quantize_static_int8(folder / "model.onnx", folder / "rows.onnx",
+                             folder / CALIBRATION_FILE, down="rows")  # the same ranges
+        rows = measure({name: load(folder, file) for name, file in (
+            ("fp32", "model.onnx"), ("dynamic int8 (first)", "dynamic.onnx"),
+            ("static int8, down-projections float (the default)", "model.int8.onnx"),
+            ("static int8, down-projections int8 a scale per token (`--int8-down-projections "
+             "rows`)", "rows.onnx"))}, data.texts, gold, args.rounds)
     machine = cpu()
     print(f"{args.model} on {data.name} ({len(data.texts)} texts); CPU {machine['name']}, "
           f"{machine['cores']} cores, {', '.join(machine['extensions']) or 'no AVX2'}")
     print("| scheme | accuracy b1 | accuracy b32 | labels changed b1 vs b32 | max |dp| | "
-          "texts/s b1 | texts/s b32 |")
-    print("|---|---|---|---|---|---|---|")
+          "labels apart from fp32 | mean |dp| from fp32 | "
+          f"texts/s b1 | texts/s b32 (median of {args.rounds}) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['accuracy_b1']:.4f} | {r['accuracy_b32']:.4f} | "
               f"{r['labels_changed_b1_vs_b32']} | {r['max_probability_change']:.1e} | "
+              f"{r['labels_apart_from_first']} | {r['mean_dp_from_first']:.4f} | "
               f"{r['texts_per_s_b1']} | {r['texts_per_s_b32']} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

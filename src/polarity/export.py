@@ -14,6 +14,7 @@ from pathlib import Path
 from polarity.errors import InputError
 from polarity.folders import replacing_folder
 from polarity.modelcard import check_folder, read_card
+from polarity.quantize import DOWN_PROJECTIONS
 
 
 def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | None = None
@@ -52,11 +53,13 @@ ONNX_FILES = {None: "model.onnx", "int8": "model.int8.onnx"}
 
 
 def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | None = "int8",
-                opset: int = 17, calibration_file: str | Path | None = None) -> Path:
+                opset: int = 17, calibration_file: str | Path | None = None,
+                down_projections: str = "float") -> Path:
     """Encoder (adapter merged) + pooling + head as one ONNX graph (or one graph per stage of
     a model with early exits), with the tokenizer and metadata; ``quantize="int8"`` adds
     static int8 weights and activations (the files the card points to), calibrated as
-    :mod:`polarity.quantize` describes."""
+    :mod:`polarity.quantize` describes, the FFN down-projections as ``down_projections`` says
+    (:data:`polarity.quantize.DOWN_PROJECTIONS`)."""
     from polarity.backends.base_models import resolve_base
     from polarity.backends.encoder import load_encoder_model, load_tokenizer
     from polarity.backends.exits import ExitPlan
@@ -69,6 +72,9 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                          "tier")
     if quantize not in ONNX_FILES:
         raise InputError(f"--quantize {quantize!r}; choose int8 or leave it out")
+    if down_projections not in DOWN_PROJECTIONS:
+        raise InputError(f"--int8-down-projections {down_projections!r}; choose one of "
+                         f"{', '.join(DOWN_PROJECTIONS)}")
     check_output(model_dir, output_dir)
     model = load_encoder_model(model_dir, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, model_dir))
@@ -78,7 +84,8 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                   else [_trace(model, tokenizer, partial / ONNX_FILES[None], opset)])
         extra: dict = {}
         if quantize == "int8":
-            extra = _quantize(model_dir, card, graphs, tokenizer, calibration_file)
+            extra = _quantize(model_dir, card, graphs, tokenizer, calibration_file,
+                              down_projections)
             graphs = [_int8_name(g) for g in graphs]
         tokenizer.save_pretrained(str(partial))
         _copy_long_texts(model_dir, card, partial)
@@ -145,7 +152,7 @@ def _int8_name(path: Path) -> Path:
 
 
 def _quantize(model_dir: Path, card, graphs: list[Path], tokenizer,
-              calibration_file: str | Path | None) -> dict:
+              calibration_file: str | Path | None, down: str) -> dict:
     """Static int8 of each graph, with the model's stored ranges or ranges measured on
     training texts (``calibration.json``; ``calibration-stage-I.json`` for stages)."""
     import shutil
@@ -173,13 +180,14 @@ def _quantize(model_dir: Path, card, graphs: list[Path], tokenizer,
             raise InputError(f"{model_dir} has no {name} and its training file is not here "
                              "to calibrate int8 on: pass --calibration-file with training "
                              "texts, or export without --quantize")
-        measured.append(quantize_static_int8(graph, _int8_name(graph), ranges, feeds))
+        measured.append(quantize_static_int8(graph, _int8_name(graph), ranges, feeds, down))
         if i + 1 < len(graphs) and feeds:  # the next stage calibrates on this one's output
             session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
             feeds = [{"hidden_in": session.run(["hidden"], f)[0].astype(np.float32),
                       "attention_mask": f["attention_mask"]} for f in feeds]
     return {"calibration": f"measured on {CALIBRATION_TEXTS} texts of {source}"
-            if any(measured) else "ranges stored with the model"}
+            if any(measured) else "ranges stored with the model",
+            "int8_down_projections": down}
 
 
 def calibration_texts(card, calibration_file: str | Path | None) -> tuple[list[str], str]:

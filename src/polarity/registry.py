@@ -61,6 +61,9 @@ class OnnxSection(EncoderSection):
     """``int8`` (static, scales fixed at export) or None (float32)."""
     calibration: str | None = None
     """Where the int8 ranges came from."""
+    int8_down_projections: Literal["float", "rows"] = "float"
+    """How the int8 graph runs the FFN down-projections: float, or int8 with a scale per
+    token (:mod:`polarity.quantize`)."""
     exported_from: str | None = None
     """The encoder folder this was exported from."""
     opset: int = 17

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import synthetic_rows
 
@@ -101,6 +102,41 @@ def test_int8_is_static_and_records_its_calibration(exported):
     assert (exported[1] / "calibration.json").is_file()
     ops = {n.op_type for n in onnx.load(str(exported[1] / "model.int8.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DynamicQuantizeLinear" not in ops
+    assert card["extra"]["int8_down_projections"] == "float"
+
+
+def test_down_projections_in_int8_per_token(trained_tiny, exported, tmp_path):
+    """``--int8-down-projections rows``: static int8 (QDQ) products, and the FFN
+    down-projections in int8 with a scale per token; only the head and the products of two
+    activations stay float. Still the model's answers, whatever the batch."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    from polarity.cli import main
+
+    assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "rows"),
+                 "--onnx", "--quantize", "int8", "--int8-down-projections", "rows"]) == 0
+    folder = tmp_path / "rows"
+    card = json.loads((folder / "polarity.json").read_text())
+    assert card["extra"]["int8_down_projections"] == "rows"
+    graph = onnx.load(str(folder / "model.int8.onnx")).graph
+    weights = {init.name: init for init in graph.initializer}
+    float_weights = [n.name for n in graph.node if n.op_type == "MatMul"
+                     and any(i in weights and weights[i].data_type == onnx.TensorProto.FLOAT
+                             for i in n.input)]
+    assert float_weights == []
+    per_row = [n for n in graph.node if n.op_type == "MatMulIntegerToFloat"]
+    assert len(per_row) == 2  # the tiny encoder's two layers (tests/helpers.py)
+    for node in per_row:  # weights every x86 CPU sums without saturating
+        assert np.abs(numpy_helper.to_array(weights[node.input[1]])).max() <= 63
+    expected = load_classifier(exported[0]).positive_probabilities(TEXTS)
+    model = load_classifier(folder)
+    got = {size: model.positive_probabilities(TEXTS, size) for size in (1, 5, 26)}
+    for size in (5, 26):  # float sums in another order, nothing more
+        assert got[size] == pytest.approx(got[1], abs=1e-6)
+    assert np.abs(np.asarray(got[1]) - expected).max() < 0.15
 
 
 def test_stored_ranges_are_reused_without_the_training_file(trained_tiny, exported, tmp_path):

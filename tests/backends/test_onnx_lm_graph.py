@@ -13,7 +13,6 @@ from polarity.backends.onnx_lm_graph import (
     GRAPH_FILE,
     SHAPES_FILE,
     build_graph,
-    quantize_columns,
 )
 
 LABELS = [3, 7]
@@ -77,14 +76,6 @@ def test_the_graph_computes_what_the_model_computes(llama, tmp_path):
     assert np.abs(got - want).max() < 5e-3  # the float16 copy of the weights
 
 
-def test_int8_weights_stay_in_range():
-    weight = np.random.default_rng(0).standard_normal((6, 10)).astype(np.float32)
-    for largest in (127, 63):
-        q, scale = quantize_columns(weight, largest)
-        assert q.shape == (10, 6) and np.abs(q).max() == largest
-        assert np.abs(q.T * scale[:, None] - weight).max() <= scale.max() / 2 + 1e-6
-
-
 HEAD = [1, 2, 3, 4, 5]
 ROWS = [np.random.default_rng(i).integers(0, 50, 1 + i % 8).tolist() for i in range(16)]
 
@@ -135,7 +126,7 @@ def test_smoothing_leaves_the_float_model_unchanged(outliers, tmp_path):
 def test_smoothing_brings_int8_closer_to_float(outliers, tmp_path):
     import torch
 
-    from polarity.backends.onnx_lm_graph import weight_range
+    from polarity.int8_rows import weight_range
 
     model, folder, maxima = outliers
     with torch.no_grad():

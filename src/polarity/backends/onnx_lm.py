@@ -29,9 +29,10 @@ import numpy as np
 
 from polarity.backends.ct2 import near_length_groups
 from polarity.backends.interleave import between_batches
-from polarity.backends.onnx_lm_graph import EMBEDDINGS_FILE, GRAPH_FILE, SHAPES_FILE, weight_range
+from polarity.backends.onnx_lm_graph import EMBEDDINGS_FILE, GRAPH_FILE, SHAPES_FILE
 from polarity.backends.onnx_lm_smooth import ALPHA, CALIBRATION_TEXTS, activation_maxima
 from polarity.contract import LoadOptions, ModelInfo, Scored
+from polarity.int8_rows import weight_range
 from polarity.modelcard import ModelCard
 from polarity.prompt import prompt_pieces, scoring_ids_batch, tokens_read
 

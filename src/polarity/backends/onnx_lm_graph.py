@@ -24,90 +24,26 @@ from pathlib import Path
 
 import numpy as np
 
+from polarity.int8_rows import GraphBuilder, RowProducts
+
 GRAPH_FILE, WEIGHTS_FILE, EMBEDDINGS_FILE, SHAPES_FILE = (
     "model.onnx", "weights.bin", "embeddings.npy", "shapes.json")
 OPSET = 17
-_ALIGN = 4096  # external tensors start on a page: ONNX Runtime maps them where it can
-
-
-class _Graph:
-    """Nodes, initializers and fresh names; large initializers go to one external file."""
-
-    def __init__(self, weights: Path):
-        from onnx import helper
-
-        self.helper, self.nodes, self.initializers, self.count = helper, [], [], 0
-        self.blob, self.blob_name = weights.open("wb"), weights.name
-
-    def name(self, stem: str) -> str:
-        self.count += 1
-        return f"{stem}_{self.count}"
-
-    def op(self, kind: str, inputs: list[str], outputs: int = 1, domain: str = "", **attrs):
-        names = [self.name(kind) for _ in range(outputs)]
-        self.nodes.append(self.helper.make_node(kind, inputs, names, domain=domain or None,
-                                                **attrs))
-        return names[0] if outputs == 1 else names
-
-    def const(self, array, stem: str = "c") -> str:
-        from onnx import TensorProto, numpy_helper
-
-        array = np.asarray(array, order="C")  # keeps a scalar 0-d
-        name = self.name(stem)
-        if array.nbytes < 1024:
-            self.initializers.append(numpy_helper.from_array(array, name))
-            return name
-        pad = -self.blob.tell() % _ALIGN
-        self.blob.write(b"\0" * pad)
-        offset = self.blob.tell()
-        self.blob.write(array.tobytes())
-        tensor = TensorProto(name=name, dims=array.shape,
-                             data_type=self.helper.np_dtype_to_tensor_dtype(array.dtype),
-                             data_location=TensorProto.EXTERNAL)
-        for key, value in (("location", self.blob_name), ("offset", offset),
-                           ("length", array.nbytes)):
-            entry = tensor.external_data.add()
-            entry.key, entry.value = key, str(value)
-        self.initializers.append(tensor)
-        return name
-
-
-def weight_range() -> int:
-    """The largest int8 weight for the CPU at hand: 127, or 63 where u8 x s8 pair sums would
-    saturate (x86 without VNNI: :func:`polarity.cpu.exact_int8_products`)."""
-    from polarity.cpu import exact_int8_products
-
-    return 127 if exact_int8_products() else 63
-
-
-def quantize_columns(weight: np.ndarray, largest: int = 127) -> tuple[np.ndarray, np.ndarray]:
-    """A ``[out, in]`` float weight as ``[in, out]`` int8 in ``[-largest, largest]`` and one
-    float32 scale per output."""
-    weight = weight.astype(np.float32)
-    scale = np.abs(weight).max(axis=1) / largest
-    scale[scale == 0] = 1.0
-    q = np.rint(weight / scale[:, None]).clip(-largest, largest).astype(np.int8)
-    return np.ascontiguousarray(q.T), scale.astype(np.float32)
 
 
 class _Builder:
     """The layers, on a residual stream of ``[B x T, hidden]`` rows."""
 
-    def __init__(self, graph: _Graph, tensors, config: dict, int8: bool = True,
+    def __init__(self, graph: GraphBuilder, tensors, config: dict, int8: bool = True,
                  largest: int = 127, join: bool = True):
-        self.g, self.t, self.int8, self.largest, self.join = graph, tensors, int8, largest, join
+        self.g, self.t, self.int8, self.join = graph, tensors, int8, join
+        self.rows = RowProducts(graph, largest)
         self.hidden = config["hidden_size"]
         self.heads = config["num_attention_heads"]
         self.kv_heads = config.get("num_key_value_heads") or self.heads
         self.head_dim = config.get("head_dim") or self.hidden // self.heads
         self.eps = float(config.get("rms_norm_eps", 1e-6))
-        g = graph
-        self.c127 = g.const(np.array(127.0, np.float32))
-        self.tiny = g.const(np.array(1e-12, np.float32))
-        self.zp = g.const(np.array(128, np.uint8))
-        self.one = g.const(np.array(1.0, np.float32))
-        self.flat = g.const(np.array([-1], np.int64))
-        self.axis_last = g.const(np.array([-1], np.int64))
+        self.axis_last = graph.const(np.array([-1], np.int64))
 
     def shapes(self, embeds: str) -> None:
         """Shape tensors of the call (batch and length come with the input)."""
@@ -139,7 +75,7 @@ class _Builder:
         weights = [self.t(f"{n}.weight") for n in names]
         joined = np.concatenate(weights) if len(weights) > 1 else weights[0]
         if self.int8:
-            y = self.product(*self.quantize(x), joined)
+            y = self.rows.product(*self.rows.quantize(x), joined)
         else:  # float32 products: the graph alone, checked against PyTorch
             y = g.op("MatMul", [x, g.const(np.ascontiguousarray(joined.astype(np.float32).T))])
         out = [y] if len(weights) == 1 else g.op(
@@ -147,24 +83,6 @@ class _Builder:
             outputs=len(weights), axis=-1)
         return [g.op("Add", [y, g.const(self.t(f"{n}.bias").astype(np.float32), "bias")])
                 if self.t.has(f"{n}.bias") else y for y, n in zip(out, names, strict=True)]
-
-    def quantize(self, x: str) -> tuple[str, str]:
-        """``x`` as uint8 (zero point 128) with one scale per row, and those scales."""
-        g = self.g
-        amax = g.op("Max", [g.op("ReduceMax", [x], axes=[-1], keepdims=1), g.op(
-            "Neg", [g.op("ReduceMin", [x], axes=[-1], keepdims=1)])])  # no |x| copy
-        row_scale = g.op("Div", [g.op("Max", [amax, self.tiny]), self.c127])
-        scales = g.op("Reshape", [row_scale, self.flat])
-        zero = g.op("ConstantOfShape", [g.op("Shape", [scales])],
-                    value=self.g.helper.make_tensor("z", 2, [1], [128]))
-        return g.op("QuantizeLinear", [x, scales, zero], axis=0), row_scale
-
-    def product(self, xq: str, row_scale: str, weight: np.ndarray) -> str:
-        # a scalar scale for x keeps MLAS's fused kernel; the rows' scales follow
-        q, scale = quantize_columns(weight, self.largest)
-        return self.g.op("Mul", [self.g.op("MatMulIntegerToFloat", [
-            xq, self.g.const(q, "w"), self.one, self.g.const(scale, "scale"), self.zp],
-            domain="com.microsoft"), row_scale])
 
     def rotate(self, x: str, cos: str, sin: str) -> str:
         g, half = self.g, self.head_dim // 2
@@ -223,7 +141,7 @@ def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True
 
         tensors = Smoothed(tensors, smoothing_factors(tensors, maxima))
     np.save(out / EMBEDDINGS_FILE, tensors("model.embed_tokens.weight").astype(np.float16))
-    graph = _Graph(out / WEIGHTS_FILE)
+    graph = GraphBuilder(out / WEIGHTS_FILE)
     try:
         builder = _Builder(graph, tensors, config, int8, largest, join)
         model = _model(graph, builder, tensors, config["num_hidden_layers"], label_ids)
@@ -237,7 +155,7 @@ def build_graph(source: Path, out: Path, label_ids: list[int], int8: bool = True
     return out
 
 
-def _model(graph: _Graph, b: _Builder, tensors, layers: int, label_ids: list[int]):
+def _model(graph: GraphBuilder, b: _Builder, tensors, layers: int, label_ids: list[int]):
     from onnx import TensorProto, helper
 
     f32 = TensorProto.FLOAT

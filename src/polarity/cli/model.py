@@ -17,6 +17,7 @@ from polarity.cli.types import (
     positive_int,
 )
 from polarity.errors import PolarityError
+from polarity.quantize import DOWN_PROJECTIONS
 
 
 def _add_train(sub) -> None:
@@ -341,6 +342,10 @@ def _add_export(sub) -> None:
     p.add_argument("--calibration-file", type=Path,
                    help="with --quantize int8: JSONL/CSV/TSV texts to measure the ranges on "
                    "(default: the model's training file, or its stored calibration.json)")
+    p.add_argument("--int8-down-projections", choices=DOWN_PROJECTIONS, default="float",
+                   help="with --quantize int8: the FFN down-projections in float (default, "
+                   "as the default model ships) or in int8 with a scale per token (rows: "
+                   "every product with weights in int8; docs/performance.md)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="weights' dtype (default: the dtype it was trained in)")
     p.set_defaults(func=cmd_export)
@@ -355,7 +360,8 @@ def cmd_export(args) -> int:
     model = resolve_model(args.model)
     if args.onnx:
         print(export_onnx(model, args.output, args.quantize,
-                          calibration_file=args.calibration_file))
+                          calibration_file=args.calibration_file,
+                          down_projections=args.int8_down_projections))
     else:
         print(merge_causal_lm(model, args.output, args.dtype))
     return 0
