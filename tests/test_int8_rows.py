@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 
-from polarity.int8_rows import GraphBuilder, RowProducts, quantize_columns
-
-pytest.importorskip("onnxruntime")
+from polarity.int8_rows import GraphBuilder, RowProducts, quantize_columns, rewrite_matmuls
 
 
 def test_int8_weights_stay_in_range():
@@ -18,7 +16,7 @@ def test_int8_weights_stay_in_range():
 
 def row_product(weight: np.ndarray, largest: int):
     """A session computing ``x @ weight.T`` through :class:`RowProducts`."""
-    import onnxruntime as ort
+    ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
 
     g = GraphBuilder()
@@ -47,3 +45,44 @@ def test_a_row_keeps_its_answer_whatever_the_other_rows_hold():
     exact = x @ weight.T
     # 8-bit rows x 7-bit columns: a few hundredths of the products' size
     assert np.abs(alone - exact).max() < 0.05 * np.abs(exact).max()
+
+
+def matmul_model(rank: int, opset: int = 17):
+    """``y = relu(x @ W1) @ W2`` with ``x`` of ``rank`` axes: two float products."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    w1, w2 = (rng.standard_normal(shape).astype(np.float32) for shape in ((16, 24), (24, 8)))
+    shape = ["B", "T", 16][-rank:]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="up"),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["y"], name="down")]
+    graph = helper.make_graph(
+        nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [*shape[:-1], 8])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), w1, w2
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_rewritten_products_compute_what_the_float_ones_did(rank):
+    ort = pytest.importorskip("onnxruntime")
+    model, w1, w2 = matmul_model(rank)
+    assert rewrite_matmuls(model, {"down"}) == 1
+    assert {i.name for i in model.graph.initializer} >= {"w1"}
+    assert "w2" not in {i.name for i in model.graph.initializer}  # nothing reads it now
+    assert {n.op_type for n in model.graph.node} >= {"MatMul", "MatMulIntegerToFloat"}
+    assert all(n.name for n in model.graph.node)
+    x = np.random.default_rng(6).standard_normal((2, 5, 16)[-rank:]).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    got = session.run(["y"], {"x": x})[0]
+    want = np.maximum(x @ w1, 0) @ w2
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 0.03 * np.abs(want).max()
+
+
+def test_opsets_the_nodes_are_not_written_for_are_refused():
+    model, _, _ = matmul_model(2, opset=18)
+    with pytest.raises(ValueError, match="opsets 13-17, not 18"):
+        rewrite_matmuls(model, {"down"})

@@ -14,7 +14,6 @@ from pathlib import Path
 from polarity.errors import InputError
 from polarity.folders import replacing_folder
 from polarity.modelcard import check_folder, read_card
-from polarity.quantize import DOWN_PROJECTIONS
 
 
 def merge_causal_lm(model_dir: str | Path, output_dir: str | Path, dtype: str | None = None
@@ -72,9 +71,9 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path, quantize: str | N
                          "tier")
     if quantize not in ONNX_FILES:
         raise InputError(f"--quantize {quantize!r}; choose int8 or leave it out")
-    if down_projections not in DOWN_PROJECTIONS:
-        raise InputError(f"--int8-down-projections {down_projections!r}; choose one of "
-                         f"{', '.join(DOWN_PROJECTIONS)}")
+    if down_projections != "float" and quantize != "int8":
+        raise InputError("--int8-down-projections applies to an int8 export: add --quantize "
+                         "int8")
     check_output(model_dir, output_dir)
     model = load_encoder_model(model_dir, card)
     tokenizer = load_tokenizer(resolve_base(card.base_model, model_dir))

@@ -8,12 +8,14 @@ else is in its call (ONNX Runtime's dynamic quantisation uses one scale for the 
 and a row's few outlier values cost that row its resolution, not every row's (a static scale,
 fixed on calibration texts, is set by the largest value any token ever had).
 
-Both int8 graphs use it: the accurate tier's (:mod:`polarity.backends.onnx_lm_graph`) for
-every product, the encoder's (:mod:`polarity.quantize`) for the FFN down-projections.
+Both int8 graphs use it: the accurate tier's (:mod:`polarity.backends.onnx_lm_graph`),
+written with these products from the start, and the encoder's (:mod:`polarity.quantize`),
+whose exported ``MatMul`` nodes :func:`rewrite_matmuls` replaces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,9 @@ import numpy as np
 #: The largest int8 weight that no x86 CPU's u8 x s8 pair sums saturate on (16-bit sums
 #: without VNNI: 2 x 255 x 63 < 32,767).
 PORTABLE_LARGEST = 63
+#: Opsets whose QuantizeLinear takes a scale per row and whose ReduceMax takes ``axes`` as an
+#: attribute, as the nodes below are written.
+OPSETS = range(13, 18)
 _ALIGN = 4096  # external tensors start on a page: ONNX Runtime maps them where it can
 
 
@@ -61,8 +66,8 @@ class GraphBuilder:
 
     def op(self, kind: str, inputs: list[str], outputs: int = 1, domain: str = "", **attrs):
         names = [self.name(kind) for _ in range(outputs)]
-        self.nodes.append(self.helper.make_node(kind, inputs, names, domain=domain or None,
-                                                **attrs))
+        self.nodes.append(self.helper.make_node(kind, inputs, names, name=names[0],
+                                                domain=domain or None, **attrs))
         return names[0] if outputs == 1 else names
 
     def const(self, array, stem: str = "c") -> str:
@@ -117,3 +122,54 @@ class RowProducts:
         return self.g.op("Mul", [self.g.op("MatMulIntegerToFloat", [
             xq, self.g.const(q, "w"), self.one, self.g.const(scale, "scale"), self.zp],
             domain="com.microsoft"), row_scale])
+
+
+def rewrite_matmuls(model, names: Collection[str], largest: int = PORTABLE_LARGEST) -> int:
+    """Replace, in place, each ``MatMul`` of ``names`` (``x @ W``, ``W`` a float
+    initializer, ``x`` of any rank) by the same product in int8 with a scale per row of
+    ``x``. Returns how many were replaced."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset not in OPSETS:
+        raise ValueError(f"int8 products with a scale per row are written for opsets "
+                         f"{OPSETS.start}-{OPSETS.stop - 1}, not {opset}")
+    weights = {init.name: init for init in graph.initializer}
+    builder = GraphBuilder(prefix="rows/")
+    rows = RowProducts(builder, largest)
+    nodes, replaced = [], set()
+    for node in graph.node:
+        if node.name not in names:
+            nodes.append(node)
+            continue
+        first = len(builder.nodes)
+        y, shape = _per_row(builder, rows, node.input[0],
+                            numpy_helper.to_array(weights[node.input[1]]))
+        nodes += builder.nodes[first:]
+        nodes.append(helper.make_node("Reshape", [y, shape], list(node.output),
+                                      name=node.name + "/rows"))
+        replaced.add(node.input[1])
+    still = {n for node in nodes for n in node.input} | {o.name for o in graph.output}
+    gone = replaced - still  # the float weights that nothing reads any more
+    kept = [init for init in graph.initializer if init.name not in gone]
+    inputs = [i for i in graph.input if i.name not in gone]
+    del graph.node[:], graph.initializer[:], graph.input[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(kept + builder.initializers)
+    graph.input.extend(inputs)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return sum(1 for node in nodes if node.name.endswith("/rows"))
+
+
+def _per_row(builder: GraphBuilder, rows: RowProducts, x: str, weight: np.ndarray
+             ) -> tuple[str, str]:
+    """``x`` (``[..., in]``) times ``weight`` (``[in, out]``) as 2-D rows, and the shape of
+    ``x``'s leading axes with ``out`` to put the result back into."""
+    flat = builder.op("Reshape", [x, builder.const(np.array([-1, weight.shape[0]], np.int64))])
+    y = rows.product(*rows.quantize(flat), weight.T)
+    lead = builder.op("Slice", [builder.op("Shape", [x]), builder.const(
+        np.array([0], np.int64)), builder.const(np.array([-1], np.int64))])
+    return y, builder.op("Concat", [lead, builder.const(np.array([weight.shape[1]], np.int64))],
+                         axis=0)

@@ -1,5 +1,6 @@
-"""Static int8 quantisation of the encoder graph: every scale is fixed when the model is
-exported, so a text's answer does not depend on the other texts in its batch.
+"""int8 quantisation of the encoder graph whose scales do not depend on the batch, so a
+text's answer does not depend on the other texts in its batch: fixed when the model is
+exported, or (the FFN down-projections on request) computed from each token's own row.
 
 Dynamic quantisation (what ``export --onnx`` did before) measures each activation's range on
 the batch at hand: on SST-2 dev it changed 12 of 872 labels between batch sizes 1 and 32,
@@ -9,12 +10,12 @@ int8 weights), and stored as ``calibration.json`` (ONNX Runtime's range cache) b
 graph, so a later export reuses them without the texts.
 
 The FFN down-projections (a third of the products) have GELU inputs with outliers in a few
-tokens that one fixed scale serves badly (quantised statically: 1.15 points lower on SST-2 dev
-than float32 on the 1.2.0 default). They stay float (``down="float"``, the default, as 1.2.0
-ships), or run in int8 with one scale per token (``down="rows"``: :mod:`polarity.int8_rows`,
-the scale computed in the graph from that token's row alone, so the answer stays independent
-of the batch). Kept in float either way: the attention products (both inputs are
-activations; about 1% of the work at tweet length) and the head.
+tokens that one fixed scale serves badly (quantised statically, the rest as shipped: SST-2
+dev 0.8876 against float32's 0.9002 on the 1.2.0 default). They stay float (``down="float"``,
+the default, as 1.2.0 ships), or run in int8 with one scale per token (``down="rows"``:
+:mod:`polarity.int8_rows`, the scale computed in the graph from that token's row alone, so
+the answer stays independent of the batch). Kept in float either way: the attention products
+(both inputs are activations; about 1% of the work at tweet length) and the head.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import random
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -33,7 +35,8 @@ CALIBRATION_TEXTS = 256
 
 
 #: How the FFN down-projections run in an int8 export: float, or int8 with a scale per token.
-DOWN_PROJECTIONS = ("float", "rows")
+DownProjections = Literal["float", "rows"]
+DOWN_PROJECTIONS = get_args(DownProjections)
 
 
 def float_nodes(model) -> list[str]:
@@ -44,53 +47,27 @@ def float_nodes(model) -> list[str]:
 
 
 def is_down_projection(node, weights: Collection[str]) -> bool:
+    # BertOutput.dense as torch's exporter names it (the attention's is "attention/output")
     return (node.op_type == "MatMul" and node.input[1] in weights
             and "output/dense" in node.name and "attention" not in node.name)
 
 
 def down_projections_per_row(model) -> int:
-    """Rewrite ``model`` in place: each FFN down-projection ``x @ W`` as an int8 product with
-    one scale per token (weights in the range every x86 CPU sums exactly, so one export
-    serves every host). Returns how many were rewritten."""
-    from onnx import helper, numpy_helper
+    """Rewrite ``model`` in place: each FFN down-projection as an int8 product with one scale
+    per token (:func:`polarity.int8_rows.rewrite_matmuls`; weights in the range every x86
+    CPU sums exactly, so one export serves every host). Returns how many were rewritten."""
+    from polarity.int8_rows import rewrite_matmuls
 
-    from polarity.int8_rows import PORTABLE_LARGEST, GraphBuilder, RowProducts
-
-    graph = model.graph
-    weights = {init.name: init for init in graph.initializer}
-    builder = GraphBuilder(prefix="rows/")
-    rows = RowProducts(builder, PORTABLE_LARGEST)
-    nodes, done = [], 0
-    for node in graph.node:
-        if not is_down_projection(node, weights.keys()):
-            nodes.append(node)
-            continue
-        first = len(builder.nodes)
-        y, shape = _per_row(builder, rows, node.input[0],
-                            numpy_helper.to_array(weights[node.input[1]]))
-        nodes += builder.nodes[first:]
-        nodes.append(helper.make_node("Reshape", [y, shape], list(node.output),
-                                      name=node.name + "/rows"))
-        done += 1
-    used = {name for node in nodes for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.node[:], graph.initializer[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(kept + builder.initializers)
-    if done and not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    return done
-
-
-def _per_row(builder, rows, x: str, weight: np.ndarray) -> tuple[str, str]:
-    """``x`` (``[..., in]``) times ``weight`` (``[in, out]``) as 2-D rows, and the shape of
-    ``x``'s leading axes with ``out`` to put the result back into."""
-    flat = builder.op("Reshape", [x, builder.const(np.array([-1, weight.shape[0]], np.int64))])
-    y = rows.product(*rows.quantize(flat), weight.T)
-    lead = builder.op("Slice", [builder.op("Shape", [x]), builder.const(
-        np.array([0], np.int64)), builder.const(np.array([-1], np.int64))])
-    return y, builder.op("Concat", [lead, builder.const(np.array([weight.shape[1]], np.int64))],
-                         axis=0)
+    weights = {init.name for init in model.graph.initializer}
+    names = {n.name for n in model.graph.node if is_down_projection(n, weights)}
+    if not names:
+        raise InputError("--int8-down-projections rows found no FFN down-projection in this "
+                         "graph (a BERT-style encoder's output/dense MatMul); export with "
+                         "float down-projections")
+    try:
+        return rewrite_matmuls(model, names)
+    except ValueError as exc:
+        raise InputError(f"--int8-down-projections rows: {exc}") from exc
 
 
 def token_feeds(tokenizer, texts: Sequence[str], max_length: int) -> list[dict]:
@@ -121,6 +98,10 @@ def quantize_static_int8(source: Path, target: Path, ranges: Path,
     measured. ``down`` is one of :data:`DOWN_PROJECTIONS`."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    if down not in DOWN_PROJECTIONS:
+        raise InputError(f"down-projections {down!r}; choose one of "
+                         f"{', '.join(DOWN_PROJECTIONS)}")
 
     def rewritten():
         model = onnx.load(str(source))

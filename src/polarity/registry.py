@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from polarity.quantize import DownProjections
+
 #: The files a model folder holds, named once here for the backends that write and read them
 #: and for :func:`polarity.modelcard.check_folder`, which refuses a folder missing one.
 ADAPTER_DIR = "adapter"
@@ -58,10 +60,11 @@ class OnnxSection(EncoderSection):
     stages: list[str] | None = None
     """One graph per stage of a model with early exits."""
     quantize: str | None = None
-    """``int8`` (static, scales fixed at export) or None (float32)."""
+    """``int8`` (scales fixed at export, or per token where ``int8_down_projections`` says
+    so) or None (float32)."""
     calibration: str | None = None
     """Where the int8 ranges came from."""
-    int8_down_projections: Literal["float", "rows"] = "float"
+    int8_down_projections: DownProjections = "float"
     """How the int8 graph runs the FFN down-projections: float, or int8 with a scale per
     token (:mod:`polarity.quantize`)."""
     exported_from: str | None = None

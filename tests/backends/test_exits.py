@@ -36,7 +36,7 @@ def test_calibration_records_thresholds_and_exit_rates(exit_model):
     assert (exit_model / "exits.safetensors").is_file()
 
 
-@pytest.mark.parametrize("runtime", ["torch", "onnx-fp32", "onnx-int8"])
+@pytest.mark.parametrize("runtime", ["torch", "onnx-fp32", "onnx-int8", "onnx-int8-rows"])
 def test_the_cascade_gives_each_text_one_answer_in_any_batch(exit_model, runtime, tmp_path):
     if runtime == "torch":
         model = load_classifier(exit_model, runtime="torch")
@@ -44,8 +44,9 @@ def test_the_cascade_gives_each_text_one_answer_in_any_batch(exit_model, runtime
         pytest.importorskip("onnxruntime")
         from polarity.export import export_onnx
 
-        quantize = "int8" if runtime == "onnx-int8" else None
-        folder = export_onnx(exit_model, tmp_path / "onnx", quantize)
+        quantize = "int8" if runtime.startswith("onnx-int8") else None
+        folder = export_onnx(exit_model, tmp_path / "onnx", quantize, down_projections=(
+            "rows" if runtime.endswith("rows") else "float"))
         card = json.loads((folder / "polarity.json").read_text())
         assert len(card["extra"]["stages"]) == 2
         model = load_classifier(folder)

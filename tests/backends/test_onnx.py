@@ -90,6 +90,8 @@ def test_cli_export_onnx(trained_tiny, tmp_path):
                  "--onnx", "--quantize", "int8"]) == 0
     assert (tmp_path / "o" / "model.int8.onnx").is_file()
     assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "p")]) == 2
+    assert main(["export", "--model", str(trained_tiny), "--output", str(tmp_path / "q"),
+                 "--onnx", "--int8-down-projections", "rows"]) == 2  # needs --quantize int8
 
 
 def test_int8_is_static_and_records_its_calibration(exported):

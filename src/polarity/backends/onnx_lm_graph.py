@@ -7,12 +7,9 @@ padded at the end), after ``P`` cached tokens (the prompt's head): the label tok
 each text's own last token, and each layer's keys and values (so the same graph computes the
 head's cache once).
 
-Every product of the layers runs as ``MatMulIntegerToFloat`` (MLAS: VNNI, and AMX where the
-CPU has it): weights int8, symmetric, one scale per output channel; activations int8 with one
-scale per row (per token), as CTranslate2 quantises them. A row's scale depends on that row
-alone and the int32 sums are exact (VNNI, AMX; on other x86 CPUs the weights lie in [-63, 63]
-so that 16-bit pair sums cannot saturate), so a text's answer is the same whatever else is in
-its call, which ONNX Runtime's own dynamic quantisation (one scale per call) would not give.
+Every product of the layers runs in int8 with a scale per row (per token), as CTranslate2
+quantises them (:mod:`polarity.int8_rows`: why a text's answer then does not depend on its
+company; weights in [-63, 63] where the CPU's int8 sums would saturate).
 Norms, attention and the two label rows of the output layer stay float32. The embedding table
 stays outside the graph (float16, read with ``numpy.load(mmap_mode="r")``): a lookup.
 """

@@ -345,7 +345,7 @@ def _add_export(sub) -> None:
     p.add_argument("--int8-down-projections", choices=DOWN_PROJECTIONS, default="float",
                    help="with --quantize int8: the FFN down-projections in float (default, "
                    "as the default model ships) or in int8 with a scale per token (rows: "
-                   "every product with weights in int8; docs/performance.md)")
+                   "every product of the layers in int8; docs/performance.md)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="weights' dtype (default: the dtype it was trained in)")
     p.set_defaults(func=cmd_export)
