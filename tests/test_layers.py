@@ -8,7 +8,7 @@ SRC = Path(__file__).parents[1] / "src"
 #: Bottom first. A module may import its own layer's and lower layers' modules only.
 LAYERS = [
     {"version", "errors", "labels", "registry", "contract", "configfile", "folders", "cpu"},
-    {"cache", "preprocess", "prompt", "modelcard", "drift", "quantize"},
+    {"cache", "preprocess", "prompt", "modelcard", "drift", "quantize", "int8_rows"},
     {"data", "pull"},
     {"backends"},
     {"classifier", "export"},

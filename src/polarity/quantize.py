@@ -24,18 +24,18 @@ import logging
 import random
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 
 from polarity.errors import InputError
+from polarity.registry import DownProjections
 
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_TEXTS = 256
 
 
 #: How the FFN down-projections run in an int8 export: float, or int8 with a scale per token.
-DownProjections = Literal["float", "rows"]
 DOWN_PROJECTIONS = get_args(DownProjections)
 
 

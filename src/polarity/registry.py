@@ -16,8 +16,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from polarity.quantize import DownProjections
-
 #: The files a model folder holds, named once here for the backends that write and read them
 #: and for :func:`polarity.modelcard.check_folder`, which refuses a folder missing one.
 ADAPTER_DIR = "adapter"
@@ -52,6 +50,10 @@ class EncoderSection(Section):
 
     def _reader(self) -> list[str]:
         return [self.long_texts.get("file", LONG_TEXTS_FILE)] if self.long_texts else []
+
+
+#: How an int8 encoder export runs the FFN down-projections (:mod:`polarity.quantize`).
+DownProjections = Literal["float", "rows"]
 
 
 class OnnxSection(EncoderSection):
