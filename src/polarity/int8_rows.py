@@ -16,6 +16,7 @@ whose exported ``MatMul`` nodes :func:`rewrite_matmuls` replaces.
 from __future__ import annotations
 
 from collections.abc import Collection
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -135,10 +136,15 @@ def rewrite_matmuls(model, names: Collection[str], largest: int = PORTABLE_LARGE
     if opset not in OPSETS:
         raise ValueError(f"int8 products with a scale per row are written for opsets "
                          f"{OPSETS.start}-{OPSETS.stop - 1}, not {opset}")
+    if not any(node.name in names for node in graph.node):
+        return 0
     weights = {init.name: init for init in graph.initializer}
-    builder = GraphBuilder(prefix="rows/")
+    taken = [name for node in graph.node for name in node.output] + list(weights)
+    prefix = next(p for p in (f"rows{i}/" for i in count())  # fresh even on a second pass
+                  if not any(name.startswith(p) for name in taken))
+    builder = GraphBuilder(prefix=prefix)
     rows = RowProducts(builder, largest)
-    nodes, replaced = [], set()
+    nodes, replaced = [], []
     for node in graph.node:
         if node.name not in names:
             nodes.append(node)
@@ -149,9 +155,9 @@ def rewrite_matmuls(model, names: Collection[str], largest: int = PORTABLE_LARGE
         nodes += builder.nodes[first:]
         nodes.append(helper.make_node("Reshape", [y, shape], list(node.output),
                                       name=node.name + "/rows"))
-        replaced.add(node.input[1])
+        replaced.append(node.input[1])
     still = {n for node in nodes for n in node.input} | {o.name for o in graph.output}
-    gone = replaced - still  # the float weights that nothing reads any more
+    gone = set(replaced) - still  # the float weights that nothing reads any more
     kept = [init for init in graph.initializer if init.name not in gone]
     inputs = [i for i in graph.input if i.name not in gone]
     del graph.node[:], graph.initializer[:], graph.input[:]
@@ -160,7 +166,7 @@ def rewrite_matmuls(model, names: Collection[str], largest: int = PORTABLE_LARGE
     graph.input.extend(inputs)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    return sum(1 for node in nodes if node.name.endswith("/rows"))
+    return len(replaced)
 
 
 def _per_row(builder: GraphBuilder, rows: RowProducts, x: str, weight: np.ndarray
