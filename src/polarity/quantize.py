@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import get_args
 
@@ -46,10 +46,12 @@ def float_nodes(model) -> list[str]:
         node.op_type == "MatMul" and not any(name in weights for name in node.input))]
 
 
-def is_down_projection(node, weights: Collection[str]) -> bool:
-    # BertOutput.dense as torch's exporter names it (the attention's is "attention/output")
-    return (node.op_type == "MatMul" and node.input[1] in weights
-            and "output/dense" in node.name and "attention" not in node.name)
+def down_projections(model) -> list[str]:
+    """The FFN down-projections' ``MatMul`` nodes: BertOutput.dense as torch's exporter
+    names it (the attention's own output is "attention/output/dense")."""
+    weights = {init.name for init in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights
+            and "output/dense" in n.name and "attention" not in n.name]
 
 
 def down_projections_per_row(model) -> int:
@@ -58,8 +60,7 @@ def down_projections_per_row(model) -> int:
     CPU sums exactly, so one export serves every host). Returns how many were rewritten."""
     from polarity.int8_rows import rewrite_matmuls
 
-    weights = {init.name for init in model.graph.initializer}
-    names = {n.name for n in model.graph.node if is_down_projection(n, weights)}
+    names = set(down_projections(model))
     if not names:
         raise InputError("--int8-down-projections rows found no FFN down-projection in this "
                          "graph (a BERT-style encoder's output/dense MatMul); export with "
@@ -91,7 +92,8 @@ def _reader(feeds: Sequence[dict]):
 
 
 def quantize_static_int8(source: Path, target: Path, ranges: Path,
-                         feeds: Sequence[dict] | None = None, down: str = "float") -> bool:
+                         feeds: Sequence[dict] | None = None,
+                         down: DownProjections = "float") -> bool:
     """``source`` (float ONNX) -> ``target`` (int8). Reuses the ranges in ``ranges`` when
     that file exists and fits the graph; otherwise measures them on ``feeds`` (the graph's
     inputs for calibration texts) and writes ``ranges``. Returns whether they were
@@ -110,14 +112,12 @@ def quantize_static_int8(source: Path, target: Path, ranges: Path,
         return model
 
     model = rewritten()
-    weights = {init.name for init in model.graph.initializer}
     reader = _reader(feeds) if feeds else None
     options = dict(quant_format=QuantFormat.QDQ, per_channel=True,
                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                    # u8 x s8 products saturate on CPUs without VNNI unless weights use 7 bits
                    reduce_range=True, op_types_to_quantize=["MatMul", "Gemm"],
-                   nodes_to_exclude=float_nodes(model) + [
-                       n.name for n in model.graph.node if is_down_projection(n, weights)])
+                   nodes_to_exclude=float_nodes(model) + down_projections(model))
     measured = not ranges.is_file()
     root = logging.getLogger()
     level = root.level
