@@ -8,7 +8,7 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polarity.batch import BatchOptions, run_batch
@@ -38,13 +38,15 @@ def encode(rows: list[list[str]], fmt: str, bom: bool, crlf: bool) -> bytes:
 
 
 def reference_rows(data: bytes, fmt: str) -> int:
-    """The number of records the csv module (or a line split) finds in the whole file."""
+    """The number of records the csv module (or a line split) finds in the whole file, under
+    the strict rules the batch reader documents (text after a closing quote is an error)."""
     text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
     lines = re.findall(r"[^\n]*\n|[^\n]+$", text)
     if fmt == "jsonl":
         return sum(1 for line in lines if line.strip())
     quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-    reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",", quoting=quoting)
+    reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",", quoting=quoting,
+                        strict=True)
     count = 0
     while True:
         try:
@@ -72,6 +74,10 @@ def error_ids(out) -> list[int]:
 @given(rows=st.lists(st.lists(FIELD, min_size=1, max_size=3), max_size=14),
        fmt=st.sampled_from(["csv", "tsv", "jsonl"]), bom=st.booleans(), crlf=st.booleans(),
        shard_rows=st.integers(1, 5))
+# Text after a closing quote ends the record as an error, and the next line is a row of its
+# own (a lenient reader would read on to the end of the file in an open quote).
+@example(rows=[['"open', '"open', '"open'], ["good", ""]], fmt="csv", bom=False, crlf=False,
+         shard_rows=1)
 def test_every_row_is_scored_or_reported_exactly_once(tmp_path_factory, rows, fmt, bom, crlf,
                                                       shard_rows):
     folder = tmp_path_factory.mktemp("integrity")
